@@ -1,0 +1,49 @@
+import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
+import type { z } from "zod";
+import type { ServerConfig } from "../config.js";
+import type { CloudClient } from "../upstream/cloud-client.js";
+
+export interface ToolContext {
+  client: CloudClient;
+  config: ServerConfig;
+  /** Aborts when the client cancels the call or goes away. */
+  signal: AbortSignal;
+}
+
+export interface ToolOutput<Structured> {
+  structured: Structured;
+  /** The readable form of the same result, for clients that only show text. */
+  text: string;
+}
+
+export interface ToolDefinition<
+  Input extends z.ZodType = z.ZodType,
+  Output extends z.ZodObject = z.ZodObject,
+> {
+  name: string;
+  title: string;
+  description: string;
+  inputSchema: Input;
+  outputSchema: Output;
+  annotations: ToolAnnotations;
+  handle(input: z.output<Input>, context: ToolContext): Promise<ToolOutput<z.input<Output>>>;
+}
+
+export function defineTool<Input extends z.ZodType, Output extends z.ZodObject>(
+  definition: ToolDefinition<Input, Output>,
+): ToolDefinition<Input, Output> {
+  return definition;
+}
+
+/** Every tool here only reads, and reaches out to Ollama's cloud and the open web. */
+export const READ_ONLY_OPEN_WORLD: ToolAnnotations = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: false,
+  openWorldHint: true,
+};
+
+/** A problem with the arguments that the schema alone cannot express. */
+export class ToolInputError extends Error {
+  override name = "ToolInputError";
+}

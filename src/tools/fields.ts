@@ -1,0 +1,54 @@
+import { z } from "zod";
+import { ModelNameError, type ModelRef, parseModelRef } from "../model-name.js";
+
+export const MAX_SEARCH_RESULTS = 10;
+
+/** An object schema that rejects unknown keys with a message listing the ones it takes. */
+export function strictArguments<Shape extends z.ZodRawShape>(shape: Shape, what: string) {
+  const allowed = Object.keys(shape).join(", ");
+  return z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === "unrecognized_keys"
+        ? `${what} does not take ${issue.keys.map((k) => `"${k}"`).join(", ")}; it takes: ${allowed}`
+        : undefined,
+  });
+}
+
+export const queryField = z
+  .string({ error: "query must be a string" })
+  .trim()
+  .min(1, { error: "query must not be empty" })
+  .max(2_000, { error: "query must be at most 2000 characters" })
+  .describe("What to search the web for, in natural language or keywords.");
+
+export const maxResultsField = z
+  .number({ error: "max_results must be an integer from 1 to 10" })
+  .int({ error: "max_results must be an integer from 1 to 10" })
+  .min(1, { error: "max_results must be an integer from 1 to 10" })
+  .max(MAX_SEARCH_RESULTS, { error: "max_results must be an integer from 1 to 10" })
+  .default(5)
+  .describe("How many results to return, 1-10 (default 5).");
+
+/** A model name in Ollama's grammar, parsed; `gpt-oss:120b-cloud` and `gpt-oss:120b` both work. */
+export const modelField = z
+  .string({ error: "model must be a string such as gpt-oss:120b" })
+  .transform((value, context): ModelRef => {
+    try {
+      return parseModelRef(value);
+    } catch (error) {
+      if (!(error instanceof ModelNameError)) throw error;
+      context.addIssue({ code: "custom", message: `model ${error.message}` });
+      return z.NEVER;
+    }
+  })
+  .describe(
+    'Cloud model name, e.g. "gpt-oss:120b" (the CLI spelling "gpt-oss:120b-cloud" also works). Defaults to the server\'s configured model.',
+  );
+
+export const thinkField = z
+  .union([z.boolean(), z.enum(["low", "medium", "high"])], {
+    error: 'think must be true, false, "low", "medium" or "high"',
+  })
+  .describe(
+    'Ask a thinking model to reason first: true/false, or "low"/"medium"/"high" for models that take a level (gpt-oss).',
+  );
