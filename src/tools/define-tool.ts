@@ -43,6 +43,11 @@ export const READ_ONLY_OPEN_WORLD: ToolAnnotations = {
   openWorldHint: true,
 };
 
+/** An expected failure whose message is already written for the user. */
+export class ToolFailure extends Error {
+  override name = "ToolFailure";
+}
+
 /** A problem with the arguments that the schema alone cannot express. */
 export class ToolInputError extends Error {
   override name = "ToolInputError";

@@ -2,7 +2,12 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { isAbortError, UpstreamError } from "../upstream/errors.js";
 import { cloudChat } from "./cloud-chat.js";
-import { type ToolContext, type ToolDefinition, ToolInputError } from "./define-tool.js";
+import {
+  type ToolContext,
+  type ToolDefinition,
+  ToolFailure,
+  ToolInputError,
+} from "./define-tool.js";
 import { searchAndSummarize } from "./search-and-summarize.js";
 import { webSearch } from "./web-search.js";
 
@@ -51,7 +56,7 @@ export function errorResult(toolName: string, error: unknown, log: Log): CallToo
   let text: string;
   if (error instanceof ToolInputError) {
     text = `Input validation error: ${error.message}`;
-  } else if (error instanceof UpstreamError) {
+  } else if (error instanceof UpstreamError || error instanceof ToolFailure) {
     text = error.message;
   } else if (isAbortError(error)) {
     text = "The call was cancelled before it finished.";

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { CloudClient, WebSearchHit } from "../upstream/cloud-client.js";
-import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
+import { defineTool, READ_ONLY_OPEN_WORLD, ToolFailure } from "./define-tool.js";
 import { maxResultsField, modelField, queryField, strictArguments } from "./fields.js";
 import { resolveCloudModel } from "./resolve-model.js";
 
@@ -74,7 +74,9 @@ async function summarize(
   hit: WebSearchHit,
   signal: AbortSignal,
 ): Promise<{ summary: string; prompt_tokens: number; output_tokens: number }> {
-  if (!hit.content.trim()) throw new Error("the search result had no page content to summarise");
+  if (!hit.content.trim()) {
+    throw new ToolFailure("the search result had no page content to summarise");
+  }
   const reply = await client.chat(
     {
       model,
@@ -88,8 +90,10 @@ async function summarize(
     },
     { signal },
   );
+  const summary = reply.content.trim();
+  if (!summary) throw new ToolFailure(`${model} returned an empty summary`);
   return {
-    summary: reply.content.trim(),
+    summary,
     prompt_tokens: reply.usage.prompt_tokens,
     output_tokens: reply.usage.output_tokens,
   };

@@ -58,7 +58,9 @@ export function createUpstreamFetch(
       linked.dispose();
       return response;
     }
-    return new Response(guardBody(response.body, host, linked.dispose), {
+    const guarded = guardBody(response.body, host, linked.dispose);
+    const isNdjson = /ndjson/i.test(response.headers.get("content-type") ?? "");
+    return new Response(isNdjson ? guarded.pipeThrough(wellFormedNdjson()) : guarded, {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,
@@ -103,6 +105,40 @@ function guardBody(
     async cancel(reason) {
       onEnd();
       await reader.cancel(reason);
+    },
+  });
+}
+
+const MALFORMED_LINE = `${JSON.stringify({ error: "a line of the response stream was not valid JSON" })}\n`;
+
+/**
+ * ollama-js skips NDJSON lines it cannot parse and prints them with console.warn, which would put
+ * model output in the logs and hide the fault. This turns such a line into an error line instead.
+ */
+function wellFormedNdjson(): TransformStream<Uint8Array, Uint8Array> {
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let pending = "";
+  const checkLine = (line: string): string => {
+    if (!line.trim()) return "";
+    try {
+      JSON.parse(line);
+      return `${line}\n`;
+    } catch {
+      return MALFORMED_LINE;
+    }
+  };
+  return new TransformStream({
+    transform(chunk, controller) {
+      pending += decoder.decode(chunk, { stream: true });
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      const out = lines.map(checkLine).join("");
+      if (out) controller.enqueue(encoder.encode(out));
+    },
+    flush(controller) {
+      const out = checkLine(pending + decoder.decode());
+      if (out) controller.enqueue(encoder.encode(out));
     },
   });
 }

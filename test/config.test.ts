@@ -1,0 +1,89 @@
+import { describe, expect, it } from "vitest";
+import pkg from "../package.json" with { type: "json" };
+import {
+  ConfigError,
+  DEFAULT_CLOUD_HOST,
+  DEFAULT_CLOUD_MODEL,
+  isLoopbackHostname,
+  parseCli,
+  resolveConfig,
+} from "../src/config.js";
+import { VERSION } from "../src/version.js";
+
+describe("configuration", () => {
+  it("has sensible defaults and needs no key to start", () => {
+    expect(resolveConfig({}, {})).toEqual({
+      apiKey: undefined,
+      cloudHost: DEFAULT_CLOUD_HOST,
+      defaultModel: DEFAULT_CLOUD_MODEL,
+    });
+  });
+
+  it("accepts the key with or without a leading Bearer", () => {
+    expect(resolveConfig({}, { OLLAMA_API_KEY: "abc" }).apiKey).toBe("abc");
+    expect(resolveConfig({}, { OLLAMA_API_KEY: "Bearer abc" }).apiKey).toBe("abc");
+    expect(resolveConfig({}, { OLLAMA_API_KEY: "  bearer   abc  " }).apiKey).toBe("abc");
+    expect(resolveConfig({}, { OLLAMA_API_KEY: "   " }).apiKey).toBeUndefined();
+  });
+
+  it("layers defaults < environment < flags", () => {
+    const env = { OLLAMA_CLOUD_MODEL: "gpt-oss:20b", OLLAMA_CLOUD_HOST: "https://env.example" };
+    expect(resolveConfig({}, env)).toMatchObject({
+      defaultModel: "gpt-oss:20b",
+      cloudHost: "https://env.example",
+    });
+    const action = parseCli(
+      ["--model", "kimi-k2.5:cloud", "--cloud-host", "https://flag.example/"],
+      env,
+    );
+    expect(action).toEqual({
+      kind: "serve",
+      config: {
+        apiKey: undefined,
+        cloudHost: "https://flag.example",
+        defaultModel: "kimi-k2.5:cloud",
+      },
+    });
+  });
+
+  it("refuses to send the key over plain http to a host that is not loopback", () => {
+    expect(() =>
+      resolveConfig({}, { OLLAMA_API_KEY: "k", OLLAMA_CLOUD_HOST: "http://proxy.example:8080" }),
+    ).toThrow(/Refusing to send OLLAMA_API_KEY over plain http:\/\/ to proxy.example:8080/);
+    for (const host of ["http://127.0.0.1:1234", "http://localhost:1", "http://[::1]:2"]) {
+      expect(resolveConfig({}, { OLLAMA_API_KEY: "k", OLLAMA_CLOUD_HOST: host }).cloudHost).toBe(
+        host,
+      );
+    }
+  });
+
+  it.each([
+    [{ OLLAMA_CLOUD_HOST: "ollama.com" }, /absolute http\(s\) URL/],
+    [{ OLLAMA_CLOUD_HOST: "ftp://ollama.com" }, /must use https/],
+    [{ OLLAMA_CLOUD_HOST: "https://user:pw@ollama.com" }, /without credentials/],
+    [{ OLLAMA_CLOUD_MODEL: "gpt-oss:20b:local" }, /must be a cloud model/],
+    [{ OLLAMA_CLOUD_MODEL: "a b" }, /OLLAMA_CLOUD_MODEL: "a b" is not a model name/],
+  ])("rejects %j with a clear message", (env, message) => {
+    expect(() => resolveConfig({}, env)).toThrow(ConfigError);
+    expect(() => resolveConfig({}, env)).toThrow(message);
+  });
+
+  it("rejects unknown flags and answers --help and --version", () => {
+    expect(() => parseCli(["--modle", "x"], {})).toThrow(/--help/);
+    expect(parseCli(["--help"], {})).toEqual({ kind: "help" });
+    expect(parseCli(["-v"], {})).toEqual({ kind: "version" });
+  });
+
+  it("knows loopback hosts", () => {
+    expect(
+      ["localhost", "127.0.0.1", "127.9.9.9", "[::1]", "api.localhost"].every(isLoopbackHostname),
+    ).toBe(true);
+    expect(
+      ["ollama.com", "10.0.0.1", "127.0.0.1.evil.com", "0.0.0.0"].some(isLoopbackHostname),
+    ).toBe(false);
+  });
+
+  it("reports the package's version", () => {
+    expect(VERSION).toBe(pkg.version);
+  });
+});

@@ -1,0 +1,398 @@
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+
+/**
+ * A loopback fake of the ollama.com API: /api/chat (NDJSON stream and stream:false),
+ * /api/web_search, /api/web_fetch and /api/tags, with bearer auth and injectable faults.
+ * Wire format as in ollama/ollama's server/routes.go and docs/openapi.yaml.
+ */
+
+export type Route = "chat" | "web_search" | "web_fetch" | "tags";
+
+export type Fault =
+  /** Answer with this status and body (an object is sent as JSON). */
+  | { status: number; body?: unknown; contentType?: string; headers?: Record<string, string> }
+  /** Start a 200 stream, send this many chunks, then an `{"error": ...}` line. */
+  | { streamErrorAfter: number; message: string }
+  /** Start a 200 stream, send this many chunks, then destroy the connection. */
+  | { cutAfter: number }
+  /** Start a 200 stream, send this many chunks, then go quiet with the connection open. */
+  | { stallAfter: number }
+  /** Send a full stream whose last chunk never says done. */
+  | { noDone: true }
+  /** Answer 200 with a body that is not JSON. */
+  | { malformed: string; contentType?: string }
+  /** Never answer; keep the connection open. */
+  | { hang: true }
+  /** Destroy the connection without answering. */
+  | { reset: true };
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: unknown;
+  /** Resolves when the client's connection for this request closes. */
+  closed: Promise<void>;
+}
+
+export interface ChatScript {
+  content: string;
+  thinking?: string;
+  /** Characters per streamed chunk (default 8). */
+  chunkSize?: number;
+  done_reason?: string;
+}
+
+export interface ChatRequestBody {
+  model: string;
+  messages: { role: string; content: string }[];
+  stream?: boolean;
+  think?: boolean | string;
+  format?: unknown;
+  options?: Record<string, unknown>;
+}
+
+export interface SearchHit {
+  title: string;
+  url: string;
+  content: string;
+}
+
+export const FAKE_API_KEY = "fake-key-7f3a";
+
+export const DEFAULT_CLOUD_MODELS = [
+  "gpt-oss:120b",
+  "gpt-oss:20b",
+  "deepseek-v3.1:671b",
+  "qwen3-coder:480b",
+  "kimi-k2.5",
+];
+
+export class FakeOllamaCloud {
+  readonly requests: RecordedRequest[] = [];
+  apiKey: string = FAKE_API_KEY;
+  models: string[] = [...DEFAULT_CLOUD_MODELS];
+  /** Milliseconds to wait before answering each route (for benchmarks and progress tests). */
+  readonly latency: Partial<Record<Route, number>> = {};
+  chatResponder = defaultChatResponder;
+  searchResponder = defaultSearchHits;
+  fetchResponder = defaultFetchPage;
+
+  private readonly faults = new Map<Route, Fault[]>();
+  private readonly sockets = new Set<Socket>();
+  private chatsInFlight = 0;
+  private chatBarrier:
+    | { size: number; waiting: (() => void)[]; timer?: NodeJS.Timeout }
+    | undefined;
+  /** The most chat requests that were being answered at the same time. */
+  maxConcurrentChats = 0;
+
+  private constructor(private readonly server: Server) {}
+
+  static async start(): Promise<FakeOllamaCloud> {
+    const server = createServer();
+    const fake = new FakeOllamaCloud(server);
+    server.on("request", (req, res) => void fake.handle(req, res));
+    server.on("connection", (socket) => {
+      fake.sockets.add(socket);
+      socket.on("close", () => fake.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return fake;
+  }
+
+  get url(): string {
+    const { port } = this.server.address() as AddressInfo;
+    return `http://127.0.0.1:${port}`;
+  }
+
+  /** The next `times` requests to `route` meet `fault` instead of a normal answer. */
+  inject(route: Route, fault: Fault, times = 1): void {
+    const queue = this.faults.get(route) ?? [];
+    for (let i = 0; i < times; i++) queue.push(fault);
+    this.faults.set(route, queue);
+  }
+
+  /**
+   * Holds chat answers until `size` chats are in flight at once, so a test can prove calls run
+   * concurrently without depending on timing. After `timeoutMs` it lets them go anyway, so a
+   * sequential client fails its assertion instead of hanging.
+   */
+  holdChatsUntilConcurrent(size: number, timeoutMs = 5_000): void {
+    this.chatBarrier = { size, waiting: [] };
+    this.chatBarrier.timer = setTimeout(() => this.releaseChats(), timeoutMs);
+  }
+
+  requestsTo(path: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.path === path);
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+    this.faults.clear();
+    this.maxConcurrentChats = 0;
+    this.apiKey = FAKE_API_KEY;
+    this.models = [...DEFAULT_CLOUD_MODELS];
+    this.chatResponder = defaultChatResponder;
+    this.searchResponder = defaultSearchHits;
+    this.fetchResponder = defaultFetchPage;
+    for (const key of Object.keys(this.latency)) delete this.latency[key as Route];
+    this.releaseChats();
+    this.chatBarrier = undefined;
+  }
+
+  async close(): Promise<void> {
+    this.releaseChats();
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private releaseChats(): void {
+    const barrier = this.chatBarrier;
+    if (!barrier) return;
+    clearTimeout(barrier.timer);
+    this.chatBarrier = undefined;
+    for (const release of barrier.waiting) release();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? "/", "http://fake").pathname;
+    const raw = await readBody(req);
+    let body: unknown = raw;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      // Kept as text so a test can see what was sent.
+    }
+    const closed = new Promise<void>((resolve) => res.on("close", () => resolve()));
+    this.requests.push({ method: req.method ?? "", path, headers: req.headers, body, closed });
+
+    const route = routeOf(req.method, path);
+    if (!route) return sendJson(res, 404, { error: "404 page not found" });
+    if (req.headers.authorization !== `Bearer ${this.apiKey}`) {
+      return sendJson(res, 401, { error: "unauthorized" });
+    }
+    const delay = this.latency[route];
+    if (delay) await sleep(delay);
+
+    if (route === "chat") {
+      this.chatsInFlight++;
+      this.maxConcurrentChats = Math.max(this.maxConcurrentChats, this.chatsInFlight);
+      res.on("close", () => this.chatsInFlight--);
+      const barrier = this.chatBarrier;
+      if (barrier) {
+        await new Promise<void>((resolve) => {
+          barrier.waiting.push(resolve);
+          if (this.chatsInFlight >= barrier.size) this.releaseChats();
+        });
+      }
+    }
+
+    const fault = this.faults.get(route)?.shift();
+    if (fault && this.answerWithFault(fault, res, route, body)) return;
+
+    switch (route) {
+      case "chat":
+        return this.answerChat(body as ChatRequestBody, res, fault);
+      case "web_search":
+        return this.answerSearch(body, res);
+      case "web_fetch":
+        return this.answerFetch(body, res);
+      case "tags":
+        return sendJson(res, 200, {
+          models: this.models.map((name, i) => ({
+            name,
+            model: name,
+            modified_at: new Date(Date.UTC(2026, 0, 1 + i)).toISOString(),
+            size: 1_000_000_000 * (i + 1),
+            digest: `sha256:${String(i).padStart(64, "0")}`,
+            details: {
+              format: "",
+              family: name.split(":")[0] ?? name,
+              families: null,
+              parameter_size: name.split(":")[1] ?? "",
+              quantization_level: "",
+            },
+          })),
+        });
+    }
+  }
+
+  /** Returns true when the fault fully answered the request; stream faults are handled in answerChat. */
+  private answerWithFault(fault: Fault, res: ServerResponse, route: Route, body: unknown): boolean {
+    if ("status" in fault) {
+      const isText = typeof fault.body === "string";
+      res.writeHead(fault.status, {
+        "content-type":
+          fault.contentType ??
+          (isText ? "text/plain; charset=utf-8" : "application/json; charset=utf-8"),
+        ...fault.headers,
+      });
+      res.end(isText ? (fault.body as string) : JSON.stringify(fault.body ?? { error: "fault" }));
+      return true;
+    }
+    if ("malformed" in fault) {
+      res.writeHead(200, {
+        "content-type": fault.contentType ?? "application/json; charset=utf-8",
+      });
+      res.end(fault.malformed);
+      return true;
+    }
+    if ("hang" in fault) return true;
+    if ("reset" in fault) {
+      res.socket?.destroy();
+      return true;
+    }
+    if (route !== "chat") {
+      throw new Error(
+        `stream fault injected on ${route}, which does not stream: ${JSON.stringify(body)}`,
+      );
+    }
+    return false;
+  }
+
+  private async answerChat(
+    request: ChatRequestBody,
+    res: ServerResponse,
+    fault: Fault | undefined,
+  ): Promise<void> {
+    if (!request || typeof request.model !== "string" || !request.model) {
+      return sendJson(res, 400, { error: "model is required" });
+    }
+    if (!this.models.includes(request.model)) {
+      return sendJson(res, 404, { error: `model '${request.model}' not found` });
+    }
+    const script = this.chatResponder(request);
+    const chunkSize = script.chunkSize ?? 8;
+    const pieces: { content: string; thinking?: string }[] = [];
+    if (script.thinking) pieces.push({ content: "", thinking: script.thinking });
+    for (let i = 0; i < script.content.length; i += chunkSize) {
+      pieces.push({ content: script.content.slice(i, i + chunkSize) });
+    }
+    const promptChars = request.messages.reduce((n, m) => n + m.content.length, 0);
+    const final = {
+      done: true,
+      done_reason: script.done_reason ?? "stop",
+      total_duration: 1_234_567_890,
+      load_duration: 12_345_678,
+      prompt_eval_count: Math.ceil(promptChars / 4),
+      prompt_eval_duration: 23_456_789,
+      eval_count: pieces.length,
+      eval_duration: 987_654_321,
+    };
+    const created_at = new Date().toISOString();
+    const chunk = (message: { content: string; thinking?: string }) => ({
+      model: request.model,
+      created_at,
+      message: { role: "assistant", ...message },
+      done: false,
+    });
+
+    if (request.stream === false) {
+      return sendJson(res, 200, {
+        ...chunk({
+          content: script.content,
+          ...(script.thinking && { thinking: script.thinking }),
+        }),
+        ...final,
+      });
+    }
+
+    res.writeHead(200, { "content-type": "application/x-ndjson" });
+    const limit =
+      fault && "streamErrorAfter" in fault
+        ? fault.streamErrorAfter
+        : fault && "cutAfter" in fault
+          ? fault.cutAfter
+          : fault && "stallAfter" in fault
+            ? fault.stallAfter
+            : pieces.length;
+    for (const piece of pieces.slice(0, limit)) {
+      res.write(`${JSON.stringify(chunk(piece))}\n`);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    if (fault && "streamErrorAfter" in fault) {
+      res.end(`${JSON.stringify({ error: fault.message })}\n`);
+    } else if (fault && "cutAfter" in fault) {
+      res.socket?.destroy();
+    } else if (fault && "stallAfter" in fault) {
+      // Stay open and silent until the client gives up.
+    } else if (fault && "noDone" in fault) {
+      res.end();
+    } else {
+      res.end(`${JSON.stringify({ ...chunk({ content: "" }), ...final })}\n`);
+    }
+  }
+
+  private answerSearch(body: unknown, res: ServerResponse): void {
+    const { query, max_results } = (body ?? {}) as { query?: unknown; max_results?: unknown };
+    const max = max_results === undefined ? 5 : Number(max_results);
+    if (typeof query !== "string" || !query) {
+      sendJson(res, 400, { error: "query is required" });
+    } else if (!Number.isInteger(max) || max < 1 || max > 10) {
+      sendJson(res, 400, { error: "max_results must be between 1 and 10" });
+    } else {
+      sendJson(res, 200, { results: this.searchResponder(query, max).slice(0, max) });
+    }
+  }
+
+  private answerFetch(body: unknown, res: ServerResponse): void {
+    const { url } = (body ?? {}) as { url?: unknown };
+    if (typeof url !== "string" || !url) sendJson(res, 400, { error: "url is required" });
+    else sendJson(res, 200, this.fetchResponder(url));
+  }
+}
+
+export function defaultChatResponder(request: ChatRequestBody): ChatScript {
+  return {
+    content: `echo: ${request.messages.at(-1)?.content ?? ""}`,
+    ...(request.think ? { thinking: "thinking about it" } : {}),
+  };
+}
+
+export function defaultFetchPage(url: string): { title: string; content: string; links: string[] } {
+  return {
+    title: `Page at ${url}`,
+    content: `# Page at ${url}\n\nThe full text of ${url}.`,
+    links: [`${url}/next`],
+  };
+}
+
+export function defaultSearchHits(query: string, maxResults: number): SearchHit[] {
+  const slug = query.toLowerCase().replace(/[^a-z0-9]+/g, "-");
+  return Array.from({ length: maxResults }, (_, i) => ({
+    title: `Result ${i + 1} for ${query}`,
+    url: `https://example.com/${slug}/${i + 1}`,
+    content: `Page ${i + 1} says something about ${query}.`,
+  }));
+}
+
+function routeOf(method: string | undefined, path: string): Route | undefined {
+  if (method === "POST" && path === "/api/chat") return "chat";
+  if (method === "POST" && path === "/api/web_search") return "web_search";
+  if (method === "POST" && path === "/api/web_fetch") return "web_fetch";
+  if (method === "GET" && path === "/api/tags") return "tags";
+  return undefined;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
+  res.end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

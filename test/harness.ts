@@ -1,0 +1,49 @@
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { resolveConfig } from "../src/config.js";
+import { createServer } from "../src/server.js";
+import { createCloudClient } from "../src/upstream/cloud-client.js";
+import { FAKE_API_KEY, type FakeOllamaCloud } from "./fake-ollama-cloud.js";
+
+export interface Connected {
+  client: Client;
+  logLines: string[];
+  call(name: string, args: Record<string, unknown>): Promise<CallToolResult>;
+  close(): Promise<void>;
+}
+
+/** A real SDK client talking to createServer() over an in-memory transport, upstream = the fake. */
+export async function connect(
+  fake: FakeOllamaCloud,
+  env: Record<string, string | undefined> = {},
+): Promise<Connected> {
+  const config = resolveConfig(
+    {},
+    { OLLAMA_API_KEY: FAKE_API_KEY, OLLAMA_CLOUD_HOST: fake.url, ...env },
+  );
+  const logLines: string[] = [];
+  const server = createServer({
+    config,
+    client: createCloudClient({ config }),
+    log: (line) => logLines.push(line),
+  });
+  const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
+  await server.connect(serverSide);
+  const client = new Client({ name: "test-client", version: "1.0.0" });
+  await client.connect(clientSide);
+  return {
+    client,
+    logLines,
+    call: async (name, args) =>
+      (await client.callTool({ name, arguments: args })) as CallToolResult,
+    async close() {
+      await client.close();
+      await server.close();
+    },
+  };
+}
+
+export function textOf(result: CallToolResult): string {
+  return result.content.map((part) => (part.type === "text" ? part.text : "")).join("\n");
+}

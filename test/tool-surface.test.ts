@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
+import { type Connected, connect } from "./harness.js";
+
+let fake: FakeOllamaCloud;
+let mcp: Connected;
+
+beforeAll(async () => {
+  fake = await FakeOllamaCloud.start();
+  mcp = await connect(fake);
+});
+afterAll(async () => {
+  await mcp.close();
+  await fake.close();
+});
+
+describe("the tools/list surface", () => {
+  it("matches the reviewed snapshot (update with `npx vitest -u` and review the diff)", async () => {
+    const { tools } = await mcp.client.listTools();
+    await expect(JSON.stringify(tools, null, 2)).toMatchFileSnapshot(
+      "__snapshots__/tools-list.json",
+    );
+  });
+
+  it("gives every tool a title, a description, annotations and an output schema", async () => {
+    const { tools } = await mcp.client.listTools();
+    expect(tools.map((t) => t.name)).toEqual(["cloud_chat", "web_search", "search_and_summarize"]);
+    for (const tool of tools) {
+      expect(tool.title, tool.name).toBeTruthy();
+      expect(tool.description?.length, tool.name).toBeGreaterThan(80);
+      expect(tool.annotations, tool.name).toMatchObject({
+        readOnlyHint: true,
+        openWorldHint: true,
+      });
+      expect(tool.outputSchema?.type, tool.name).toBe("object");
+      expect(tool.inputSchema.additionalProperties, tool.name).toBe(false);
+    }
+  });
+});

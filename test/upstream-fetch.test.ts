@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import {
+  linkSignals,
+  parseRetryAfter,
+  retarget,
+  serviceMessageFrom,
+} from "../src/upstream/upstream-fetch.js";
+
+describe("upstream fetch helpers", () => {
+  it("re-targets every URL ollama-js builds onto the configured base", () => {
+    expect(retarget("https://ollama.com/api/web_search", "http://127.0.0.1:9")).toBe(
+      "http://127.0.0.1:9/api/web_search",
+    );
+    expect(retarget("https://ollama.com:443/api/chat", "https://proxy.example/ollama")).toBe(
+      "https://proxy.example/ollama/api/chat",
+    );
+    expect(
+      retarget("https://proxy.example:443/ollama/api/tags?x=1", "https://proxy.example/ollama"),
+    ).toBe("https://proxy.example/ollama/api/tags?x=1");
+  });
+
+  it("reads Retry-After as seconds or as a date", () => {
+    expect(parseRetryAfter("42")).toBe(42);
+    expect(parseRetryAfter(new Date(60_000).toUTCString(), 0)).toBe(60);
+    expect(parseRetryAfter("soon")).toBeUndefined();
+    expect(parseRetryAfter(null)).toBeUndefined();
+  });
+
+  it("takes the service's message from JSON, short text, never an HTML page", () => {
+    expect(serviceMessageFrom('{"error":"model not found"}', "application/json")).toBe(
+      "model not found",
+    );
+    expect(serviceMessageFrom('{"error":{"message":"nested"}}', null)).toBe("nested");
+    expect(serviceMessageFrom("upstream timed out", "text/plain")).toBe("upstream timed out");
+    expect(serviceMessageFrom("<html><body>502</body></html>", "text/html")).toMatch(
+      /HTML error page/,
+    );
+    expect(serviceMessageFrom("", null)).toBeUndefined();
+  });
+
+  it("links two signals and lets go of them", () => {
+    const a = new AbortController();
+    const b = new AbortController();
+    const linked = linkSignals(a.signal, b.signal);
+    b.abort(new Error("why"));
+    expect(linked.signal?.aborted).toBe(true);
+    const other = linkSignals(new AbortController().signal, new AbortController().signal);
+    other.dispose();
+    expect(other.signal?.aborted).toBe(false);
+  });
+});
