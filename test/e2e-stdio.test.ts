@@ -1,0 +1,225 @@
+import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { FAKE_API_KEY, FakeOllamaCloud } from "./fake-ollama-cloud.js";
+import { textOf } from "./harness.js";
+
+const BIN = fileURLToPath(new URL("../dist/index.js", import.meta.url));
+const run = promisify(execFile);
+
+let fake: FakeOllamaCloud;
+
+beforeAll(async () => {
+  if (!existsSync(BIN)) throw new Error("dist/index.js is missing: run `npm run build` first");
+  fake = await FakeOllamaCloud.start();
+});
+afterEach(() => fake.reset());
+afterAll(async () => {
+  await fake.close();
+});
+
+/** The environment a user would give the bin, without this machine's own Ollama settings. */
+function binEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries({
+    PATH: process.env.PATH,
+    OLLAMA_API_KEY: FAKE_API_KEY,
+    OLLAMA_CLOUD_HOST: fake.url,
+    ...extra,
+  })) {
+    if (value !== undefined) env[key] = value;
+  }
+  return env;
+}
+
+async function connectBin(env: Record<string, string>) {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [BIN],
+    env,
+    stderr: "pipe",
+  });
+  const stderr: string[] = [];
+  transport.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk.toString()));
+  const client = new Client({ name: "e2e", version: "1.0.0" });
+  await client.connect(transport);
+  return { client, stderr, transport };
+}
+
+describe("the built bin over stdio", () => {
+  it("lists the tools and calls each one against the fake cloud", async () => {
+    const { client } = await connectBin(binEnv());
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name)).toEqual([
+        "cloud_chat",
+        "web_search",
+        "search_and_summarize",
+      ]);
+
+      const chat = (await client.callTool({
+        name: "cloud_chat",
+        arguments: { prompt: "hello", model: "gpt-oss:20b-cloud" },
+      })) as CallToolResult;
+      expect(chat.structuredContent).toMatchObject({ model: "gpt-oss:20b", answer: "echo: hello" });
+
+      const search = (await client.callTool({
+        name: "web_search",
+        arguments: { query: "ollama", max_results: 2 },
+      })) as CallToolResult;
+      expect((search.structuredContent as { results: unknown[] }).results).toHaveLength(2);
+
+      const summaries = (await client.callTool({
+        name: "search_and_summarize",
+        arguments: { query: "ollama", max_results: 2 },
+      })) as CallToolResult;
+      expect(summaries.isError).toBeFalsy();
+      expect((summaries.structuredContent as { sources: unknown[] }).sources).toHaveLength(2);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("starts without a key, lists tools, and explains how to set one", async () => {
+    const { client, stderr } = await connectBin(binEnv({ OLLAMA_API_KEY: undefined }));
+    try {
+      expect((await client.listTools()).tools).toHaveLength(3);
+      const result = (await client.callTool({
+        name: "web_search",
+        arguments: { query: "x" },
+      })) as CallToolResult;
+      expect(result.isError).toBe(true);
+      expect(textOf(result)).toMatch(/OLLAMA_API_KEY is not set.*ollama.com\/settings\/keys/);
+      expect(fake.requests).toHaveLength(0);
+      expect(stderr.join("")).toMatch(/OLLAMA_API_KEY is not set/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("writes nothing but JSON-RPC to stdout, through failures, and never shows the key", async () => {
+    const canaryKey = "sk-canary-2f9d81";
+    fake.apiKey = canaryKey;
+    fake.inject("chat", {
+      status: 502,
+      body: "<html>Bad Gateway</html>",
+      contentType: "text/html",
+    });
+    fake.inject("web_search", { status: 500, body: "plain text failure" });
+    fake.inject("chat", { malformed: "garbage line\n", contentType: "application/x-ndjson" });
+
+    const child = spawn(process.execPath, [BIN], {
+      env: binEnv({ OLLAMA_API_KEY: `Bearer ${canaryKey}` }),
+    });
+    const session = rawSession(child);
+    await session.request("initialize", {
+      protocolVersion: "2025-06-18",
+      capabilities: {},
+      clientInfo: { name: "raw", version: "1" },
+    });
+    session.notify("notifications/initialized");
+    await session.request("tools/list", {});
+    const calls = [
+      { name: "cloud_chat", arguments: { prompt: "x" } },
+      { name: "web_search", arguments: { query: "x" } },
+      { name: "cloud_chat", arguments: { prompt: "x" } },
+      { name: "cloud_chat", arguments: { prompt: "" } },
+      { name: "cloud_chat", arguments: { prompt: "fine" } },
+    ];
+    const results = [];
+    for (const params of calls) results.push(await session.request("tools/call", params));
+    child.stdin.end();
+    const code = await new Promise((resolve) => child.on("exit", resolve));
+
+    expect(code).toBe(0);
+    expect(results.map((r) => (r as { result: CallToolResult }).result.isError ?? false)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      false,
+    ]);
+    const lines = session.stdout().split("\n").filter(Boolean);
+    expect(lines.length).toBeGreaterThanOrEqual(7);
+    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ jsonrpc: "2.0" });
+    expect(session.stdout()).not.toContain(canaryKey);
+    expect(session.stderr()).not.toContain(canaryKey);
+    expect(session.stderr()).not.toContain("garbage line");
+  });
+
+  it("prints help with every setting, and the version", async () => {
+    const help = await run(process.execPath, [BIN, "--help"]);
+    for (const name of [
+      "OLLAMA_API_KEY",
+      "OLLAMA_CLOUD_HOST",
+      "--cloud-host",
+      "OLLAMA_CLOUD_MODEL",
+      "--model",
+      "gpt-oss:120b",
+      "https://ollama.com",
+    ]) {
+      expect(help.stdout).toContain(name);
+    }
+    const version = await run(process.execPath, [BIN, "--version"]);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it("refuses to start on bad configuration, saying why, without echoing the key", async () => {
+    const failure = await run(process.execPath, [BIN], {
+      env: binEnv({ OLLAMA_API_KEY: "sk-canary-77", OLLAMA_CLOUD_HOST: "http://proxy.example" }),
+    }).catch((error: { code: number; stderr: string; stdout: string }) => error);
+    expect(failure).toMatchObject({ code: 2 });
+    const { stderr, stdout } = failure as { stderr: string; stdout: string };
+    expect(stderr).toMatch(/Refusing to send OLLAMA_API_KEY over plain http:\/\/ to proxy.example/);
+    expect(stderr + stdout).not.toContain("sk-canary-77");
+
+    const unknownFlag = await run(process.execPath, [BIN, "--modle", "x"]).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(unknownFlag).toMatchObject({ code: 2 });
+    expect((unknownFlag as { stderr: string }).stderr).toMatch(/--modle.*--help/s);
+  });
+});
+
+/** Minimal newline-delimited JSON-RPC over a child's stdio, keeping every byte it wrote. */
+function rawSession(child: ChildProcessWithoutNullStreams) {
+  let out = "";
+  let err = "";
+  let nextId = 1;
+  const waiting = new Map<number, (message: unknown) => void>();
+  let buffered = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+    buffered += chunk.toString();
+    const lines = buffered.split("\n");
+    buffered = lines.pop() ?? "";
+    for (const line of lines) {
+      try {
+        const message = JSON.parse(line) as { id?: number };
+        if (message.id !== undefined) waiting.get(message.id)?.(message);
+      } catch {
+        // Kept in `out`; the test asserts every line is JSON.
+      }
+    }
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    err += chunk.toString();
+  });
+  return {
+    request(method: string, params: unknown): Promise<unknown> {
+      const id = nextId++;
+      child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", id, method, params })}\n`);
+      return new Promise((resolve) => waiting.set(id, resolve));
+    },
+    notify(method: string) {
+      child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", method })}\n`);
+    },
+    stdout: () => out,
+    stderr: () => err,
+  };
+}
