@@ -5,12 +5,23 @@ export const DEFAULT_CLOUD_HOST = "https://ollama.com";
 export const DEFAULT_CLOUD_MODEL = "gpt-oss:120b";
 export const API_KEYS_URL = "https://ollama.com/settings/keys";
 
+export type LogLevel = "debug" | "info" | "warning" | "error" | "off";
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warning", "error", "off"];
+
 export interface ServerConfig {
   /** The ollama.com key without any `Bearer ` prefix; undefined when not configured. */
   apiKey: string | undefined;
   /** Base URL of the cloud API, without a trailing slash. */
   cloudHost: string;
   defaultModel: string;
+  /** Bounds the wait for a response, and for each chunk of a stream. */
+  timeoutMs: number;
+  /** Extra attempts after a transient failure (0 turns retries off). */
+  retries: number;
+  /** How long identical web searches are answered from memory (0 turns the cache off). */
+  searchCacheTtlMs: number;
+  /** The lowest level of operational log line written to stderr. */
+  logLevel: LogLevel;
 }
 
 export type CliAction =
@@ -23,78 +34,126 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+type Flags = Partial<Record<string, string>>;
 
-/**
- * Each setting: its env var, its flag twin (if any) and its default.
- * The key has no flag on purpose: command lines are visible to every user of the machine.
- */
-export const SETTINGS = [
-  {
+interface Setting {
+  env: string;
+  /** The flag twin; the key has none on purpose: command lines are visible to every user. */
+  flag: string | undefined;
+  default: string | undefined;
+  help: string;
+}
+
+export const SETTINGS = {
+  apiKey: {
     env: "OLLAMA_API_KEY",
     flag: undefined,
     default: undefined,
     help: `API key for ollama.com (create one at ${API_KEYS_URL}). A leading "Bearer " is accepted.`,
   },
-  {
+  cloudHost: {
     env: "OLLAMA_CLOUD_HOST",
     flag: "cloud-host",
     default: DEFAULT_CLOUD_HOST,
     help: "Base URL of Ollama's cloud API. Plain http:// is only allowed for loopback hosts.",
   },
-  {
+  defaultModel: {
     env: "OLLAMA_CLOUD_MODEL",
     flag: "model",
     default: DEFAULT_CLOUD_MODEL,
     help: "Default model for cloud_chat and search_and_summarize.",
   },
-] as const;
+  timeoutMs: {
+    env: "OLLAMA_CLOUD_TIMEOUT_MS",
+    flag: "timeout-ms",
+    default: "120000",
+    help: "Milliseconds to wait for a response to start, and between chunks of a streamed answer. A long answer that keeps streaming is never cut.",
+  },
+  retries: {
+    env: "OLLAMA_CLOUD_RETRIES",
+    flag: "retries",
+    default: "2",
+    help: "Retries after 502/503/504, a connection reset, or a 429 with a short Retry-After (0 turns them off). Usage limits and started streams are never retried.",
+  },
+  searchCacheTtlMs: {
+    env: "OLLAMA_SEARCH_CACHE_TTL_MS",
+    flag: "search-cache-ttl-ms",
+    default: "120000",
+    help: "Milliseconds an identical web search is answered from memory (0 turns the cache off).",
+  },
+  logLevel: {
+    env: "OLLAMA_MCP_LOG_LEVEL",
+    flag: "log-level",
+    default: "info",
+    help: `Lowest level of operational log line on stderr: ${LOG_LEVELS.join(", ")}. Prompts, queries, results and the key are never logged.`,
+  },
+} as const satisfies Record<keyof ServerConfig, Setting>;
 
 export function parseCli(argv: readonly string[], env: Env): CliAction {
-  let parsed: ReturnType<typeof parseFlags>;
+  let values: ReturnType<typeof parseFlags>["values"];
   try {
-    parsed = parseFlags(argv);
+    values = parseFlags(argv).values;
   } catch (error) {
     throw new ConfigError(`${(error as Error).message}. Run with --help to see the options.`);
   }
-  const { values } = parsed;
   if (values.help) return { kind: "help" };
   if (values.version) return { kind: "version" };
-  return {
-    kind: "serve",
-    config: resolveConfig({ cloudHost: values["cloud-host"], model: values.model }, env),
-  };
+  const flags: Flags = {};
+  for (const [name, value] of Object.entries(values)) {
+    if (typeof value === "string") flags[name] = value;
+  }
+  return { kind: "serve", config: resolveConfig(flags, env) };
 }
 
 function parseFlags(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    strict: true,
-    allowPositionals: false,
-    options: {
-      "cloud-host": { type: "string" },
-      model: { type: "string" },
-      help: { type: "boolean", short: "h" },
-      version: { type: "boolean", short: "v" },
-    },
-  });
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean", short: "v" },
+  };
+  for (const setting of Object.values(SETTINGS) as Setting[]) {
+    if (setting.flag) options[setting.flag] = { type: "string" };
+  }
+  return parseArgs({ args: [...argv], strict: true, allowPositionals: false, options });
 }
 
-interface Flags {
-  cloudHost?: string | undefined;
-  model?: string | undefined;
-}
-
-/** Layers defaults < environment < flags, then validates the result. */
+/** Layers defaults < environment < flags (keyed by flag name), then validates the result. */
 export function resolveConfig(flags: Flags, env: Env): ServerConfig {
-  const apiKey = normalizeApiKey(env.OLLAMA_API_KEY);
-  const cloudHost = normalizeCloudHost(
-    pick(flags.cloudHost, env.OLLAMA_CLOUD_HOST) ?? DEFAULT_CLOUD_HOST,
-    apiKey !== undefined,
-  );
-  const defaultModel = validateDefaultModel(
-    pick(flags.model, env.OLLAMA_CLOUD_MODEL) ?? DEFAULT_CLOUD_MODEL,
-  );
-  return { apiKey, cloudHost, defaultModel };
+  const raw = (setting: Setting): string | undefined =>
+    pick(setting.flag ? flags[setting.flag] : undefined, env[setting.env]) ?? setting.default;
+  const apiKey = normalizeApiKey(env[SETTINGS.apiKey.env]);
+  return {
+    apiKey,
+    cloudHost: normalizeCloudHost(raw(SETTINGS.cloudHost) as string, apiKey !== undefined),
+    defaultModel: validateDefaultModel(raw(SETTINGS.defaultModel) as string),
+    timeoutMs: integerSetting(SETTINGS.timeoutMs, raw(SETTINGS.timeoutMs), 1, 3_600_000),
+    retries: integerSetting(SETTINGS.retries, raw(SETTINGS.retries), 0, 10),
+    searchCacheTtlMs: integerSetting(
+      SETTINGS.searchCacheTtlMs,
+      raw(SETTINGS.searchCacheTtlMs),
+      0,
+      86_400_000,
+    ),
+    logLevel: logLevelSetting(raw(SETTINGS.logLevel) as string),
+  };
+}
+
+function integerSetting(setting: Setting, value: string | undefined, min: number, max: number) {
+  const parsed = Number(value);
+  if (!value || !/^\d+$/.test(value) || parsed < min || parsed > max) {
+    const name = setting.flag ? `${setting.env} (--${setting.flag})` : setting.env;
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}; got "${value}".`);
+  }
+  return parsed;
+}
+
+function logLevelSetting(value: string): LogLevel {
+  const level = value.toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(level)) {
+    throw new ConfigError(
+      `OLLAMA_MCP_LOG_LEVEL (--log-level) must be one of ${LOG_LEVELS.join(", ")}; got "${value}".`,
+    );
+  }
+  return level;
 }
 
 function validateDefaultModel(name: string): string {
@@ -107,8 +166,9 @@ function validateDefaultModel(name: string): string {
     }
     return ref.input;
   } catch (error) {
-    if (error instanceof ModelNameError)
+    if (error instanceof ModelNameError) {
       throw new ConfigError(`OLLAMA_CLOUD_MODEL: ${error.message}`);
+    }
     throw error;
   }
 }

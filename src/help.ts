@@ -2,10 +2,10 @@ import { SETTINGS } from "./config.js";
 import { VERSION } from "./version.js";
 
 export function helpText(): string {
-  const rows = SETTINGS.map((s) => {
+  const rows = Object.values(SETTINGS).map((s) => {
     const flag = s.flag ? `--${s.flag} <value>` : "(no flag)";
     const fallback = s.default ? ` Default: ${s.default}.` : "";
-    return `  ${s.env.padEnd(20)} ${flag.padEnd(22)} ${s.help}${fallback}`;
+    return `  ${s.env.padEnd(27)} ${flag.padEnd(30)} ${s.help}${fallback}`;
   });
   return [
     `ollama-cloud-mcp ${VERSION}: an MCP server for Ollama's cloud models and web search.`,

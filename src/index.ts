@@ -41,7 +41,11 @@ async function main(): Promise<void> {
   }
   keepStdoutForProtocol();
   const { config } = action;
-  const server = createServer({ config, client: createCloudClient({ config }), log: writeErr });
+  const server = createServer({
+    config,
+    client: createCloudClient({ config }),
+    writeLog: writeErr,
+  });
   await server.connect(new StdioServerTransport());
   if (!config.apiKey) {
     writeErr("OLLAMA_API_KEY is not set; tools are listed but calls will explain how to set it.");

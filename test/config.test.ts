@@ -7,6 +7,7 @@ import {
   isLoopbackHostname,
   parseCli,
   resolveConfig,
+  SETTINGS,
 } from "../src/config.js";
 import { VERSION } from "../src/version.js";
 
@@ -16,6 +17,36 @@ describe("configuration", () => {
       apiKey: undefined,
       cloudHost: DEFAULT_CLOUD_HOST,
       defaultModel: DEFAULT_CLOUD_MODEL,
+      timeoutMs: 120_000,
+      retries: 2,
+      searchCacheTtlMs: 120_000,
+      logLevel: "info",
+    });
+  });
+
+  it("gives every setting but the key a flag twin", () => {
+    for (const setting of Object.values(SETTINGS)) {
+      if (setting.env !== "OLLAMA_API_KEY") expect(setting.flag, setting.env).toBeTruthy();
+    }
+  });
+
+  it("reads numeric settings and the log level from env and flags", () => {
+    const env = {
+      OLLAMA_CLOUD_TIMEOUT_MS: "5000",
+      OLLAMA_CLOUD_RETRIES: "0",
+      OLLAMA_MCP_LOG_LEVEL: "WARNING",
+    };
+    expect(resolveConfig({}, env)).toMatchObject({
+      timeoutMs: 5000,
+      retries: 0,
+      logLevel: "warning",
+    });
+    const action = parseCli(
+      ["--timeout-ms", "750", "--search-cache-ttl-ms", "0", "--log-level", "off"],
+      env,
+    );
+    expect(action).toMatchObject({
+      config: { timeoutMs: 750, searchCacheTtlMs: 0, logLevel: "off" },
     });
   });
 
@@ -36,7 +67,7 @@ describe("configuration", () => {
       ["--model", "kimi-k2.5:cloud", "--cloud-host", "https://flag.example/"],
       env,
     );
-    expect(action).toEqual({
+    expect(action).toMatchObject({
       kind: "serve",
       config: {
         apiKey: undefined,
@@ -63,6 +94,16 @@ describe("configuration", () => {
     [{ OLLAMA_CLOUD_HOST: "https://user:pw@ollama.com" }, /without credentials/],
     [{ OLLAMA_CLOUD_MODEL: "gpt-oss:20b:local" }, /must be a cloud model/],
     [{ OLLAMA_CLOUD_MODEL: "a b" }, /OLLAMA_CLOUD_MODEL: "a b" is not a model name/],
+    [
+      { OLLAMA_CLOUD_TIMEOUT_MS: "0" },
+      /OLLAMA_CLOUD_TIMEOUT_MS \(--timeout-ms\) must be a whole number from 1 to 3600000; got "0"/,
+    ],
+    [{ OLLAMA_CLOUD_TIMEOUT_MS: "1.5s" }, /must be a whole number/],
+    [
+      { OLLAMA_CLOUD_RETRIES: "11" },
+      /OLLAMA_CLOUD_RETRIES \(--retries\) must be a whole number from 0 to 10/,
+    ],
+    [{ OLLAMA_MCP_LOG_LEVEL: "loud" }, /must be one of debug, info, warning, error, off/],
   ])("rejects %j with a clear message", (env, message) => {
     expect(() => resolveConfig({}, env)).toThrow(ConfigError);
     expect(() => resolveConfig({}, env)).toThrow(message);

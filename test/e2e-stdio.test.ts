@@ -30,6 +30,7 @@ function binEnv(extra: Record<string, string | undefined> = {}): Record<string, 
     PATH: process.env.PATH,
     OLLAMA_API_KEY: FAKE_API_KEY,
     OLLAMA_CLOUD_HOST: fake.url,
+    OLLAMA_CLOUD_RETRIES: "0",
     ...extra,
   })) {
     if (value !== undefined) env[key] = value;

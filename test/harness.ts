@@ -14,19 +14,31 @@ export interface Connected {
 }
 
 /** A real SDK client talking to createServer() over an in-memory transport, upstream = the fake. */
+/**
+ * Retries and the search cache are off unless a test turns them on through `env`, so each test
+ * sees exactly the upstream behaviour it injects. Backoff is 1 ms so retry tests stay quick.
+ */
 export async function connect(
   fake: FakeOllamaCloud,
   env: Record<string, string | undefined> = {},
 ): Promise<Connected> {
   const config = resolveConfig(
     {},
-    { OLLAMA_API_KEY: FAKE_API_KEY, OLLAMA_CLOUD_HOST: fake.url, ...env },
+    {
+      OLLAMA_API_KEY: FAKE_API_KEY,
+      OLLAMA_CLOUD_HOST: fake.url,
+      OLLAMA_CLOUD_RETRIES: "0",
+      OLLAMA_SEARCH_CACHE_TTL_MS: "0",
+      OLLAMA_MCP_LOG_LEVEL: "debug",
+      ...env,
+    },
   );
   const logLines: string[] = [];
   const server = createServer({
     config,
-    client: createCloudClient({ config }),
-    log: (line) => logLines.push(line),
+    client: createCloudClient({ config, retryPolicy: { backoffMs: 1 } }),
+    writeLog: (line) => logLines.push(line),
+    progressThrottleMs: 0,
   });
   const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);

@@ -41,11 +41,16 @@ describe("upstream fetch helpers", () => {
   it("links two signals and lets go of them", () => {
     const a = new AbortController();
     const b = new AbortController();
-    const linked = linkSignals(a.signal, b.signal);
-    b.abort(new Error("why"));
-    expect(linked.signal?.aborted).toBe(true);
-    const other = linkSignals(new AbortController().signal, new AbortController().signal);
+    const linked = linkSignals([a.signal, undefined, b.signal]);
+    const reason = new Error("why");
+    b.abort(reason);
+    expect(linked.signal.aborted).toBe(true);
+    expect(linked.signal.reason).toBe(reason);
+
+    const c = new AbortController();
+    const other = linkSignals([c.signal]);
     other.dispose();
-    expect(other.signal?.aborted).toBe(false);
+    c.abort();
+    expect(other.signal.aborted).toBe(false);
   });
 });

@@ -98,8 +98,9 @@ export const cloudChat = defineTool({
   inputSchema,
   outputSchema,
   annotations: READ_ONLY_OPEN_WORLD,
-  async handle(input, { client, config, signal }) {
+  async handle(input, { client, config, call, progress, logFields }) {
     const model = resolveCloudModel(input.model, config.defaultModel);
+    logFields.model = model.base;
     const warnings: string[] = [];
     if (input.options?.num_ctx !== undefined) {
       warnings.push("options.num_ctx is ignored by Ollama's cloud; models use their full context.");
@@ -113,8 +114,13 @@ export const cloudChat = defineTool({
         format: input.format,
         options: input.options,
       },
-      { signal },
+      {
+        ...call,
+        onProgress: ({ receivedChars }) =>
+          progress.report(receivedChars, `received ${receivedChars} characters`),
+      },
     );
+    progress.report(reply.content.length + reply.thinking.length, "done", { force: true });
     const json = input.format === undefined ? undefined : parseJsonAnswer(reply.content);
     if (input.format !== undefined && json === undefined) {
       warnings.push("format: the model's answer is not valid JSON.");

@@ -1,13 +1,18 @@
 import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
 import type { ServerConfig } from "../config.js";
-import type { CloudClient } from "../upstream/cloud-client.js";
+import type { LogFields, ProgressReporter } from "../observability.js";
+import type { CallOptions, CloudClient } from "../upstream/cloud-client.js";
 
 export interface ToolContext {
   client: CloudClient;
   config: ServerConfig;
-  /** Aborts when the client cancels the call or goes away. */
-  signal: AbortSignal;
+  /** Pass to every client call: the call's abort signal (client cancel or disconnect) and its log hooks. */
+  call: CallOptions;
+  /** Progress notifications for the client, when it asked for them. */
+  progress: ProgressReporter;
+  /** Facts about this call for the operational log (e.g. the model); never content. */
+  logFields: LogFields;
 }
 
 export interface ToolOutput<Structured> {

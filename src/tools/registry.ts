@@ -1,5 +1,16 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { ServerConfig } from "../config.js";
+import {
+  fanOut,
+  type LogFields,
+  logUpstreamEvent,
+  mcpLogger,
+  NO_PROGRESS,
+  type OpsLogger,
+  progressReporter,
+} from "../observability.js";
+import type { CloudClient } from "../upstream/cloud-client.js";
 import { isAbortError, UpstreamError } from "../upstream/errors.js";
 import { cloudChat } from "./cloud-chat.js";
 import {
@@ -17,13 +28,15 @@ export const TOOLS: readonly ToolDefinition[] = [
   searchAndSummarize,
 ] as unknown as readonly ToolDefinition[];
 
-export type Log = (line: string) => void;
+export interface RegistryDeps {
+  client: CloudClient;
+  config: ServerConfig;
+  /** Where human-readable operational lines go (stderr in the bin). */
+  stderr: OpsLogger;
+  progressThrottleMs: number;
+}
 
-export function registerTools(
-  server: McpServer,
-  context: Omit<ToolContext, "signal">,
-  log: Log,
-): void {
+export function registerTools(server: McpServer, deps: RegistryDeps): void {
   for (const tool of TOOLS) {
     server.registerTool(
       tool.name,
@@ -35,24 +48,59 @@ export function registerTools(
         annotations: tool.annotations,
       },
       async (input: unknown, extra): Promise<CallToolResult> => {
-        try {
-          const { structured, text } = await tool.handle(input, {
-            ...context,
+        const started = Date.now();
+        const log = fanOut(
+          deps.stderr,
+          mcpLogger((params) => server.server.sendLoggingMessage(params, extra.sessionId)),
+        );
+        const token = extra._meta?.progressToken;
+        const progress =
+          token === undefined
+            ? NO_PROGRESS
+            : progressReporter(
+                (params) =>
+                  extra.sendNotification({
+                    method: "notifications/progress",
+                    params: { progressToken: token, ...params },
+                  }),
+                deps.progressThrottleMs,
+              );
+        const logFields: LogFields = {};
+        const context: ToolContext = {
+          client: deps.client,
+          config: deps.config,
+          call: {
             signal: extra.signal,
-          });
-          return {
+            onEvent: (event) => logUpstreamEvent(log, tool.name, event),
+          },
+          progress,
+          logFields,
+        };
+        let result: CallToolResult;
+        try {
+          const { structured, text } = await tool.handle(input, context);
+          result = {
             content: [{ type: "text", text }],
             structuredContent: structured as Record<string, unknown>,
           };
         } catch (error) {
-          return errorResult(tool.name, error, log);
+          result = errorResult(tool.name, error, log);
+          logFields.error = error instanceof Error ? error.name : "error";
         }
+        const status = extra.signal.aborted ? "cancelled" : result.isError ? "error" : "ok";
+        log.log(result.isError ? "warning" : "info", `${tool.name} ${status}`, {
+          tool: tool.name,
+          status,
+          ms: Date.now() - started,
+          ...logFields,
+        });
+        return result;
       },
     );
   }
 }
 
-export function errorResult(toolName: string, error: unknown, log: Log): CallToolResult {
+export function errorResult(toolName: string, error: unknown, log: OpsLogger): CallToolResult {
   let text: string;
   if (error instanceof ToolInputError) {
     text = `Input validation error: ${error.message}`;
@@ -62,7 +110,13 @@ export function errorResult(toolName: string, error: unknown, log: Log): CallToo
     text = "The call was cancelled before it finished.";
   } else {
     // Only the error's class goes to the log: its message could quote a prompt or a page.
-    log(`${toolName}: unexpected ${error instanceof Error ? error.name : typeof error}`);
+    log.log(
+      "error",
+      `${toolName} hit an unexpected ${error instanceof Error ? error.name : typeof error}`,
+      {
+        tool: toolName,
+      },
+    );
     text = `${toolName} failed unexpectedly (${error instanceof Error ? error.name : "error"}). This is a bug in ollama-cloud-mcp; please report it.`;
   }
   return { content: [{ type: "text", text }], isError: true };

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { CloudClient, WebSearchHit } from "../upstream/cloud-client.js";
+import type { CallOptions, CloudClient, WebSearchHit } from "../upstream/cloud-client.js";
 import { defineTool, READ_ONLY_OPEN_WORLD, ToolFailure } from "./define-tool.js";
 import { maxResultsField, modelField, queryField, strictArguments } from "./fields.js";
 import { resolveCloudModel } from "./resolve-model.js";
@@ -39,11 +39,27 @@ export const searchAndSummarize = defineTool({
     usage: usageSchema,
   }),
   annotations: READ_ONLY_OPEN_WORLD,
-  async handle({ query, max_results, model: requested }, { client, config, signal }) {
+  async handle({ query, max_results, model: requested }, context) {
+    const { client, config, call, progress } = context;
     const model = resolveCloudModel(requested, config.defaultModel);
-    const hits = await client.webSearch(query, max_results, { signal });
+    context.logFields.model = model.base;
+    progress.report(0, "searching the web", { force: true });
+    const hits = await client.webSearch(query, max_results, call);
+    const total = hits.length + 1;
+    progress.report(1, `found ${hits.length} results; summarising`, { total, force: true });
+    let finished = 0;
     const settled = await Promise.allSettled(
-      hits.map((hit) => summarize(client, model.base, query, hit, signal)),
+      hits.map(async (hit) => {
+        try {
+          return await summarize(client, model.base, query, hit, call);
+        } finally {
+          finished++;
+          progress.report(1 + finished, `summarised ${finished} of ${hits.length}`, {
+            total,
+            force: true,
+          });
+        }
+      }),
     );
     const usage = { prompt_tokens: 0, output_tokens: 0 };
     const sources = hits.map((hit, i): z.infer<typeof sourceSchema> => {
@@ -72,7 +88,7 @@ async function summarize(
   model: string,
   query: string,
   hit: WebSearchHit,
-  signal: AbortSignal,
+  call: CallOptions,
 ): Promise<{ summary: string; prompt_tokens: number; output_tokens: number }> {
   if (!hit.content.trim()) {
     throw new ToolFailure("the search result had no page content to summarise");
@@ -88,7 +104,7 @@ async function summarize(
         },
       ],
     },
-    { signal },
+    call,
   );
   const summary = reply.content.trim();
   if (!summary) throw new ToolFailure(`${model} returned an empty summary`);

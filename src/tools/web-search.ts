@@ -16,8 +16,8 @@ export const webSearch = defineTool({
   inputSchema: strictArguments({ query: queryField, max_results: maxResultsField }, "web_search"),
   outputSchema: z.object({ query: z.string(), results: z.array(resultSchema) }),
   annotations: READ_ONLY_OPEN_WORLD,
-  async handle({ query, max_results }, { client, signal }) {
-    const results = await client.webSearch(query, max_results, { signal });
+  async handle({ query, max_results }, { client, call }) {
+    const results = await client.webSearch(query, max_results, call);
     return { structured: { query, results }, text: renderResults(query, results) };
   },
 });

@@ -9,7 +9,15 @@ import {
   UpstreamError,
   UpstreamHttpError,
 } from "./errors.js";
-import { createUpstreamFetch, type Fetch, type UpstreamTarget } from "./upstream-fetch.js";
+import { TtlCache } from "./ttl-cache.js";
+import {
+  type CallHooks,
+  createUpstreamFetch,
+  DEFAULT_RETRY_POLICY,
+  type Fetch,
+  type RetryPolicy,
+  type UpstreamTarget,
+} from "./upstream-fetch.js";
 
 export type ThinkLevel = boolean | "low" | "medium" | "high";
 
@@ -50,9 +58,7 @@ export interface ChatProgress {
   receivedChars: number;
 }
 
-export interface CallOptions {
-  signal?: AbortSignal | undefined;
-}
+export type CallOptions = CallHooks;
 
 export interface WebSearchHit {
   title: string;
@@ -85,12 +91,15 @@ export interface CloudClient {
 }
 
 export interface CloudClientDeps {
-  config: Pick<ServerConfig, "apiKey" | "cloudHost">;
+  config: Pick<ServerConfig, "apiKey" | "cloudHost" | "timeoutMs" | "retries" | "searchCacheTtlMs">;
   fetch?: Fetch;
   now?: () => number;
+  /** Overrides for the parts of the retry policy that are not configuration (tests use these). */
+  retryPolicy?: Partial<RetryPolicy>;
 }
 
 const MODEL_LIST_TTL_MS = 60_000;
+const SEARCH_CACHE_ENTRIES = 256;
 const SUGGESTED_MODELS = 8;
 
 const searchResponseSchema = z.object({
@@ -131,22 +140,36 @@ export function createCloudClient(deps: CloudClientDeps): CloudClient {
     apiKey: deps.config.apiKey,
     requiresKey: true,
   };
-  let modelCache: { at: number; models: CloudModel[] } | undefined;
+  const policy: RetryPolicy = {
+    ...DEFAULT_RETRY_POLICY,
+    timeoutMs: deps.config.timeoutMs,
+    retries: deps.config.retries,
+    ...deps.retryPolicy,
+  };
+  const modelList = new TtlCache<string, CloudModel[]>(MODEL_LIST_TTL_MS, 1, now);
+  const searches = new TtlCache<string, WebSearchHit[]>(
+    deps.config.searchCacheTtlMs,
+    SEARCH_CACHE_ENTRIES,
+    now,
+  );
 
-  const ollamaFor = (signal: AbortSignal | undefined) =>
-    new Ollama({ host: target.baseUrl, fetch: createUpstreamFetch(target, baseFetch, signal) });
+  // One ollama-js instance per call: its fetch carries that call's signal and hooks.
+  const ollamaFor = (hooks: CallHooks) =>
+    new Ollama({
+      host: target.baseUrl,
+      fetch: createUpstreamFetch(target, policy, baseFetch, hooks),
+    });
 
-  async function listModels(options: CallOptions = {}): Promise<CloudModel[]> {
-    if (modelCache && now() - modelCache.at < MODEL_LIST_TTL_MS) return modelCache.models;
-    const raw = await guard(() => ollamaFor(options.signal).list(), "model list");
-    const models = parse(tagsResponseSchema, raw, "model list").models.map((m) => ({
-      name: (m.name ?? m.model) as string,
-      modified_at: m.modified_at,
-      size: m.size,
-      details: m.details,
-    }));
-    modelCache = { at: now(), models };
-    return models;
+  function listModels(options: CallOptions = {}): Promise<CloudModel[]> {
+    return modelList.getOrLoad("models", async () => {
+      const raw = await guard(() => ollamaFor(options).list(), "model list");
+      return parse(tagsResponseSchema, raw, "model list").models.map((m) => ({
+        name: (m.name ?? m.model) as string,
+        modified_at: m.modified_at,
+        size: m.size,
+        details: m.details,
+      }));
+    });
   }
 
   async function modelNotFound(model: string, cause: unknown): Promise<ModelNotFoundError> {
@@ -161,7 +184,7 @@ export function createCloudClient(deps: CloudClientDeps): CloudClient {
 
   return {
     async chat(request, options = {}) {
-      const ollama = ollamaFor(options.signal);
+      const ollama = ollamaFor(options);
       let final: ChatResponse | undefined;
       let content = "";
       let thinking = "";
@@ -203,15 +226,17 @@ export function createCloudClient(deps: CloudClientDeps): CloudClient {
       };
     },
 
-    async webSearch(query, maxResults, options = {}) {
-      // ollama-js types the field as maxResults, but the service reads max_results.
-      const body = { query, max_results: maxResults } as unknown as WebSearchRequest;
-      const raw = await guard(() => ollamaFor(options.signal).webSearch(body), "web search");
-      return parse(searchResponseSchema, raw, "web search").results;
+    webSearch(query, maxResults, options = {}) {
+      return searches.getOrLoad(`${maxResults}\u0000${query}`, async () => {
+        // ollama-js types the field as maxResults, but the service reads max_results.
+        const body = { query, max_results: maxResults } as unknown as WebSearchRequest;
+        const raw = await guard(() => ollamaFor(options).webSearch(body), "web search");
+        return parse(searchResponseSchema, raw, "web search").results;
+      });
     },
 
     async webFetch(url, options = {}) {
-      const raw = await guard(() => ollamaFor(options.signal).webFetch({ url }), "web fetch");
+      const raw = await guard(() => ollamaFor(options).webFetch({ url }), "web fetch");
       return parse(fetchResponseSchema, raw, "web fetch");
     },
 

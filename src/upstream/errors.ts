@@ -71,6 +71,46 @@ export class UsageLimitError extends UpstreamError {
   }
 }
 
+/** A 429 that is not a usage limit: the service asks for a pause. */
+export class RateLimitedError extends UpstreamError {
+  override name = "RateLimitedError";
+  readonly retryAfterSeconds: number | undefined;
+  constructor(
+    serviceMessage: string | undefined,
+    retryAfterSeconds: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    const when =
+      retryAfterSeconds !== undefined ? `retry after ${retryAfterSeconds}s` : "retry in a moment";
+    const detail = clause(serviceMessage);
+    super(
+      `Ollama's cloud is rate limiting requests (429${detail ? `: ${detail}` : ""}); ${when}.`,
+      {
+        ...options,
+        status: 429,
+      },
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+export class UpstreamTimeoutError extends UpstreamError {
+  override name = "UpstreamTimeoutError";
+  constructor(phase: "response" | "stream", timeoutMs: number, options?: { cause?: unknown }) {
+    const seconds = formatSeconds(timeoutMs);
+    super(
+      phase === "response"
+        ? `Ollama's cloud did not start answering within ${seconds} (the limit set by OLLAMA_CLOUD_TIMEOUT_MS), so the call timed out. Try again, or raise the limit for slow models.`
+        : `The answer stopped arriving: no data for ${seconds} (the limit set by OLLAMA_CLOUD_TIMEOUT_MS), so the call timed out. Try again.`,
+      options,
+    );
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
 export class UpstreamHttpError extends UpstreamError {
   override name = "UpstreamHttpError";
   constructor(

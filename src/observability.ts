@@ -1,0 +1,92 @@
+import type { LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
+import type { LogLevel } from "./config.js";
+import type { UpstreamEvent } from "./upstream/upstream-fetch.js";
+
+/** Operational facts only: names, statuses, counts and timings. Never prompts, queries, results or keys. */
+export type LogFields = Record<string, string | number | boolean | undefined>;
+
+export type OpsLevel = Exclude<LogLevel, "off">;
+
+export interface OpsLogger {
+  log(level: OpsLevel, message: string, fields?: LogFields): void;
+}
+
+const SEVERITY: Record<LogLevel, number> = { debug: 0, info: 1, warning: 2, error: 3, off: 4 };
+
+/** Human-readable lines for stderr, filtered by the configured level. */
+export function stderrLogger(minimum: LogLevel, write: (line: string) => void): OpsLogger {
+  return {
+    log(level, message, fields = {}) {
+      if (SEVERITY[level] < SEVERITY[minimum]) return;
+      const extras = Object.entries(fields)
+        .filter(([, value]) => value !== undefined)
+        .map(([key, value]) => `${key}=${value}`)
+        .join(" ");
+      write(`${level}: ${message}${extras ? ` (${extras})` : ""}`);
+    },
+  };
+}
+
+/** MCP `notifications/message`; the SDK drops what is below the client's `logging/setLevel`. */
+export function mcpLogger(
+  send: (params: { level: LoggingLevel; logger: string; data: unknown }) => Promise<void>,
+): OpsLogger {
+  return {
+    log(level, message, fields = {}) {
+      send({ level, logger: "ollama-cloud-mcp", data: { message, ...fields } }).catch(() => {
+        // The client may have gone; a lost log line must never fail a call.
+      });
+    },
+  };
+}
+
+export function fanOut(...loggers: OpsLogger[]): OpsLogger {
+  return { log: (...args) => loggers.forEach((logger) => logger.log(...args)) };
+}
+
+export function logUpstreamEvent(logger: OpsLogger, tool: string, event: UpstreamEvent): void {
+  const fields: LogFields = {
+    tool,
+    endpoint: event.endpoint,
+    attempt: event.attempt,
+    outcome: event.outcome,
+    ms: event.ms,
+    retry_in_ms: event.retryInMs,
+  };
+  if (event.retryInMs !== undefined) {
+    logger.log("warning", `upstream ${event.endpoint} answered ${event.outcome}; retrying`, fields);
+  } else if (typeof event.outcome === "number" && event.outcome < 400) {
+    logger.log("debug", `upstream ${event.endpoint} answered ${event.outcome}`, fields);
+  } else if (event.outcome !== "cancelled") {
+    logger.log("warning", `upstream ${event.endpoint} failed: ${event.outcome}`, fields);
+  }
+}
+
+export interface ProgressReporter {
+  /** Reports `progress` (only if larger than the last), throttled unless `force` is set. */
+  report(progress: number, message: string, options?: { total?: number; force?: boolean }): void;
+}
+
+export const NO_PROGRESS: ProgressReporter = { report: () => {} };
+
+export function progressReporter(
+  send: (params: { progress: number; total?: number; message: string }) => Promise<void>,
+  throttleMs: number,
+  now: () => number = Date.now,
+): ProgressReporter {
+  let last = Number.NEGATIVE_INFINITY;
+  let lastSentAt = Number.NEGATIVE_INFINITY;
+  return {
+    report(progress, message, options = {}) {
+      if (progress <= last) return;
+      if (!options.force && now() - lastSentAt < throttleMs) return;
+      last = progress;
+      lastSentAt = now();
+      send({
+        progress,
+        message,
+        ...(options.total !== undefined && { total: options.total }),
+      }).catch(() => {});
+    },
+  };
+}
