@@ -41,7 +41,11 @@ export function mcpLogger(
 }
 
 export function fanOut(...loggers: OpsLogger[]): OpsLogger {
-  return { log: (...args) => loggers.forEach((logger) => logger.log(...args)) };
+  return {
+    log(...args) {
+      for (const logger of loggers) logger.log(...args);
+    },
+  };
 }
 
 export function logUpstreamEvent(logger: OpsLogger, tool: string, event: UpstreamEvent): void {

@@ -47,6 +47,8 @@ export interface ChatScript {
   thinking?: string;
   /** Characters per streamed chunk (default 8). */
   chunkSize?: number;
+  /** Milliseconds between streamed chunks (default: none). */
+  chunkDelayMs?: number;
   done_reason?: string;
 }
 
@@ -316,7 +318,8 @@ export class FakeOllamaCloud {
             : pieces.length;
     for (const piece of pieces.slice(0, limit)) {
       res.write(`${JSON.stringify(chunk(piece))}\n`);
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (script.chunkDelayMs) await sleep(script.chunkDelayMs);
+      else await new Promise<void>((resolve) => setImmediate(resolve));
     }
     if (fault && "streamErrorAfter" in fault) {
       res.end(`${JSON.stringify({ error: fault.message })}\n`);
