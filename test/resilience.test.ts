@@ -1,0 +1,361 @@
+import {
+  LoggingMessageNotificationSchema,
+  type Progress,
+} from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { FakeOllamaCloud, type RecordedRequest } from "./fake-ollama-cloud.js";
+import { type Connected, connect, textOf } from "./harness.js";
+
+let fake: FakeOllamaCloud;
+const open: Connected[] = [];
+
+beforeAll(async () => {
+  fake = await FakeOllamaCloud.start();
+});
+afterEach(async () => {
+  fake.reset();
+  await Promise.all(open.splice(0).map((c) => c.close()));
+});
+afterAll(async () => {
+  await fake.close();
+});
+
+async function server(env: Record<string, string> = {}): Promise<Connected> {
+  const connected = await connect(fake, env);
+  open.push(connected);
+  return connected;
+}
+
+async function firstRequestTo(path: string): Promise<RecordedRequest> {
+  for (;;) {
+    const request = fake.requestsTo(path)[0];
+    if (request) return request;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe("timeouts", () => {
+  it("gives up on a response that never starts, saying after how long", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_TIMEOUT_MS: "300" });
+    fake.inject("chat", { hang: true });
+    const result = await mcp.call("cloud_chat", { prompt: "x" });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(
+      /did not start answering within 0\.3s .*OLLAMA_CLOUD_TIMEOUT_MS/,
+    );
+    await fake.requestsTo("/api/chat")[0]?.closed;
+  });
+
+  it("gives up on a stream that stalls", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_TIMEOUT_MS: "300" });
+    fake.inject("chat", { stallAfter: 2 });
+    const result = await mcp.call("cloud_chat", { prompt: "a prompt long enough to stream" });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/The answer stopped arriving: no data for 0\.3s/);
+  });
+
+  it("never cuts a long answer that keeps streaming", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_TIMEOUT_MS: "1500" });
+    const content = "x".repeat(20);
+    fake.chatResponder = () => ({ content, chunkSize: 1, chunkDelayMs: 100 });
+    const result = await mcp.call("cloud_chat", { prompt: "write slowly" });
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({ answer: content });
+  });
+
+  it("waits out a slow first byte within the bound", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_TIMEOUT_MS: "10000" });
+    fake.latency.chat = 200;
+    const result = await mcp.call("cloud_chat", { prompt: "x" });
+    expect(result.isError).toBeFalsy();
+  });
+});
+
+describe("retries", () => {
+  it("retries a 503 and succeeds, logging the retry", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "2" });
+    fake.inject("chat", { status: 503, body: { error: "overloaded" } });
+    const result = await mcp.call("cloud_chat", { prompt: "x" });
+    expect(result.isError).toBeFalsy();
+    expect(fake.requestsTo("/api/chat")).toHaveLength(2);
+    expect(mcp.logLines.join("\n")).toMatch(
+      /warning: upstream \/api\/chat answered 503; retrying \(.*attempt=1/,
+    );
+  });
+
+  it.each([502, 504])("retries a %i", async (status) => {
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "1" });
+    fake.inject("web_search", { status, body: "<html>gateway</html>", contentType: "text/html" });
+    expect((await mcp.call("web_search", { query: "x" })).isError).toBeFalsy();
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(2);
+  });
+
+  it("retries a connection reset", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "1" });
+    fake.inject("web_search", { reset: true });
+    expect((await mcp.call("web_search", { query: "x" })).isError).toBeFalsy();
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(2);
+  });
+
+  it("retries a 429 with a short Retry-After, after waiting it out", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "2" });
+    fake.inject("web_search", {
+      status: 429,
+      body: { error: "slow down" },
+      headers: { "retry-after": "1" },
+    });
+    const started = Date.now();
+    expect((await mcp.call("web_search", { query: "x" })).isError).toBeFalsy();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(2);
+  });
+
+  it("hands back a 429 that asks for a long pause, saying when to retry", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "2" });
+    fake.inject("web_search", {
+      status: 429,
+      body: { error: "slow down" },
+      headers: { "retry-after": "3600" },
+    });
+    const result = await mcp.call("web_search", { query: "x" });
+    expect(textOf(result)).toBe(
+      "Ollama's cloud is rate limiting requests (429: slow down); retry after 3600s.",
+    );
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(1);
+  });
+
+  it.each([
+    [
+      {
+        status: 429,
+        body: {
+          error: "you've reached your hourly usage limit, please wait or upgrade to continue",
+        },
+      },
+      /hourly usage limit/,
+    ],
+    [{ status: 402, body: { error: "payment required" } }, /usage limit reached \(402\)/],
+    [{ status: 400, body: { error: "bad request" } }, /400/],
+    [{ status: 401, body: { error: "unauthorized" } }, /401/],
+    [{ status: 403, body: { error: "forbidden" } }, /403/],
+    [{ status: 404, body: { error: "model 'x' not found" } }, /not available on Ollama's cloud/],
+    [{ streamErrorAfter: 1, message: "boom" }, /boom/],
+    [{ cutAfter: 1 }, /connection lost mid-response/],
+  ] as const)("never retries %j", async (fault, message) => {
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "3" });
+    fake.inject("chat", fault, 4);
+    const result = await mcp.call("cloud_chat", { prompt: "a prompt long enough to stream" });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(message);
+    expect(fake.requestsTo("/api/chat")).toHaveLength(1);
+  });
+
+  it("stops after the configured number of attempts", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "2" });
+    fake.inject("chat", { status: 503, body: { error: "overloaded" } }, 5);
+    const result = await mcp.call("cloud_chat", { prompt: "x" });
+    expect(textOf(result)).toMatch(/server error \(503/);
+    expect(fake.requestsTo("/api/chat")).toHaveLength(3);
+  });
+});
+
+describe("cancellation", () => {
+  it("aborts the upstream request while waiting for the first byte", async () => {
+    const mcp = await server();
+    fake.inject("chat", { hang: true });
+    const controller = new AbortController();
+    const call = mcp.client.callTool(
+      { name: "cloud_chat", arguments: { prompt: "x" } },
+      undefined,
+      {
+        signal: controller.signal,
+      },
+    );
+    const upstream = await firstRequestTo("/api/chat");
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    // The fake never ends a hung request itself: only the server's abort can close it.
+    await upstream.closed;
+  });
+
+  it("aborts the upstream stream mid-answer", async () => {
+    const mcp = await server();
+    fake.inject("chat", { stallAfter: 2 });
+    const controller = new AbortController();
+    const progress: Progress[] = [];
+    const call = mcp.client.callTool(
+      { name: "cloud_chat", arguments: { prompt: "a prompt long enough to stream" } },
+      undefined,
+      { signal: controller.signal, onprogress: (p) => progress.push(p) },
+    );
+    const upstream = await firstRequestTo("/api/chat");
+    while (progress.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    await upstream.closed;
+  });
+
+  it("aborts every summary of search_and_summarize", async () => {
+    const mcp = await server();
+    fake.inject("chat", { hang: true }, 3);
+    const controller = new AbortController();
+    const call = mcp.client.callTool(
+      { name: "search_and_summarize", arguments: { query: "q", max_results: 3 } },
+      undefined,
+      { signal: controller.signal },
+    );
+    while (fake.requestsTo("/api/chat").length < 3)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    await Promise.all(fake.requestsTo("/api/chat").map((r) => r.closed));
+  });
+});
+
+describe("progress", () => {
+  it("cloud_chat reports rising progress as tokens stream in", async () => {
+    const mcp = await server();
+    fake.chatResponder = () => ({
+      content: "a fairly long answer streamed one char at a time",
+      chunkSize: 1,
+    });
+    const progress: Progress[] = [];
+    const result = await mcp.client.callTool(
+      { name: "cloud_chat", arguments: { prompt: "x" } },
+      undefined,
+      {
+        onprogress: (p) => progress.push(p),
+      },
+    );
+    expect(result.isError).toBeFalsy();
+    expect(progress.length).toBeGreaterThan(1);
+    for (let i = 1; i < progress.length; i++) {
+      expect(progress[i]?.progress).toBeGreaterThan(progress[i - 1]?.progress ?? 0);
+    }
+    expect(progress.at(-1)?.progress).toBe(48);
+    expect(progress[0]?.message).toMatch(/^received \d+ characters$/);
+  });
+
+  it("search_and_summarize reports each stage and each finished summary", async () => {
+    const mcp = await server();
+    const progress: Progress[] = [];
+    await mcp.client.callTool(
+      { name: "search_and_summarize", arguments: { query: "q", max_results: 3 } },
+      undefined,
+      { onprogress: (p) => progress.push(p) },
+    );
+    expect(progress.map((p) => [p.progress, p.total, p.message])).toEqual([
+      [0, undefined, "searching the web"],
+      [1, 4, "found 3 results; summarising"],
+      [2, 4, "summarised 1 of 3"],
+      [3, 4, "summarised 2 of 3"],
+      [4, 4, "summarised 3 of 3"],
+    ]);
+  });
+
+  it("sends nothing when the client asked for no progress", async () => {
+    const mcp = await server();
+    let notifications = 0;
+    mcp.client.fallbackNotificationHandler = async (notification) => {
+      if (notification.method === "notifications/progress") notifications++;
+    };
+    await mcp.call("cloud_chat", { prompt: "x" });
+    expect(notifications).toBe(0);
+  });
+});
+
+describe("search cache", () => {
+  it("answers an identical search from memory within the TTL", async () => {
+    const mcp = await server({ OLLAMA_SEARCH_CACHE_TTL_MS: "60000" });
+    const first = await mcp.call("web_search", { query: "same question", max_results: 2 });
+    const second = await mcp.call("web_search", { query: "  same question ", max_results: 2 });
+    expect(second.structuredContent).toEqual(first.structuredContent);
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(1);
+    await mcp.call("web_search", { query: "same question", max_results: 3 });
+    await mcp.call("web_search", { query: "another question", max_results: 2 });
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(3);
+  });
+
+  it("shares one upstream call between identical concurrent searches", async () => {
+    const mcp = await server({ OLLAMA_SEARCH_CACHE_TTL_MS: "60000" });
+    await Promise.all([1, 2, 3].map(() => mcp.call("web_search", { query: "concurrent" })));
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(1);
+  });
+
+  it("never caches a failure", async () => {
+    const mcp = await server({ OLLAMA_SEARCH_CACHE_TTL_MS: "60000" });
+    fake.inject("web_search", { status: 500, body: { error: "down" } });
+    expect((await mcp.call("web_search", { query: "q" })).isError).toBe(true);
+    expect((await mcp.call("web_search", { query: "q" })).isError).toBeFalsy();
+  });
+
+  it("can be turned off", async () => {
+    const mcp = await server({ OLLAMA_SEARCH_CACHE_TTL_MS: "0" });
+    await mcp.call("web_search", { query: "q" });
+    await mcp.call("web_search", { query: "q" });
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(2);
+  });
+});
+
+describe("logging", () => {
+  it("sends operational events over MCP, honouring logging/setLevel", async () => {
+    const mcp = await server();
+    const messages: { level: string; data: unknown }[] = [];
+    mcp.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+      messages.push(n.params);
+    });
+    await mcp.client.setLoggingLevel("info");
+    await mcp.call("cloud_chat", { prompt: "x", model: "gpt-oss:20b" });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(messages.some((m) => m.level === "debug")).toBe(false);
+    expect(messages).toContainEqual({
+      level: "info",
+      logger: "ollama-cloud-mcp",
+      data: expect.objectContaining({
+        message: "cloud_chat ok",
+        tool: "cloud_chat",
+        status: "ok",
+        model: "gpt-oss:20b",
+      }),
+    });
+
+    messages.length = 0;
+    await mcp.client.setLoggingLevel("error");
+    fake.inject("chat", { status: 500, body: { error: "x" } });
+    await mcp.call("cloud_chat", { prompt: "x" });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(messages).toEqual([]);
+  });
+
+  it("never logs prompts, messages, queries, results, pages or the key", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "1", OLLAMA_MCP_LOG_LEVEL: "debug" });
+    const messages: unknown[] = [];
+    mcp.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+      messages.push(n.params);
+    });
+    await mcp.client.setLoggingLevel("debug");
+    const canary = "CANARY-5e1f";
+    fake.searchResponder = (query) => [
+      {
+        title: `${canary}-title`,
+        url: `https://example.com/${canary}`,
+        content: `${canary}-page ${query}`,
+      },
+    ];
+    fake.inject("chat", { status: 503, body: { error: `overloaded ${canary}-error` } });
+    await mcp.call("cloud_chat", { prompt: `${canary}-prompt`, system: `${canary}-system` });
+    await mcp.call("cloud_chat", { messages: [{ role: "user", content: `${canary}-message` }] });
+    await mcp.call("web_search", { query: `${canary}-query` });
+    await mcp.call("search_and_summarize", { query: `${canary}-query` });
+    fake.inject("chat", { streamErrorAfter: 1, message: `${canary}-stream` });
+    await mcp.call("cloud_chat", { prompt: `${canary}-prompt two` });
+    await mcp.call("cloud_chat", { prompt: `${canary}`, model: `bad model ${canary}` });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+
+    const everything = [...mcp.logLines, ...messages.map((m) => JSON.stringify(m))].join("\n");
+    expect(mcp.logLines.length).toBeGreaterThan(5);
+    expect(messages.length).toBeGreaterThan(5);
+    expect(everything).not.toContain(canary);
+    expect(everything).not.toContain("fake-key-7f3a");
+  });
+});
