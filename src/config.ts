@@ -22,6 +22,8 @@ export interface ServerConfig {
   searchCacheTtlMs: number;
   /** The lowest level of operational log line written to stderr. */
   logLevel: LogLevel;
+  /** How many pages search_and_summarize summarises at once. */
+  summaryConcurrency: number;
 }
 
 export type CliAction =
@@ -87,6 +89,12 @@ export const SETTINGS = {
     default: "info",
     help: `Lowest level of operational log line on stderr: ${LOG_LEVELS.join(", ")}. Prompts, queries, results and the key are never logged.`,
   },
+  summaryConcurrency: {
+    env: "OLLAMA_SUMMARY_CONCURRENCY",
+    flag: "summary-concurrency",
+    default: "5",
+    help: "How many pages search_and_summarize summarises at the same time (1-10).",
+  },
 } as const satisfies Record<keyof ServerConfig, Setting>;
 
 export function parseCli(argv: readonly string[], env: Env): CliAction {
@@ -134,6 +142,12 @@ export function resolveConfig(flags: Flags, env: Env): ServerConfig {
       86_400_000,
     ),
     logLevel: logLevelSetting(raw(SETTINGS.logLevel) as string),
+    summaryConcurrency: integerSetting(
+      SETTINGS.summaryConcurrency,
+      raw(SETTINGS.summaryConcurrency),
+      1,
+      10,
+    ),
   };
 }
 

@@ -21,6 +21,7 @@ describe("configuration", () => {
       retries: 2,
       searchCacheTtlMs: 120_000,
       logLevel: "info",
+      summaryConcurrency: 5,
     });
   });
 

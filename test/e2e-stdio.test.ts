@@ -61,6 +61,8 @@ describe("the built bin over stdio", () => {
         "cloud_chat",
         "web_search",
         "search_and_summarize",
+        "web_fetch",
+        "list_models",
       ]);
 
       const chat = (await client.callTool({
@@ -81,6 +83,18 @@ describe("the built bin over stdio", () => {
       })) as CallToolResult;
       expect(summaries.isError).toBeFalsy();
       expect((summaries.structuredContent as { sources: unknown[] }).sources).toHaveLength(2);
+
+      const page = (await client.callTool({
+        name: "web_fetch",
+        arguments: { url: "https://ollama.com" },
+      })) as CallToolResult;
+      expect(page.structuredContent).toMatchObject({ title: "Page at https://ollama.com" });
+
+      const models = (await client.callTool({
+        name: "list_models",
+        arguments: {},
+      })) as CallToolResult;
+      expect((models.structuredContent as { models: unknown[] }).models).toHaveLength(5);
     } finally {
       await client.close();
     }
@@ -89,7 +103,7 @@ describe("the built bin over stdio", () => {
   it("starts without a key, lists tools, and explains how to set one", async () => {
     const { client, stderr } = await connectBin(binEnv({ OLLAMA_API_KEY: undefined }));
     try {
-      expect((await client.listTools()).tools).toHaveLength(3);
+      expect((await client.listTools()).tools).toHaveLength(5);
       const result = (await client.callTool({
         name: "web_search",
         arguments: { query: "x" },

@@ -368,12 +368,16 @@ export function defaultFetchPage(url: string): { title: string; content: string;
   };
 }
 
+/** Real search results carry a few hundred words of page text; so do the fake's. */
+const LOREM =
+  "It explains the background in some detail, compares the main options that readers usually consider, quotes two practitioners who have used them in production for several years, and closes with a short list of practical recommendations, caveats about cost and privacy, and links to the primary documentation for anyone who wants to go deeper into the subject.";
+
 export function defaultSearchHits(query: string, maxResults: number): SearchHit[] {
   const slug = query.toLowerCase().replace(/[^a-z0-9]+/g, "-");
   return Array.from({ length: maxResults }, (_, i) => ({
     title: `Result ${i + 1} for ${query}`,
     url: `https://example.com/${slug}/${i + 1}`,
-    content: `Page ${i + 1} says something about ${query}.`,
+    content: `Page ${i + 1} says something about ${query}. ${LOREM} ${LOREM}`,
   }));
 }
 

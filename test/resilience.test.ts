@@ -246,10 +246,12 @@ describe("progress", () => {
     );
     expect(progress.map((p) => [p.progress, p.total, p.message])).toEqual([
       [0, undefined, "searching the web"],
-      [1, 4, "found 3 results; summarising"],
-      [2, 4, "summarised 1 of 3"],
-      [3, 4, "summarised 2 of 3"],
-      [4, 4, "summarised 3 of 3"],
+      [1, 5, "found 3 results; summarising"],
+      [2, 5, "summarised 1 of 3"],
+      [3, 5, "summarised 2 of 3"],
+      [4, 5, "summarised 3 of 3"],
+      [4.5, 5, "writing the answer"],
+      [5, 5, "done"],
     ]);
   });
 

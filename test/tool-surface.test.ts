@@ -24,7 +24,13 @@ describe("the tools/list surface", () => {
 
   it("gives every tool a title, a description, annotations and an output schema", async () => {
     const { tools } = await mcp.client.listTools();
-    expect(tools.map((t) => t.name)).toEqual(["cloud_chat", "web_search", "search_and_summarize"]);
+    expect(tools.map((t) => t.name)).toEqual([
+      "cloud_chat",
+      "web_search",
+      "search_and_summarize",
+      "web_fetch",
+      "list_models",
+    ]);
     for (const tool of tools) {
       expect(tool.title, tool.name).toBeTruthy();
       expect(tool.description?.length, tool.name).toBeGreaterThan(80);

@@ -29,6 +29,22 @@ export const maxResultsField = z
   .default(5)
   .describe("How many results to return, 1-10 (default 5).");
 
+export const urlField = z
+  .string({ error: "url must be a string" })
+  .trim()
+  .max(4_096, { error: "url must be at most 4096 characters" })
+  .refine(isHttpUrl, { error: "url must be an absolute http:// or https:// URL" })
+  .describe("The page to fetch: an absolute http:// or https:// URL.");
+
+export function isHttpUrl(value: string): boolean {
+  try {
+    const { protocol, hostname } = new URL(value);
+    return (protocol === "http:" || protocol === "https:") && hostname.length > 0;
+  } catch {
+    return false;
+  }
+}
+
 /** A model name in Ollama's grammar, parsed; `gpt-oss:120b-cloud` and `gpt-oss:120b` both work. */
 export const modelField = z
   .string({ error: "model must be a string such as gpt-oss:120b" })
@@ -42,7 +58,7 @@ export const modelField = z
     }
   })
   .describe(
-    'Cloud model name, e.g. "gpt-oss:120b" (the CLI spelling "gpt-oss:120b-cloud" also works). Defaults to the server\'s configured model.',
+    'Cloud model name, e.g. "gpt-oss:120b" (the CLI spelling "gpt-oss:120b-cloud" also works). Defaults to the server\'s configured model; list_models shows what is available.',
   );
 
 export const thinkField = z

@@ -19,13 +19,17 @@ import {
   ToolFailure,
   ToolInputError,
 } from "./define-tool.js";
+import { listModels } from "./list-models.js";
 import { searchAndSummarize } from "./search-and-summarize.js";
+import { webFetch } from "./web-fetch.js";
 import { webSearch } from "./web-search.js";
 
 export const TOOLS: readonly ToolDefinition[] = [
   cloudChat,
   webSearch,
   searchAndSummarize,
+  webFetch,
+  listModels,
 ] as unknown as readonly ToolDefinition[];
 
 export interface RegistryDeps {

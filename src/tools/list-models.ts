@@ -1,0 +1,54 @@
+import { z } from "zod";
+import type { CloudModel } from "../upstream/cloud-client.js";
+import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
+import { strictArguments } from "./fields.js";
+
+const modelSchema = z.object({
+  name: z
+    .string()
+    .describe('Pass this as `model` to cloud_chat (the "-cloud" suffix is optional).'),
+  family: z.string().optional(),
+  parameter_size: z.string().optional(),
+  quantization_level: z.string().optional(),
+  size_bytes: z.number().optional(),
+  modified_at: z.string().optional(),
+});
+
+export const listModels = defineTool({
+  name: "list_models",
+  title: "List Ollama cloud models",
+  description:
+    "List the models available on Ollama's cloud right now (the list changes as models are added and retired), with their family and size. Use it to pick a `model` for cloud_chat or search_and_summarize.",
+  inputSchema: strictArguments({}, "list_models"),
+  outputSchema: z.object({ models: z.array(modelSchema) }),
+  annotations: { ...READ_ONLY_OPEN_WORLD, idempotentHint: true },
+  async handle(_input, { client, call }) {
+    const models = (await client.listModels(call)).map(describeModel);
+    const lines = models.map((m) => {
+      const facts = [m.family, m.parameter_size].filter(Boolean).join(", ");
+      return `- ${m.name}${facts ? ` (${facts})` : ""}`;
+    });
+    return {
+      structured: { models },
+      text: models.length
+        ? `${models.length} models on Ollama's cloud:\n${lines.join("\n")}`
+        : "Ollama's cloud lists no models right now.",
+    };
+  },
+});
+
+function describeModel(model: CloudModel): z.infer<typeof modelSchema> {
+  const text = (value: unknown) => (typeof value === "string" && value ? value : undefined);
+  const details = model.details ?? {};
+  const described = {
+    name: model.name,
+    family: text(details.family),
+    parameter_size: text(details.parameter_size),
+    quantization_level: text(details.quantization_level),
+    size_bytes: model.size,
+    modified_at: model.modified_at,
+  };
+  return Object.fromEntries(
+    Object.entries(described).filter(([, value]) => value !== undefined),
+  ) as z.infer<typeof modelSchema>;
+}
