@@ -26,8 +26,25 @@ export interface ServerConfig {
   summaryConcurrency: number;
 }
 
+export interface HttpOptions {
+  enabled: boolean;
+  host: string;
+  port: number;
+  stateless: boolean;
+  /** Bearer token every request must carry; undefined means no auth (loopback only). */
+  token: string | undefined;
+  /** Origins allowed besides loopback ones; "*" allows any. */
+  allowedOrigins: string[];
+  /** Host header names allowed; empty means loopback names when bound to loopback, else any. */
+  allowedHosts: string[];
+  maxSessions: number;
+  sessionIdleMs: number;
+  maxBodyBytes: number;
+  shutdownGraceMs: number;
+}
+
 export type CliAction =
-  | { kind: "serve"; config: ServerConfig }
+  | { kind: "serve"; config: ServerConfig; http: HttpOptions }
   | { kind: "help" }
   | { kind: "version" };
 
@@ -44,6 +61,8 @@ interface Setting {
   flag: string | undefined;
   default: string | undefined;
   help: string;
+  /** A switch: the flag takes no value, the env var takes 1/0, true/false, yes/no. */
+  boolean?: true;
 }
 
 export const SETTINGS = {
@@ -97,6 +116,77 @@ export const SETTINGS = {
   },
 } as const satisfies Record<keyof ServerConfig, Setting>;
 
+export const HTTP_SETTINGS = {
+  enabled: {
+    env: "MCP_HTTP",
+    flag: "http",
+    default: "false",
+    boolean: true,
+    help: "Serve MCP over Streamable HTTP at /mcp instead of stdio.",
+  },
+  host: {
+    env: "MCP_HTTP_HOST",
+    flag: "host",
+    default: "127.0.0.1",
+    help: "Address to listen on. Anything but loopback needs MCP_HTTP_TOKEN.",
+  },
+  port: {
+    env: "MCP_HTTP_PORT",
+    flag: "port",
+    default: "3333",
+    help: "Port to listen on (0 picks a free one).",
+  },
+  stateless: {
+    env: "MCP_HTTP_STATELESS",
+    flag: "stateless",
+    default: "false",
+    boolean: true,
+    help: "No sessions: a fresh server per request, so any instance behind a load balancer can answer.",
+  },
+  token: {
+    env: "MCP_HTTP_TOKEN",
+    flag: "http-token",
+    default: undefined,
+    help: "Bearer token every HTTP request must carry. Prefer the env var: flags are visible in process lists.",
+  },
+  allowedOrigins: {
+    env: "MCP_HTTP_ALLOWED_ORIGINS",
+    flag: "allowed-origins",
+    default: undefined,
+    help: 'Comma-separated browser origins allowed besides loopback ones (e.g. https://app.example.com), or "*".',
+  },
+  allowedHosts: {
+    env: "MCP_HTTP_ALLOWED_HOSTS",
+    flag: "allowed-hosts",
+    default: undefined,
+    help: "Comma-separated Host names accepted (DNS rebinding protection). Default: loopback names when bound to loopback, any otherwise.",
+  },
+  maxSessions: {
+    env: "MCP_HTTP_MAX_SESSIONS",
+    flag: "max-sessions",
+    default: "500",
+    help: "Most concurrent sessions; past it, new sessions get 503.",
+  },
+  sessionIdleMs: {
+    env: "MCP_HTTP_SESSION_IDLE_MS",
+    flag: "session-idle-ms",
+    default: "1800000",
+    help: "A session unused this long is closed.",
+  },
+  maxBodyBytes: {
+    env: "MCP_HTTP_MAX_BODY_BYTES",
+    flag: "max-body-bytes",
+    default: "4194304",
+    help: "Largest request body accepted; larger ones get 413.",
+  },
+  shutdownGraceMs: {
+    env: "MCP_HTTP_SHUTDOWN_GRACE_MS",
+    flag: "shutdown-grace-ms",
+    default: "10000",
+    help: "On SIGINT/SIGTERM, how long in-flight calls may run before sessions are closed.",
+  },
+} as const satisfies Record<keyof HttpOptions, Setting>;
+
 export function parseCli(argv: readonly string[], env: Env): CliAction {
   let values: ReturnType<typeof parseFlags>["values"];
   try {
@@ -109,8 +199,9 @@ export function parseCli(argv: readonly string[], env: Env): CliAction {
   const flags: Flags = {};
   for (const [name, value] of Object.entries(values)) {
     if (typeof value === "string") flags[name] = value;
+    if (value === true) flags[name] = "true";
   }
-  return { kind: "serve", config: resolveConfig(flags, env) };
+  return { kind: "serve", config: resolveConfig(flags, env), http: resolveHttpOptions(flags, env) };
 }
 
 function parseFlags(argv: readonly string[]) {
@@ -118,16 +209,60 @@ function parseFlags(argv: readonly string[]) {
     help: { type: "boolean", short: "h" },
     version: { type: "boolean", short: "v" },
   };
-  for (const setting of Object.values(SETTINGS) as Setting[]) {
-    if (setting.flag) options[setting.flag] = { type: "string" };
+  for (const setting of [
+    ...Object.values(SETTINGS),
+    ...Object.values(HTTP_SETTINGS),
+  ] as Setting[]) {
+    if (setting.flag) options[setting.flag] = { type: setting.boolean ? "boolean" : "string" };
   }
   return parseArgs({ args: [...argv], strict: true, allowPositionals: false, options });
 }
 
+/** A setting's value: its flag, else its env var, else its default. */
+function layered(setting: Setting, flags: Flags, env: Env): string | undefined {
+  return pick(setting.flag ? flags[setting.flag] : undefined, env[setting.env]) ?? setting.default;
+}
+
+export function resolveHttpOptions(flags: Flags, env: Env): HttpOptions {
+  const raw = (setting: Setting) => layered(setting, flags, env);
+  const S = HTTP_SETTINGS;
+  const list = (value: string | undefined) =>
+    (value ?? "")
+      .split(",")
+      .map((item) => item.trim())
+      .filter(Boolean);
+  const host = (raw(S.host) as string).replace(/^\[|\]$/g, "");
+  const options: HttpOptions = {
+    enabled: booleanSetting(S.enabled, raw(S.enabled)),
+    host,
+    port: integerSetting(S.port, raw(S.port), 0, 65_535),
+    stateless: booleanSetting(S.stateless, raw(S.stateless)),
+    token: raw(S.token),
+    allowedOrigins: list(raw(S.allowedOrigins)),
+    allowedHosts: list(raw(S.allowedHosts)).map((h) => h.toLowerCase()),
+    maxSessions: integerSetting(S.maxSessions, raw(S.maxSessions), 1, 100_000),
+    sessionIdleMs: integerSetting(S.sessionIdleMs, raw(S.sessionIdleMs), 1_000, 604_800_000),
+    maxBodyBytes: integerSetting(S.maxBodyBytes, raw(S.maxBodyBytes), 1_024, 104_857_600),
+    shutdownGraceMs: integerSetting(S.shutdownGraceMs, raw(S.shutdownGraceMs), 0, 600_000),
+  };
+  if (options.enabled && !options.token && !isLoopbackHostname(host)) {
+    throw new ConfigError(
+      `Refusing to listen on ${host} without a token: anyone who can reach it could spend your Ollama usage. Set MCP_HTTP_TOKEN (or --http-token), or listen on 127.0.0.1.`,
+    );
+  }
+  return options;
+}
+
+function booleanSetting(setting: Setting, value: string | undefined): boolean {
+  const normalized = (value ?? "").toLowerCase();
+  if (["1", "true", "yes", "on"].includes(normalized)) return true;
+  if (["0", "false", "no", "off", ""].includes(normalized)) return false;
+  throw new ConfigError(`${setting.env} must be true or false (or 1/0); got "${value}".`);
+}
+
 /** Layers defaults < environment < flags (keyed by flag name), then validates the result. */
 export function resolveConfig(flags: Flags, env: Env): ServerConfig {
-  const raw = (setting: Setting): string | undefined =>
-    pick(setting.flag ? flags[setting.flag] : undefined, env[setting.env]) ?? setting.default;
+  const raw = (setting: Setting) => layered(setting, flags, env);
   const apiKey = normalizeApiKey(env[SETTINGS.apiKey.env]);
   return {
     apiKey,

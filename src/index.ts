@@ -1,7 +1,9 @@
 #!/usr/bin/env node
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { ConfigError, parseCli } from "./config.js";
+import { ConfigError, type HttpOptions, type LogLevel, parseCli } from "./config.js";
 import { helpText } from "./help.js";
+import { stderrLogger } from "./observability.js";
 import { createServer } from "./server.js";
 import { createCloudClient } from "./upstream/cloud-client.js";
 import { VERSION } from "./version.js";
@@ -39,23 +41,54 @@ async function main(): Promise<void> {
     process.stdout.write(`${VERSION}\n`);
     return;
   }
-  keepStdoutForProtocol();
-  const { config } = action;
-  const server = createServer({
-    config,
-    client: createCloudClient({ config }),
-    writeLog: writeErr,
-  });
-  await server.connect(new StdioServerTransport());
+  const { config, http } = action;
+  // One upstream client for the process: connections and caches are shared by every session.
+  const client = createCloudClient({ config });
+  const newServer = () => createServer({ config, client, writeLog: writeErr });
   if (!config.apiKey) {
     writeErr("OLLAMA_API_KEY is not set; tools are listed but calls will explain how to set it.");
   }
+  if (http.enabled) return serveHttp(http, config.logLevel, newServer);
+  return serveStdio(newServer);
+}
+
+async function serveStdio(newServer: () => McpServer): Promise<void> {
+  keepStdoutForProtocol();
+  const server = newServer();
+  await server.connect(new StdioServerTransport());
+  let stopping = false;
   const shutdown = () => {
+    if (stopping) return;
+    stopping = true;
     void server.close().finally(() => process.exit(0));
   };
   process.stdin.on("end", shutdown);
   process.on("SIGINT", shutdown);
   process.on("SIGTERM", shutdown);
+}
+
+async function serveHttp(
+  http: HttpOptions,
+  logLevel: LogLevel,
+  newServer: () => McpServer,
+): Promise<void> {
+  // Loaded only here, so a stdio start never pays for the HTTP stack.
+  const { startHttpServer } = await import("./transports/http.js");
+  const running = await startHttpServer({
+    options: http,
+    createMcpServer: newServer,
+    log: stderrLogger(logLevel, writeErr),
+  });
+  process.stderr.write(`Listening on ${running.url}\n`);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    writeErr(`${signal}: finishing in-flight calls, then stopping`);
+    void running.close().finally(() => process.exit(0));
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
 }
 
 main().catch((error: unknown) => {

@@ -1,0 +1,335 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
+import { assertBuilt, BIN, binEnv, type HttpBin, spawnHttpBin } from "./spawn-bin.js";
+
+const run = promisify(execFile);
+const TOKEN = "http-token-c0ffee";
+const INIT = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-06-18",
+    capabilities: {},
+    clientInfo: { name: "raw", version: "1" },
+  },
+};
+interface Health {
+  status: string;
+  mode: string;
+  sessions: number;
+}
+interface RpcError {
+  error: { code: number; message: string };
+}
+const health = async (bin: HttpBin) =>
+  (await (await fetch(`${bin.origin}/healthz`)).json()) as Health;
+
+const MCP_HEADERS = {
+  "content-type": "application/json",
+  accept: "application/json, text/event-stream",
+};
+
+let fake: FakeOllamaCloud;
+const running: HttpBin[] = [];
+
+beforeAll(async () => {
+  assertBuilt();
+  fake = await FakeOllamaCloud.start();
+});
+afterEach(async () => {
+  fake.reset();
+  await Promise.all(running.splice(0).map((bin) => bin.stop()));
+});
+afterAll(async () => {
+  await fake.close();
+});
+
+async function start(args: string[] = [], env: Record<string, string> = {}): Promise<HttpBin> {
+  const bin = await spawnHttpBin(binEnv(fake, env), args);
+  running.push(bin);
+  return bin;
+}
+
+async function sdkClient(url: string, headers: Record<string, string> = {}) {
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
+  const client = new Client({ name: "http-e2e", version: "1.0.0" });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+async function callEveryTool(client: Client): Promise<void> {
+  const { tools } = await client.listTools();
+  expect(tools.map((t) => t.name).sort()).toEqual([
+    "cloud_chat",
+    "list_models",
+    "search_and_summarize",
+    "web_fetch",
+    "web_search",
+  ]);
+  const calls: Record<string, Record<string, unknown>> = {
+    cloud_chat: { prompt: "hi" },
+    web_search: { query: "q", max_results: 2 },
+    search_and_summarize: { query: "q", max_results: 2 },
+    web_fetch: { url: "https://ollama.com" },
+    list_models: {},
+  };
+  for (const tool of tools) {
+    const result = (await client.callTool({
+      name: tool.name,
+      arguments: calls[tool.name],
+    })) as CallToolResult;
+    expect(result.isError, `${tool.name}: ${JSON.stringify(result.content)}`).toBeFalsy();
+    expect(result.structuredContent, tool.name).toBeTruthy();
+  }
+}
+
+async function initialize(bin: HttpBin, headers: Record<string, string> = {}): Promise<string> {
+  const response = await fetch(bin.url, {
+    method: "POST",
+    headers: { ...MCP_HEADERS, ...headers },
+    body: JSON.stringify(INIT),
+  });
+  expect(response.status).toBe(200);
+  await response.text();
+  const id = response.headers.get("mcp-session-id");
+  expect(id).toMatch(/^[0-9a-f-]{36}$/);
+  return id as string;
+}
+
+describe("Streamable HTTP through the SDK client", () => {
+  it("serves every tool, stateful, and prints where it listens", async () => {
+    const bin = await start();
+    expect(bin.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    const { client, transport } = await sdkClient(bin.url);
+    expect(transport.sessionId).toBeTruthy();
+    await callEveryTool(client);
+    await transport.terminateSession();
+    await client.close();
+  });
+
+  it("serves every tool, stateless, with no session ids", async () => {
+    const bin = await start(["--stateless"]);
+    const { client, transport } = await sdkClient(bin.url);
+    expect(transport.sessionId).toBeUndefined();
+    await callEveryTool(client);
+    await client.close();
+    expect(await health(bin)).toMatchObject({ status: "ok", mode: "stateless", sessions: 0 });
+  });
+
+  it("requires the token when one is set, and works with it", async () => {
+    const bin = await start([], { MCP_HTTP_TOKEN: TOKEN });
+    await expect(sdkClient(bin.url)).rejects.toThrow(/401|Unauthorized/);
+    const { client } = await sdkClient(bin.url, { authorization: `Bearer ${TOKEN}` });
+    await callEveryTool(client);
+    await client.close();
+  });
+
+  it("requires the token in stateless mode too", async () => {
+    const bin = await start(["--stateless", "--http-token", TOKEN]);
+    await expect(sdkClient(bin.url, { authorization: "Bearer wrong" })).rejects.toThrow(
+      /401|Unauthorized/,
+    );
+    const { client } = await sdkClient(bin.url, { authorization: `Bearer ${TOKEN}` });
+    expect((await client.listTools()).tools).toHaveLength(5);
+    await client.close();
+  });
+});
+
+describe("HTTP rules", () => {
+  it("answers /healthz without auth and without secrets", async () => {
+    const bin = await start([], { MCP_HTTP_TOKEN: TOKEN });
+    const response = await fetch(`${bin.origin}/healthz`);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(JSON.parse(text)).toEqual({
+      status: "ok",
+      version: expect.any(String),
+      mode: "stateful",
+      sessions: 0,
+    });
+    expect(text).not.toContain(TOKEN);
+    expect(text).not.toContain("fake-key");
+  });
+
+  it("refuses a missing or wrong token with 401 and WWW-Authenticate", async () => {
+    const bin = await start([], { MCP_HTTP_TOKEN: TOKEN });
+    for (const authorization of [undefined, "Bearer nope", `Basic ${TOKEN}`, `Bearer ${TOKEN}x`]) {
+      const response = await fetch(bin.url, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, ...(authorization && { authorization }) },
+        body: JSON.stringify(INIT),
+      });
+      expect(response.status, authorization).toBe(401);
+      expect(response.headers.get("www-authenticate")).toBe('Bearer realm="ollama-cloud-mcp"');
+    }
+  });
+
+  it("refuses a foreign Origin and a foreign Host with 403, allows loopback and listed ones", async () => {
+    const bin = await start(["--allowed-origins", "https://app.example.com"]);
+    const post = (headers: Record<string, string>) =>
+      fetch(bin.url, {
+        method: "POST",
+        headers: { ...MCP_HEADERS, ...headers },
+        body: JSON.stringify(INIT),
+      });
+    expect((await post({ origin: "https://evil.example" })).status).toBe(403);
+    expect((await post({ origin: "null" })).status).toBe(403);
+    expect((await post({ origin: "https://app.example.com" })).status).toBe(200);
+    expect((await post({ origin: "http://localhost:6274" })).status).toBe(200);
+    // fetch will not forge Host, so use a raw request.
+    const { request } = await import("node:http");
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const req = request(
+        bin.url,
+        { method: "POST", headers: { ...MCP_HEADERS, host: "evil.example:80" } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        },
+      );
+      req.on("error", reject);
+      req.end(JSON.stringify(INIT));
+    });
+    expect(status).toBe(403);
+  });
+
+  it("answers 404 for an unknown session and after DELETE ends one", async () => {
+    const bin = await start();
+    const unknown = await fetch(bin.url, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, "mcp-session-id": "00000000-0000-0000-0000-000000000000" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }),
+    });
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as RpcError).error.code).toBe(-32001);
+
+    const id = await initialize(bin);
+    const headers = { ...MCP_HEADERS, "mcp-session-id": id, "mcp-protocol-version": "2025-06-18" };
+    const deleted = await fetch(bin.url, { method: "DELETE", headers });
+    expect(deleted.status).toBe(200);
+    const after = await fetch(bin.url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 3, method: "tools/list" }),
+    });
+    expect(after.status).toBe(404);
+    expect((await health(bin)).sessions).toBe(0);
+  });
+
+  it("caps the body (413), and answers bad JSON (400, parse error), wrong method (405), wrong type (415)", async () => {
+    const bin = await start(["--max-body-bytes", "2048"]);
+    const big = await fetch(bin.url, {
+      method: "POST",
+      headers: MCP_HEADERS,
+      body: JSON.stringify({ ...INIT, padding: "x".repeat(4096) }),
+    });
+    expect(big.status).toBe(413);
+    const bad = await fetch(bin.url, { method: "POST", headers: MCP_HEADERS, body: "{not json" });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({
+      jsonrpc: "2.0",
+      error: { code: -32700, message: "Parse error: the body is not valid JSON" },
+      id: null,
+    });
+    const put = await fetch(bin.url, { method: "PUT", headers: MCP_HEADERS, body: "{}" });
+    expect(put.status).toBe(405);
+    expect(put.headers.get("allow")).toBe("GET, POST, DELETE");
+    const text = await fetch(bin.url, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, "content-type": "text/plain" },
+      body: "{}",
+    });
+    expect(text.status).toBe(415);
+    const other = await fetch(`${bin.origin}/elsewhere`);
+    expect(other.status).toBe(404);
+  });
+
+  it("answers 503 past the session cap", async () => {
+    const bin = await start(["--max-sessions", "2"]);
+    await initialize(bin);
+    await initialize(bin);
+    const third = await fetch(bin.url, {
+      method: "POST",
+      headers: MCP_HEADERS,
+      body: JSON.stringify(INIT),
+    });
+    expect(third.status).toBe(503);
+    expect(((await third.json()) as RpcError).error.message).toMatch(
+      /Too many sessions \(the limit is 2\)/,
+    );
+  });
+
+  it("expires idle sessions", async () => {
+    const bin = await start(["--session-idle-ms", "1000"]);
+    await initialize(bin);
+    expect((await health(bin)).sessions).toBe(1);
+    for (let waited = 0; waited < 20_000; waited += 100) {
+      if ((await health(bin)).sessions === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect((await health(bin)).sessions).toBe(0);
+  });
+
+  it("aborts the upstream request when the HTTP client goes away", async () => {
+    const bin = await start();
+    const id = await initialize(bin);
+    fake.inject("chat", { hang: true });
+    const controller = new AbortController();
+    const call = fetch(bin.url, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, "mcp-session-id": id, "mcp-protocol-version": "2025-06-18" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 9,
+        method: "tools/call",
+        params: { name: "cloud_chat", arguments: { prompt: "x" } },
+      }),
+      signal: controller.signal,
+    }).then((r) => r.text());
+    while (fake.requestsTo("/api/chat").length === 0)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    // The fake never ends a hung request: only the server's abort can close it.
+    await fake.requestsTo("/api/chat")[0]?.closed;
+  });
+
+  it("on SIGTERM lets an in-flight call finish, then exits 0", async () => {
+    const bin = await start();
+    fake.latency.chat = 700;
+    const { client } = await sdkClient(bin.url);
+    const call = client.callTool({ name: "cloud_chat", arguments: { prompt: "finish me" } });
+    while (fake.requestsTo("/api/chat").length === 0)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    bin.child.kill("SIGTERM");
+    const result = (await call) as CallToolResult;
+    expect(result.structuredContent).toMatchObject({ answer: "echo: finish me" });
+    expect(await bin.exited).toBe(0);
+    const late = await fetch(bin.url, {
+      method: "POST",
+      headers: MCP_HEADERS,
+      body: JSON.stringify(INIT),
+    }).catch((e: Error) => e);
+    expect(late).toBeInstanceOf(Error);
+  });
+
+  it("refuses to listen beyond loopback without a token", async () => {
+    const failure = await run(
+      process.execPath,
+      [BIN, "--http", "--host", "0.0.0.0", "--port", "0"],
+      {
+        env: binEnv(fake),
+      },
+    ).catch((error: { code: number; stderr: string }) => error);
+    expect(failure).toMatchObject({ code: 2 });
+    expect((failure as { stderr: string }).stderr).toMatch(
+      /Refusing to listen on 0\.0\.0\.0 without a token.*MCP_HTTP_TOKEN/,
+    );
+  });
+});
