@@ -1,5 +1,6 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { ServerConfig } from "./config.js";
+import { LazyAjvValidator } from "./lazy-json-schema-validator.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
 import { registerTools } from "./tools/registry.js";
 import type { CloudClient } from "./upstream/cloud-client.js";
@@ -28,7 +29,11 @@ const INSTRUCTIONS = [
 export function createServer(deps: ServerDeps): McpServer {
   const server = new McpServer(
     { name: "ollama-cloud-mcp", title: "Ollama Cloud", version: VERSION },
-    { instructions: INSTRUCTIONS, capabilities: { logging: {} } },
+    {
+      instructions: INSTRUCTIONS,
+      capabilities: { logging: {} },
+      jsonSchemaValidator: new LazyAjvValidator(),
+    },
   );
   registerTools(server, {
     client: deps.client,

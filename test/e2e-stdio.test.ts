@@ -9,13 +9,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FAKE_API_KEY, FakeOllamaCloud } from "./fake-ollama-cloud.js";
 import { textOf } from "./harness.js";
 
-const BIN = fileURLToPath(new URL("../dist/index.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../dist/index.cjs", import.meta.url));
 const run = promisify(execFile);
 
 let fake: FakeOllamaCloud;
 
 beforeAll(async () => {
-  if (!existsSync(BIN)) throw new Error("dist/index.js is missing: run `npm run build` first");
+  if (!existsSync(BIN)) throw new Error("dist/index.cjs is missing: run `npm run build` first");
   fake = await FakeOllamaCloud.start();
 });
 afterEach(() => fake.reset());

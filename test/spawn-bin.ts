@@ -3,10 +3,10 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { FAKE_API_KEY, type FakeOllamaCloud } from "./fake-ollama-cloud.js";
 
-export const BIN = fileURLToPath(new URL("../dist/index.js", import.meta.url));
+export const BIN = fileURLToPath(new URL("../dist/index.cjs", import.meta.url));
 
 export function assertBuilt(): void {
-  if (!existsSync(BIN)) throw new Error("dist/index.js is missing: run `npm run build` first");
+  if (!existsSync(BIN)) throw new Error("dist/index.cjs is missing: run `npm run build` first");
 }
 
 /** The environment a user would give the bin, without this machine's own Ollama settings. */
@@ -36,7 +36,7 @@ export interface HttpBin {
   stop(): Promise<number | null>;
 }
 
-/** Spawns `dist/index.js --http --port 0 ...` and waits for its "Listening on" line. */
+/** Spawns `dist/index.cjs --http --port 0 ...` and waits for its "Listening on" line. */
 export async function spawnHttpBin(
   env: Record<string, string>,
   args: string[] = [],

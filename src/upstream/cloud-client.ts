@@ -1,4 +1,4 @@
-import { type ChatResponse, Ollama, type WebSearchRequest } from "ollama";
+import type { ChatResponse, Ollama, WebSearchRequest } from "ollama";
 import { z } from "zod";
 import type { ServerConfig } from "../config.js";
 import {
@@ -98,6 +98,12 @@ export interface CloudClientDeps {
   retryPolicy?: Partial<RetryPolicy>;
 }
 
+let ollamaModule: Promise<typeof import("ollama")> | undefined;
+const loadOllama = () => {
+  ollamaModule ??= import("ollama");
+  return ollamaModule;
+};
+
 const MODEL_LIST_TTL_MS = 60_000;
 const SEARCH_CACHE_ENTRIES = 256;
 const SUGGESTED_MODELS = 8;
@@ -153,16 +159,19 @@ export function createCloudClient(deps: CloudClientDeps): CloudClient {
     now,
   );
 
-  // One ollama-js instance per call: its fetch carries that call's signal and hooks.
-  const ollamaFor = (hooks: CallHooks) =>
-    new Ollama({
+  // One ollama-js instance per call: its fetch carries that call's signal and hooks. The library
+  // is loaded on the first call, so listing tools never pays for it.
+  const ollamaFor = async (hooks: CallHooks): Promise<Ollama> => {
+    const { Ollama } = await loadOllama();
+    return new Ollama({
       host: target.baseUrl,
       fetch: createUpstreamFetch(target, policy, baseFetch, hooks),
     });
+  };
 
   function listModels(options: CallOptions = {}): Promise<CloudModel[]> {
     return modelList.getOrLoad("models", async () => {
-      const raw = await guard(() => ollamaFor(options).list(), "model list");
+      const raw = await guard(async () => (await ollamaFor(options)).list(), "model list");
       return parse(tagsResponseSchema, raw, "model list").models.map((m) => ({
         name: (m.name ?? m.model) as string,
         modified_at: m.modified_at,
@@ -184,7 +193,7 @@ export function createCloudClient(deps: CloudClientDeps): CloudClient {
 
   return {
     async chat(request, options = {}) {
-      const ollama = ollamaFor(options);
+      const ollama = await ollamaFor(options);
       let final: ChatResponse | undefined;
       let content = "";
       let thinking = "";
@@ -230,13 +239,19 @@ export function createCloudClient(deps: CloudClientDeps): CloudClient {
       return searches.getOrLoad(`${maxResults}\u0000${query}`, async () => {
         // ollama-js types the field as maxResults, but the service reads max_results.
         const body = { query, max_results: maxResults } as unknown as WebSearchRequest;
-        const raw = await guard(() => ollamaFor(options).webSearch(body), "web search");
+        const raw = await guard(
+          async () => (await ollamaFor(options)).webSearch(body),
+          "web search",
+        );
         return parse(searchResponseSchema, raw, "web search").results;
       });
     },
 
     async webFetch(url, options = {}) {
-      const raw = await guard(() => ollamaFor(options).webFetch({ url }), "web fetch");
+      const raw = await guard(
+        async () => (await ollamaFor(options)).webFetch({ url }),
+        "web fetch",
+      );
       return parse(fetchResponseSchema, raw, "web fetch");
     },
 

@@ -1,0 +1,71 @@
+import { spawn } from "node:child_process";
+import { median } from "./measure.js";
+
+const INIT = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-06-18",
+    capabilities: {},
+    clientInfo: { name: "bench", version: "1" },
+  },
+};
+
+/** Milliseconds from spawn until the server's answer to tools/list arrives on stdout. */
+export function timeToToolsList(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command, args, { env, stdio: ["pipe", "pipe", "ignore"] });
+    let buffered = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${command} ${args.join(" ")} did not answer tools/list within 30 s`));
+    }, 30_000);
+    child.stdout.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (const line of buffered.split("\n")) {
+        if (!line.trim()) continue;
+        let message: { id?: number } | undefined;
+        try {
+          message = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (message?.id === 1) {
+          child.stdin.write(
+            `${JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })}\n`,
+          );
+          child.stdin.write(
+            `${JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list", params: {} })}\n`,
+          );
+        }
+        if (message?.id === 2) {
+          const elapsed = performance.now() - started;
+          clearTimeout(timer);
+          child.kill("SIGKILL");
+          resolve(elapsed);
+        }
+      }
+      buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
+    });
+    child.on("error", reject);
+    child.stdin.write(`${JSON.stringify(INIT)}\n`);
+  });
+}
+
+export async function medianStartup(
+  runs: number,
+  command: string,
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+) {
+  await timeToToolsList(command, args, env); // warm the file cache
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) times.push(await timeToToolsList(command, args, env));
+  return median(times);
+}
