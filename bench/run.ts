@@ -1,9 +1,15 @@
 import { arch, cpus, totalmem } from "node:os";
+import { benchFootprint, benchStartup } from "./launch.js";
 import { printTable, type Row } from "./measure.js";
+import { benchPerCall } from "./per-call.js";
 import { benchSearchAndSummarize } from "./search-and-summarize.js";
 
-const rows: Row[] = [];
-rows.push(...(await benchSearchAndSummarize()));
+const rows: Row[] = [
+  ...(await benchStartup()),
+  ...benchFootprint(),
+  ...(await benchPerCall()),
+  ...(await benchSearchAndSummarize()),
+];
 
 console.log(
   `\nollama-cloud-mcp benchmarks: Node ${process.version}, ${cpus()[0]?.model ?? "cpu"} x${cpus().length} (${arch()}), ${Math.round(totalmem() / 2 ** 30)} GiB\n`,

@@ -58,14 +58,20 @@ export function timeToToolsList(
   });
 }
 
-export async function medianStartup(
+/** Medians of start-up time for several servers, measured in interleaved rounds to share noise. */
+export async function interleavedStartup(
   runs: number,
-  command: string,
-  args: string[],
-  env?: NodeJS.ProcessEnv,
-) {
-  await timeToToolsList(command, args, env); // warm the file cache
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) times.push(await timeToToolsList(command, args, env));
-  return median(times);
+  servers: Record<string, { command: string; args: string[]; env?: NodeJS.ProcessEnv }>,
+): Promise<Record<string, number>> {
+  const times: Record<string, number[]> = {};
+  for (const [name, s] of Object.entries(servers)) {
+    await timeToToolsList(s.command, s.args, s.env); // warm the file cache
+    times[name] = [];
+  }
+  for (let i = 0; i < runs; i++) {
+    for (const [name, s] of Object.entries(servers)) {
+      times[name]?.push(await timeToToolsList(s.command, s.args, s.env));
+    }
+  }
+  return Object.fromEntries(Object.entries(times).map(([name, t]) => [name, median(t)]));
 }

@@ -1,11 +1,22 @@
 // Bundles the server into dist/: what `npx` runs is one file with no runtime dependencies, so a
 // first launch downloads one package and starts without resolving hundreds of modules.
-//   dist/index.cjs                the bin (stdio, config, tools, upstream client)
+//   dist/index.cjs                the bin: turns on Node's compile cache, then loads main.cjs
+//   dist/main.cjs                 the server (stdio, config, tools, upstream client)
 //   dist/http.cjs                 the Streamable HTTP transport, loaded only with --http
 //   dist/THIRD-PARTY-NOTICES.txt  licences of the bundled packages
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { build } from "esbuild";
+
+// Node 22+ can cache compiled code between runs, but only for modules loaded after it is turned
+// on, hence this loader in front of the bundle. Older Nodes skip it.
+const LOADER = `#!/usr/bin/env node
+"use strict";
+try {
+  require("node:module").enableCompileCache?.();
+} catch {}
+require("./main.cjs");
+`;
 
 const common = {
   bundle: true,
@@ -28,10 +39,11 @@ const httpAsSeparateFile = {
 
 await rm("dist", { recursive: true, force: true });
 const results = await Promise.all([
-  build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/index.cjs", plugins: [httpAsSeparateFile] }),
+  build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/main.cjs", plugins: [httpAsSeparateFile] }),
   build({ ...common, entryPoints: ["src/transports/http.ts"], outfile: "dist/http.cjs" }),
 ]);
 await writeFile("dist/THIRD-PARTY-NOTICES.txt", await notices(results.map((r) => r.metafile)));
+await writeFile("dist/index.cjs", LOADER, { mode: 0o755 });
 
 /** Name, version, licence and licence text of every package that ended up in a bundle. */
 async function notices(metafiles) {

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { ConfigError, type HttpOptions, type LogLevel, parseCli } from "./config.js";

@@ -27,18 +27,36 @@ export function stderrLogger(minimum: LogLevel, write: (line: string) => void): 
   };
 }
 
-/** MCP `notifications/message`; the SDK drops what is below the client's `logging/setLevel`. */
+/**
+ * MCP `notifications/message` at or above `minimum()`. Until a client sends `logging/setLevel`,
+ * only warnings and errors go out: every call would otherwise cost extra messages on the wire.
+ */
 export function mcpLogger(
   send: (params: { level: LoggingLevel; logger: string; data: unknown }) => Promise<void>,
+  minimum: () => LoggingLevel,
 ): OpsLogger {
   return {
     log(level, message, fields = {}) {
+      if (MCP_SEVERITY[level] < MCP_SEVERITY[minimum()]) return;
       send({ level, logger: "ollama-cloud-mcp", data: { message, ...fields } }).catch(() => {
         // The client may have gone; a lost log line must never fail a call.
       });
     },
   };
 }
+
+export const DEFAULT_MCP_LOG_LEVEL: LoggingLevel = "warning";
+
+const MCP_SEVERITY: Record<LoggingLevel, number> = {
+  debug: 0,
+  info: 1,
+  notice: 2,
+  warning: 3,
+  error: 4,
+  critical: 5,
+  alert: 6,
+  emergency: 7,
+};
 
 export function fanOut(...loggers: OpsLogger[]): OpsLogger {
   return {

@@ -329,6 +329,19 @@ describe("logging", () => {
     expect(messages).toEqual([]);
   });
 
+  it("sends only warnings and errors until the client sets a level", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "1" });
+    const levels: string[] = [];
+    mcp.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+      levels.push(n.params.level);
+    });
+    await mcp.call("web_search", { query: "quiet" });
+    fake.inject("web_search", { status: 503, body: { error: "busy" } });
+    await mcp.call("web_search", { query: "retried" });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(levels).toEqual(["warning"]);
+  });
+
   it("never logs prompts, messages, queries, results, pages or the key", async () => {
     const mcp = await server({ OLLAMA_CLOUD_RETRIES: "1", OLLAMA_MCP_LOG_LEVEL: "debug" });
     const messages: unknown[] = [];

@@ -1,7 +1,12 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import {
+  type CallToolResult,
+  type LoggingLevel,
+  SetLevelRequestSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import type { ServerConfig } from "../config.js";
 import {
+  DEFAULT_MCP_LOG_LEVEL,
   fanOut,
   type LogFields,
   logUpstreamEvent,
@@ -41,6 +46,12 @@ export interface RegistryDeps {
 }
 
 export function registerTools(server: McpServer, deps: RegistryDeps): void {
+  // The server owns the MCP log level (see mcpLogger), so it answers logging/setLevel itself.
+  let mcpLogLevel: LoggingLevel = DEFAULT_MCP_LOG_LEVEL;
+  server.server.setRequestHandler(SetLevelRequestSchema, (request) => {
+    mcpLogLevel = request.params.level;
+    return {};
+  });
   for (const tool of TOOLS) {
     server.registerTool(
       tool.name,
@@ -55,7 +66,10 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
         const started = Date.now();
         const log = fanOut(
           deps.stderr,
-          mcpLogger((params) => server.server.sendLoggingMessage(params, extra.sessionId)),
+          mcpLogger(
+            (params) => server.server.sendLoggingMessage(params, extra.sessionId),
+            () => mcpLogLevel,
+          ),
         );
         const token = extra._meta?.progressToken;
         const progress =

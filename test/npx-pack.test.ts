@@ -1,0 +1,96 @@
+import { execFile } from "node:child_process";
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pkg from "../package.json" with { type: "json" };
+import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
+import { assertBuilt, binEnv } from "./spawn-bin.js";
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const npmEnv = {
+  ...process.env,
+  npm_config_audit: "false",
+  npm_config_fund: "false",
+  npm_config_update_notifier: "false",
+};
+
+let work: string;
+let tarball: string;
+let fake: FakeOllamaCloud;
+
+beforeAll(async () => {
+  assertBuilt();
+  work = mkdtempSync(join(tmpdir(), "ocm-pack-"));
+  const { stdout } = await run(
+    "npm",
+    ["pack", "--json", "--ignore-scripts", "--pack-destination", work],
+    {
+      cwd: ROOT,
+      env: npmEnv,
+    },
+  );
+  tarball = join(work, (JSON.parse(stdout) as { filename: string }[])[0]?.filename as string);
+  fake = await FakeOllamaCloud.start();
+}, 120_000);
+afterAll(async () => {
+  await fake?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("the packed tarball", () => {
+  it("runs with `npx -y ./ollama-cloud-mcp-<version>.tgz` from any directory", async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), "ocm-npx-"));
+    try {
+      copyFileSync(tarball, join(elsewhere, `ollama-cloud-mcp-${pkg.version}.tgz`));
+      const npx = (args: string[]) =>
+        run("npx", ["-y", `./ollama-cloud-mcp-${pkg.version}.tgz`, ...args], {
+          cwd: elsewhere,
+          env: npmEnv,
+        });
+      expect((await npx(["--version"])).stdout.trim()).toBe(pkg.version);
+      const help = (await npx(["--help"])).stdout;
+      for (const name of [
+        "OLLAMA_API_KEY",
+        "OLLAMA_CLOUD_HOST",
+        "--http",
+        "MCP_HTTP_TOKEN",
+        "Default: 120000",
+      ]) {
+        expect(help).toContain(name);
+      }
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("installs as one package with no dependencies, and the installed bin serves the tools", async () => {
+    const prefix = join(work, "install");
+    await run("npm", ["install", "--prefix", prefix, tarball], { env: npmEnv });
+    expect(readdirSync(join(prefix, "node_modules")).filter((n) => !n.startsWith("."))).toEqual([
+      "ollama-cloud-mcp",
+    ]);
+    const transport = new StdioClientTransport({
+      command: join(prefix, "node_modules", ".bin", "ollama-cloud-mcp"),
+      env: binEnv(fake),
+    });
+    const client = new Client({ name: "pack-test", version: "1.0.0" });
+    await client.connect(transport);
+    try {
+      expect((await client.listTools()).tools).toHaveLength(5);
+      const result = (await client.callTool({
+        name: "web_search",
+        arguments: { query: "packed" },
+      })) as CallToolResult;
+      expect(result.isError).toBeFalsy();
+    } finally {
+      await client.close();
+    }
+  }, 120_000);
+});
