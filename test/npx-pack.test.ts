@@ -14,8 +14,9 @@ import { assertBuilt, binEnv } from "./spawn-bin.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const npmEnv = {
-  ...process.env,
+/** npm settings inherited from an outer `npm test` or `npx -c` (such as its `call`) must not leak in. */
+const npmEnv: NodeJS.ProcessEnv = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key))),
   npm_config_audit: "false",
   npm_config_fund: "false",
   npm_config_update_notifier: "false",
