@@ -6,6 +6,10 @@ export const DEFAULT_CLOUD_MODEL = "gpt-oss:120b";
 export const API_KEYS_URL = "https://ollama.com/settings/keys";
 
 export type LogLevel = "debug" | "info" | "warning" | "error" | "off";
+export type Mode = "cloud" | "local" | "hybrid";
+export type CloudVia = "direct" | "local";
+const MODES: readonly Mode[] = ["cloud", "local", "hybrid"];
+export const DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434";
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warning", "error", "off"];
 
 export interface ServerConfig {
@@ -24,6 +28,16 @@ export interface ServerConfig {
   logLevel: LogLevel;
   /** How many pages search_and_summarize summarises at once. */
   summaryConcurrency: number;
+  /** cloud: only Ollama's cloud; local: chat on the local Ollama; hybrid: local first, cloud when needed. */
+  mode: Mode;
+  /** The local Ollama server, as a base URL. */
+  ollamaHost: string;
+  /** How cloud-bound calls travel: to ollama.com with the key, or through the local Ollama's proxy. */
+  cloudVia: CloudVia;
+  /** In hybrid mode, whether a call the local server cannot serve may run on the cloud instead. */
+  cloudFallback: boolean;
+  /** Default chat model in local and hybrid modes; undefined means OLLAMA_CLOUD_MODEL (hybrid). */
+  localModel: string | undefined;
 }
 
 export interface HttpOptions {
@@ -113,6 +127,36 @@ export const SETTINGS = {
     flag: "summary-concurrency",
     default: "5",
     help: "How many pages search_and_summarize summarises at the same time (1-10).",
+  },
+  mode: {
+    env: "OLLAMA_MODE",
+    flag: "mode",
+    default: "cloud",
+    help: "cloud (Ollama's cloud only), local (chat stays on your Ollama), or hybrid (local first, the cloud when local cannot serve).",
+  },
+  ollamaHost: {
+    env: "OLLAMA_HOST",
+    flag: "ollama-host",
+    default: DEFAULT_OLLAMA_HOST,
+    help: "Your local Ollama, in any spelling the Ollama CLI accepts (http://host:port, host:port, 0.0.0.0:11434, :11434, 11434).",
+  },
+  cloudVia: {
+    env: "OLLAMA_CLOUD_VIA",
+    flag: "cloud-via",
+    default: "auto",
+    help: "How to reach the cloud: direct (ollama.com with OLLAMA_API_KEY), local (through your signed-in Ollama, no key), or auto (direct with a key, else local in local/hybrid mode).",
+  },
+  cloudFallback: {
+    env: "OLLAMA_CLOUD_FALLBACK",
+    flag: "cloud-fallback",
+    default: "true",
+    help: "In hybrid mode, run on the cloud model (OLLAMA_CLOUD_MODEL) when the local Ollama cannot serve a call. false keeps such calls on the machine.",
+  },
+  localModel: {
+    env: "OLLAMA_LOCAL_MODEL",
+    flag: "local-model",
+    default: undefined,
+    help: "Default chat model in local and hybrid modes (e.g. qwen3:8b). In hybrid mode without it, OLLAMA_CLOUD_MODEL is the default.",
   },
 } as const satisfies Record<keyof ServerConfig, Setting>;
 
@@ -253,6 +297,71 @@ export function resolveHttpOptions(flags: Flags, env: Env): HttpOptions {
   return options;
 }
 
+function routingSettings(
+  raw: (setting: Setting) => string | undefined,
+  apiKey: string | undefined,
+) {
+  const mode = (raw(SETTINGS.mode) as string).toLowerCase() as Mode;
+  if (!MODES.includes(mode)) {
+    throw new ConfigError(
+      `OLLAMA_MODE (--mode) must be cloud, local or hybrid; got "${raw(SETTINGS.mode)}".`,
+    );
+  }
+  const via = (raw(SETTINGS.cloudVia) as string).toLowerCase();
+  if (via !== "auto" && via !== "direct" && via !== "local") {
+    throw new ConfigError(
+      `OLLAMA_CLOUD_VIA (--cloud-via) must be direct, local or auto; got "${raw(SETTINGS.cloudVia)}".`,
+    );
+  }
+  const cloudVia: CloudVia =
+    via === "auto" ? (apiKey || mode === "cloud" ? "direct" : "local") : (via as CloudVia);
+  const localModel = raw(SETTINGS.localModel);
+  if (localModel) {
+    try {
+      parseModelRef(localModel);
+    } catch (error) {
+      if (error instanceof ModelNameError)
+        throw new ConfigError(`OLLAMA_LOCAL_MODEL: ${error.message}`);
+      throw error;
+    }
+  }
+  return {
+    mode,
+    ollamaHost: parseOllamaHost(raw(SETTINGS.ollamaHost) as string),
+    cloudVia,
+    cloudFallback: booleanSetting(SETTINGS.cloudFallback, raw(SETTINGS.cloudFallback)),
+    localModel,
+  };
+}
+
+/**
+ * OLLAMA_HOST as the Ollama CLI reads it: scheme defaults to http, host to 127.0.0.1, port to
+ * 11434. An unspecified bind address (0.0.0.0, ::) means this machine.
+ */
+export function parseOllamaHost(raw: string): string {
+  let value = raw.trim();
+  const hadScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value);
+  if (/^\d+$/.test(value)) value = `:${value}`;
+  if (value.startsWith(":")) value = `127.0.0.1${value}`;
+  if (!hadScheme) value = `http://${value}`;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(
+      `OLLAMA_HOST must look like http://127.0.0.1:11434, 127.0.0.1:11434 or :11434; got "${raw}".`,
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(`OLLAMA_HOST must use http:// or https://; got "${url.protocol}".`);
+  }
+  if (url.hostname === "0.0.0.0") url.hostname = "127.0.0.1";
+  if (url.hostname === "[::]") url.hostname = "[::1]";
+  // Like Ollama: without a scheme the port defaults to 11434; with one, to the scheme's own.
+  if (!hadScheme && !url.port && !/:\d+$/.test(url.host)) url.port = "11434";
+  return url.href.replace(/\/+$/, "");
+}
+
 function booleanSetting(setting: Setting, value: string | undefined): boolean {
   const normalized = (value ?? "").toLowerCase();
   if (["1", "true", "yes", "on"].includes(normalized)) return true;
@@ -283,6 +392,7 @@ export function resolveConfig(flags: Flags, env: Env): ServerConfig {
       1,
       10,
     ),
+    ...routingSettings(raw, apiKey),
   };
 }
 
@@ -306,6 +416,7 @@ function logLevelSetting(value: string): LogLevel {
 }
 
 function validateDefaultModel(name: string): string {
+  // OLLAMA_CLOUD_MODEL is the cloud default and the hybrid fallback, so it cannot be local-only.
   try {
     const ref = parseModelRef(name);
     if (ref.placement === "local") {

@@ -4,7 +4,7 @@ import { ConfigError, type HttpOptions, type LogLevel, parseCli } from "./config
 import { helpText } from "./help.js";
 import { stderrLogger } from "./observability.js";
 import { createServer } from "./server.js";
-import { createCloudClient } from "./upstream/cloud-client.js";
+import { createUpstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
 
 const writeErr = (line: string) => process.stderr.write(`ollama-cloud-mcp: ${line}\n`);
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   }
   const { config, http } = action;
   // One upstream client for the process: connections and caches are shared by every session.
-  const client = createCloudClient({ config });
+  const client = createUpstream({ config });
   const newServer = () => createServer({ config, client, writeLog: writeErr });
   if (!config.apiKey) {
     writeErr("OLLAMA_API_KEY is not set; tools are listed but calls will explain how to set it.");

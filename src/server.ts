@@ -3,12 +3,12 @@ import type { ServerConfig } from "./config.js";
 import { LazyAjvValidator } from "./lazy-json-schema-validator.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
 import { registerTools } from "./tools/registry.js";
-import type { CloudClient } from "./upstream/cloud-client.js";
+import type { Upstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
 
 export interface ServerDeps {
   config: ServerConfig;
-  client: CloudClient;
+  client: Upstream;
   /** Writes a human-readable operational line (stderr in the bin). Never given content or the key. */
   writeLog?: (line: string) => void;
   /** Minimum milliseconds between two progress notifications of one call. */

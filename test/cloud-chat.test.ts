@@ -33,6 +33,7 @@ describe("cloud_chat", () => {
         generation_ms: 987.65,
         done_reason: "stop",
       },
+      route: { ran_on: "cloud", via: "direct" },
     });
     expect(textOf(result)).toContain("echo: Say hello in three languages.");
     const [request] = fake.requestsTo("/api/chat");
@@ -167,7 +168,7 @@ describe("cloud_chat", () => {
       const result = await mcp.call("cloud_chat", { prompt: "x", model: "gemma-4:31b-cloud" });
       expect(result.isError).toBe(true);
       expect(textOf(result)).toBe(
-        'Model "gemma-4:31b" is not available on Ollama\'s cloud. Cloud models available now include: gpt-oss:120b, gpt-oss:20b, deepseek-v3.1:671b, qwen3-coder:480b, kimi-k2.5.',
+        'Model "gemma-4:31b" is not available on Ollama\'s cloud. Models available there now include: gpt-oss:120b, gpt-oss:20b, deepseek-v3.1:671b, qwen3-coder:480b, kimi-k2.5.',
       );
     });
 

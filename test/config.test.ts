@@ -22,6 +22,11 @@ describe("configuration", () => {
       searchCacheTtlMs: 120_000,
       logLevel: "info",
       summaryConcurrency: 5,
+      mode: "cloud",
+      ollamaHost: "http://127.0.0.1:11434",
+      cloudVia: "direct",
+      cloudFallback: true,
+      localModel: undefined,
     });
   });
 

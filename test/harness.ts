@@ -3,7 +3,7 @@ import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { resolveConfig } from "../src/config.js";
 import { createServer } from "../src/server.js";
-import { createCloudClient } from "../src/upstream/cloud-client.js";
+import { createUpstream } from "../src/upstream/upstream.js";
 import { FAKE_API_KEY, type FakeOllamaCloud } from "./fake-ollama-cloud.js";
 
 export interface Connected {
@@ -36,7 +36,7 @@ export async function connect(
   const logLines: string[] = [];
   const server = createServer({
     config,
-    client: createCloudClient({ config, retryPolicy: { backoffMs: 1 } }),
+    client: createUpstream({ config, retryPolicy: { backoffMs: 1 } }),
     writeLog: (line) => logLines.push(line),
     progressThrottleMs: 0,
   });

@@ -8,15 +8,27 @@ import {
 
 describe("upstream fetch helpers", () => {
   it("re-targets every URL ollama-js builds onto the configured base", () => {
-    expect(retarget("https://ollama.com/api/web_search", "http://127.0.0.1:9")).toBe(
+    expect(retarget("https://ollama.com/api/web_search", { baseUrl: "http://127.0.0.1:9" })).toBe(
       "http://127.0.0.1:9/api/web_search",
     );
-    expect(retarget("https://ollama.com:443/api/chat", "https://proxy.example/ollama")).toBe(
-      "https://proxy.example/ollama/api/chat",
-    );
     expect(
-      retarget("https://proxy.example:443/ollama/api/tags?x=1", "https://proxy.example/ollama"),
+      retarget("https://ollama.com:443/api/chat", { baseUrl: "https://proxy.example/ollama" }),
+    ).toBe("https://proxy.example/ollama/api/chat");
+    expect(
+      retarget("https://proxy.example:443/ollama/api/tags?x=1", {
+        baseUrl: "https://proxy.example/ollama",
+      }),
     ).toBe("https://proxy.example/ollama/api/tags?x=1");
+    const viaLocal = {
+      baseUrl: "http://127.0.0.1:11434",
+      paths: { "/api/web_search": "/api/experimental/web_search" },
+    };
+    expect(retarget("https://ollama.com/api/web_search", viaLocal)).toBe(
+      "http://127.0.0.1:11434/api/experimental/web_search",
+    );
+    expect(retarget("http://127.0.0.1:11434/api/chat", viaLocal)).toBe(
+      "http://127.0.0.1:11434/api/chat",
+    );
   });
 
   it("reads Retry-After as seconds or as a date", () => {

@@ -26,6 +26,7 @@ describe("web_fetch", () => {
       links: ["https://ollama.com/blog/next"],
       truncated: false,
       total_chars: 76,
+      route: { ran_on: "cloud", via: "direct" },
     });
     expect(fake.requestsTo("/api/web_fetch")[0]?.body).toEqual({ url: "https://ollama.com/blog" });
     expect(textOf(result)).toMatch(
@@ -93,14 +94,13 @@ describe("list_models", () => {
       expect(models.map((m) => m.name)).toEqual(fake.models);
       expect(models[0]).toEqual({
         name: "gpt-oss:120b",
+        where: "cloud",
         family: "gpt-oss",
         parameter_size: "120b",
         size_bytes: 1_000_000_000,
         modified_at: "2026-01-01T00:00:00.000Z",
       });
-      expect(textOf(result)).toMatch(
-        /^5 models on Ollama's cloud:\n- gpt-oss:120b \(gpt-oss, 120b\)/,
-      );
+      expect(textOf(result)).toMatch(/^5 models:\n- gpt-oss:120b \[cloud\] \(gpt-oss, 120b\)/);
       expect(fake.requestsTo("/api/tags")[0]?.headers.authorization).toBe("Bearer fake-key-7f3a");
     } finally {
       await fresh.close();

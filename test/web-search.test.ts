@@ -47,7 +47,11 @@ describe("web_search", () => {
   it("says so when there are no results", async () => {
     fake.searchResponder = () => [];
     const result = await mcp.call("web_search", { query: "nothing" });
-    expect(result.structuredContent).toEqual({ query: "nothing", results: [] });
+    expect(result.structuredContent).toEqual({
+      query: "nothing",
+      results: [],
+      route: { ran_on: "cloud", via: "direct" },
+    });
     expect(textOf(result)).toBe('No web results for "nothing".');
   });
 

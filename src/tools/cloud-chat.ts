@@ -1,9 +1,7 @@
 import { z } from "zod";
-import type { ModelRef } from "../model-name.js";
-import type { ChatMessage, ChatReply } from "../upstream/cloud-client.js";
+import type { ChatMessage, ChatReply, Route } from "../upstream/upstream.js";
 import { defineTool, READ_ONLY_OPEN_WORLD, ToolInputError } from "./define-tool.js";
-import { modelField, strictArguments, thinkField } from "./fields.js";
-import { resolveCloudModel } from "./resolve-model.js";
+import { modelField, routeSchema, strictArguments, thinkField } from "./fields.js";
 
 const messageSchema = z.strictObject({
   role: z.enum(["system", "user", "assistant", "tool"], {
@@ -87,6 +85,7 @@ const outputSchema = z.object({
   thinking: z.string().optional().describe("The model's reasoning, when think was requested."),
   json: z.unknown().optional().describe("The answer parsed as JSON, when format was given."),
   usage: usageSchema,
+  route: routeSchema,
   warnings: z.array(z.string()).optional(),
 });
 
@@ -94,13 +93,11 @@ export const cloudChat = defineTool({
   name: "cloud_chat",
   title: "Chat with an Ollama cloud model",
   description:
-    "Send a prompt or a conversation to a large open-weight model running on Ollama's cloud GPUs (e.g. gpt-oss:120b, deepseek, qwen3-coder) and get its answer. Use it for a second opinion, for tasks that need a bigger model, or for JSON output with format. Returns the answer, optional thinking, the model used and token usage.",
+    "Send a prompt or a conversation to a large open-weight model running on Ollama's cloud GPUs (e.g. gpt-oss:120b, deepseek, qwen3-coder) and get its answer; in local or hybrid mode, also to models on the user's own Ollama. Use it for a second opinion, for tasks that need a bigger model, or for JSON output with format. Returns the answer, optional thinking, the model used, where it ran and token usage.",
   inputSchema,
   outputSchema,
   annotations: READ_ONLY_OPEN_WORLD,
-  async handle(input, { client, config, call, progress, logFields }) {
-    const model = resolveCloudModel(input.model, config.defaultModel);
-    logFields.model = model.base;
+  async handle(input, { client, call, progress, logFields }) {
     const warnings: string[] = [];
     if (input.options?.num_ctx !== undefined) {
       warnings.push("options.num_ctx is ignored by Ollama's cloud; models use their full context.");
@@ -108,7 +105,7 @@ export const cloudChat = defineTool({
     const messages = withFormatInstruction(buildMessages(input), input.format);
     const reply = await client.chat(
       {
-        model: model.base,
+        model: input.model,
         messages,
         think: input.think,
         format: input.format,
@@ -120,6 +117,8 @@ export const cloudChat = defineTool({
           progress.report(receivedChars, `received ${receivedChars} characters`),
       },
     );
+    logFields.model = reply.model;
+    logFields.ran_on = reply.route.ran_on;
     progress.report(reply.content.length + reply.thinking.length, "done", { force: true });
     const json = input.format === undefined ? undefined : parseJsonAnswer(reply.content);
     if (input.format !== undefined && json === undefined) {
@@ -133,9 +132,10 @@ export const cloudChat = defineTool({
         ...(wantsThinking && reply.thinking && { thinking: reply.thinking }),
         ...(json !== undefined && { json: json.value }),
         usage: { ...reply.usage, done_reason: reply.done_reason },
+        route: reply.route,
         ...(warnings.length > 0 && { warnings }),
       },
-      text: renderText(reply, model, wantsThinking, warnings),
+      text: renderText(reply, wantsThinking, warnings),
     };
   },
 });
@@ -178,8 +178,7 @@ export function parseJsonAnswer(answer: string): { value: unknown } | undefined 
 }
 
 function renderText(
-  reply: ChatReply,
-  model: ModelRef,
+  reply: ChatReply & { route: Route },
   wantsThinking: boolean,
   warnings: string[],
 ): string {
@@ -188,8 +187,18 @@ function renderText(
   parts.push(reply.content);
   const { usage } = reply;
   parts.push(
-    `— ${reply.model || model.base} · ${usage.prompt_tokens} prompt + ${usage.output_tokens} output tokens · ${Math.round(usage.total_ms)} ms · ${reply.done_reason}`,
+    `— ${reply.model} on ${where(reply.route)} · ${usage.prompt_tokens} prompt + ${usage.output_tokens} output tokens · ${Math.round(usage.total_ms)} ms · ${reply.done_reason}`,
   );
+  if (reply.route.fallback) {
+    parts.push(
+      `Note: ran on the cloud instead of ${reply.route.fallback.from}: ${reply.route.fallback.reason}.`,
+    );
+  }
   for (const warning of warnings) parts.push(`Warning: ${warning}`);
   return parts.join("\n\n");
+}
+
+export function where(route: Route): string {
+  if (route.ran_on === "local") return "your local Ollama";
+  return route.via === "local" ? "Ollama's cloud (through your Ollama)" : "Ollama's cloud";
 }

@@ -2,10 +2,10 @@ import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
 import type { ServerConfig } from "../config.js";
 import type { LogFields, ProgressReporter } from "../observability.js";
-import type { CallOptions, CloudClient } from "../upstream/cloud-client.js";
+import type { CallOptions, Upstream } from "../upstream/upstream.js";
 
 export interface ToolContext {
-  client: CloudClient;
+  client: Upstream;
   config: ServerConfig;
   /** Pass to every client call: the call's abort signal (client cancel or disconnect) and its log hooks. */
   call: CallOptions;

@@ -68,3 +68,19 @@ export const thinkField = z
   .describe(
     'Ask a thinking model to reason first: true/false, or "low"/"medium"/"high" for models that take a level (gpt-oss).',
   );
+
+export const routeSchema = z
+  .object({
+    ran_on: z.enum(["cloud", "local"]),
+    via: z
+      .enum(["direct", "local"])
+      .optional()
+      .describe("For the cloud: straight to ollama.com, or through your local Ollama."),
+    fallback: z
+      .object({ from: z.string(), reason: z.string() })
+      .optional()
+      .describe(
+        "Set when the local Ollama could not serve the call and it ran on the cloud model.",
+      ),
+  })
+  .describe("Where the call ran.");

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { CloudModel } from "../upstream/cloud-client.js";
+import type { ListedModel } from "../upstream/upstream.js";
 import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
 import { strictArguments } from "./fields.js";
 
@@ -7,6 +7,11 @@ const modelSchema = z.object({
   name: z
     .string()
     .describe('Pass this as `model` to cloud_chat (the "-cloud" suffix is optional).'),
+  where: z
+    .enum(["cloud", "local"])
+    .describe(
+      "cloud: runs on Ollama's cloud (directly or through your Ollama); local: on your Ollama.",
+    ),
   family: z.string().optional(),
   parameter_size: z.string().optional(),
   quantization_level: z.string().optional(),
@@ -18,7 +23,7 @@ export const listModels = defineTool({
   name: "list_models",
   title: "List Ollama cloud models",
   description:
-    "List the models available on Ollama's cloud right now (the list changes as models are added and retired), with their family and size. Use it to pick a `model` for cloud_chat or search_and_summarize.",
+    "List the models available right now, with their family and size: Ollama's cloud models (the list changes as models are added and retired) and, in local or hybrid mode, the models on your own Ollama, each marked by where it runs. Use it to pick a `model` for cloud_chat or search_and_summarize.",
   inputSchema: strictArguments({}, "list_models"),
   outputSchema: z.object({ models: z.array(modelSchema) }),
   annotations: { ...READ_ONLY_OPEN_WORLD, idempotentHint: true },
@@ -26,22 +31,23 @@ export const listModels = defineTool({
     const models = (await client.listModels(call)).map(describeModel);
     const lines = models.map((m) => {
       const facts = [m.family, m.parameter_size].filter(Boolean).join(", ");
-      return `- ${m.name}${facts ? ` (${facts})` : ""}`;
+      return `- ${m.name} [${m.where}]${facts ? ` (${facts})` : ""}`;
     });
     return {
       structured: { models },
       text: models.length
-        ? `${models.length} models on Ollama's cloud:\n${lines.join("\n")}`
-        : "Ollama's cloud lists no models right now.",
+        ? `${models.length} models:\n${lines.join("\n")}`
+        : "No models are available right now.",
     };
   },
 });
 
-function describeModel(model: CloudModel): z.infer<typeof modelSchema> {
+function describeModel(model: ListedModel): z.infer<typeof modelSchema> {
   const text = (value: unknown) => (typeof value === "string" && value ? value : undefined);
   const details = model.details ?? {};
   const described = {
     name: model.name,
+    where: model.where,
     family: text(details.family),
     parameter_size: text(details.parameter_size),
     quantization_level: text(details.quantization_level),

@@ -15,8 +15,8 @@ import {
   type OpsLogger,
   progressReporter,
 } from "../observability.js";
-import type { CloudClient } from "../upstream/cloud-client.js";
 import { isAbortError, UpstreamError } from "../upstream/errors.js";
+import type { Upstream } from "../upstream/upstream.js";
 import { cloudChat } from "./cloud-chat.js";
 import {
   type ToolContext,
@@ -38,7 +38,7 @@ export const TOOLS: readonly ToolDefinition[] = [
 ] as unknown as readonly ToolDefinition[];
 
 export interface RegistryDeps {
-  client: CloudClient;
+  client: Upstream;
   config: ServerConfig;
   /** Where human-readable operational lines go (stderr in the bin). */
   stderr: OpsLogger;

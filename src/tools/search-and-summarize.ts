@@ -1,8 +1,9 @@
 import { z } from "zod";
 import { settleWithConcurrency } from "../concurrency.js";
-import type { CallOptions, CloudClient, WebSearchHit } from "../upstream/cloud-client.js";
+import type { ModelRef } from "../model-name.js";
+import type { CallOptions, Route, Upstream, WebSearchHit } from "../upstream/upstream.js";
 import { defineTool, READ_ONLY_OPEN_WORLD, type ToolContext, ToolFailure } from "./define-tool.js";
-import { maxResultsField, modelField, queryField, strictArguments } from "./fields.js";
+import { maxResultsField, modelField, queryField, routeSchema, strictArguments } from "./fields.js";
 import {
   type SummaryLength,
   SYNTHESIS_SYSTEM_PROMPT,
@@ -10,7 +11,6 @@ import {
   summaryUserPrompt,
   synthesisUserPrompt,
 } from "./research-prompts.js";
-import { resolveCloudModel } from "./resolve-model.js";
 
 /** Search results shorter than this are fetched in full (when fetch_full_pages allows). */
 export const THIN_CONTENT_CHARS = 400;
@@ -85,13 +85,17 @@ export const searchAndSummarize = defineTool({
       ),
     sources: z.array(sourceSchema),
     usage: usageSchema,
+    routes: z.object({
+      search: routeSchema,
+      model: routeSchema.optional().describe("Where the summaries ran (absent when none did)."),
+    }),
     warnings: z.array(z.string()).optional(),
   }),
   annotations: READ_ONLY_OPEN_WORLD,
   async handle(input, context) {
     const { client, config, call, progress } = context;
-    const model = resolveCloudModel(input.model, config.defaultModel).base;
-    context.logFields.model = model;
+    client.checkModel(input.model);
+    const ran: { model?: string; route?: Route } = {};
     const usage: Usage = {
       prompt_tokens: 0,
       output_tokens: 0,
@@ -101,14 +105,18 @@ export const searchAndSummarize = defineTool({
     };
 
     progress.report(0, "searching the web", { force: true });
-    const hits = await client.webSearch(input.query, input.max_results, call);
+    const { results: hits, route: searchRoute } = await client.webSearch(
+      input.query,
+      input.max_results,
+      call,
+    );
     const total = hits.length + (input.synthesize ? 2 : 1);
     progress.report(1, `found ${hits.length} results; summarising`, { total, force: true });
 
     let finished = 0;
     const settled = await settleWithConcurrency(hits, config.summaryConcurrency, async (hit) => {
       try {
-        return await summarizeHit(context, model, input, hit, usage);
+        return await summarizeHit(context, input, hit, usage, ran);
       } finally {
         finished++;
         progress.report(1 + finished, `summarised ${finished} of ${hits.length}`, {
@@ -137,7 +145,7 @@ export const searchAndSummarize = defineTool({
       try {
         const reply = await client.chat(
           {
-            model,
+            model: input.model,
             messages: [
               { role: "system", content: SYNTHESIS_SYSTEM_PROMPT },
               { role: "user", content: synthesisUserPrompt(input.query, summarized) },
@@ -159,6 +167,8 @@ export const searchAndSummarize = defineTool({
       progress.report(total, "done", { total, force: true });
     }
 
+    const model = ran.model ?? input.model?.base ?? config.defaultModel;
+    context.logFields.model = model;
     return {
       structured: {
         query: input.query,
@@ -166,6 +176,7 @@ export const searchAndSummarize = defineTool({
         ...(answer !== undefined && { answer }),
         sources,
         usage,
+        routes: { search: searchRoute, ...(ran.route && { model: ran.route }) },
         ...(warnings.length > 0 && { warnings }),
       },
       text: renderMarkdown(input.query, answer, sources, warnings),
@@ -175,16 +186,17 @@ export const searchAndSummarize = defineTool({
 
 interface SummaryOptions {
   query: string;
+  model?: ModelRef | undefined;
   summary_length: SummaryLength;
   fetch_full_pages: boolean;
 }
 
 async function summarizeHit(
   { client, call }: Pick<ToolContext, "client" | "call">,
-  model: string,
   options: SummaryOptions,
   hit: WebSearchHit,
   usage: Usage,
+  ran: { model?: string; route?: Route },
 ): Promise<{ summary: string; fetched?: boolean }> {
   let content = hit.content.trim();
   let fetched = false;
@@ -199,7 +211,7 @@ async function summarizeHit(
   if (!content) throw new ToolFailure("the search result had no page content to summarise");
   const reply = await client.chat(
     {
-      model,
+      model: options.model,
       messages: [
         { role: "system", content: summarySystemPrompt(options.summary_length) },
         {
@@ -214,19 +226,21 @@ async function summarizeHit(
     call,
   );
   addUsage(usage, reply.usage);
+  ran.model ??= reply.model;
+  ran.route ??= reply.route;
   const summary = reply.content.trim();
-  if (!summary) throw new ToolFailure(`${model} returned an empty summary`);
+  if (!summary) throw new ToolFailure(`${reply.model} returned an empty summary`);
   return { summary, ...(fetched && { fetched }) };
 }
 
 /** The full page, or undefined when it cannot be fetched: a thin search result is still usable. */
 async function fetchPage(
-  client: CloudClient,
+  client: Upstream,
   url: string,
   call: CallOptions,
 ): Promise<string | undefined> {
   try {
-    return (await client.webFetch(url, call)).content.trim();
+    return (await client.webFetch(url, call)).page.content.trim();
   } catch (error) {
     if (call.signal?.aborted) throw error;
     return undefined;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
-import { strictArguments, urlField } from "./fields.js";
+import { routeSchema, strictArguments, urlField } from "./fields.js";
 
 export const DEFAULT_FETCH_MAX_CHARS = 20_000;
 const MAX_LINKS = 100;
@@ -30,10 +30,11 @@ export const webFetch = defineTool({
     links: z.array(z.string()).describe(`Links found on the page (at most ${MAX_LINKS}).`),
     truncated: z.boolean().describe("True when content was cut to max_chars."),
     total_chars: z.number().int().describe("Length of the whole content before any cut."),
+    route: routeSchema,
   }),
   annotations: READ_ONLY_OPEN_WORLD,
   async handle({ url, max_chars }, { client, call }) {
-    const page = await client.webFetch(url, call);
+    const { page, route } = await client.webFetch(url, call);
     const truncated = page.content.length > max_chars;
     const content = truncated ? page.content.slice(0, max_chars) : page.content;
     const links = page.links.slice(0, MAX_LINKS);
@@ -48,6 +49,7 @@ export const webFetch = defineTool({
         links,
         truncated,
         total_chars: page.content.length,
+        route,
       },
       text: `# ${page.title || url}\n${url}\n\n${content}${note}`,
     };

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
-import { maxResultsField, queryField, strictArguments } from "./fields.js";
+import { maxResultsField, queryField, routeSchema, strictArguments } from "./fields.js";
 
 const resultSchema = z.object({
   title: z.string(),
@@ -14,11 +14,11 @@ export const webSearch = defineTool({
   description:
     "Search the live web with Ollama's web search API and get the top results with their page content. Use it for anything recent or anything you are not sure about; cite the URLs you use.",
   inputSchema: strictArguments({ query: queryField, max_results: maxResultsField }, "web_search"),
-  outputSchema: z.object({ query: z.string(), results: z.array(resultSchema) }),
+  outputSchema: z.object({ query: z.string(), results: z.array(resultSchema), route: routeSchema }),
   annotations: READ_ONLY_OPEN_WORLD,
   async handle({ query, max_results }, { client, call }) {
-    const results = await client.webSearch(query, max_results, call);
-    return { structured: { query, results }, text: renderResults(query, results) };
+    const { results, route } = await client.webSearch(query, max_results, call);
+    return { structured: { query, results, route }, text: renderResults(query, results) };
   },
 });
 

@@ -1,18 +1,36 @@
 import { API_KEYS_URL } from "../config.js";
 
+/** Which server a call went to, for messages that tell the user what to check. */
+export interface Service {
+  /** How a message names it: "Ollama's cloud", "your local Ollama at 127.0.0.1:11434". */
+  name: string;
+  /** The setting that points at it. */
+  setting: "OLLAMA_CLOUD_HOST" | "OLLAMA_HOST";
+}
+
+export const CLOUD: Service = { name: "Ollama's cloud", setting: "OLLAMA_CLOUD_HOST" };
+
+interface ErrorOptions {
+  cause?: unknown;
+  status?: number | undefined;
+  service?: Service;
+}
+
 /**
- * Everything that can go wrong talking to Ollama's cloud. Each message is written for the
- * person (or model) reading the tool result: what happened and what to do about it.
- * Messages never contain the API key, prompts or results.
+ * Everything that can go wrong talking to Ollama. Each message is written for the person (or
+ * model) reading the tool result: what happened and what to do about it. Messages never contain
+ * the API key, prompts or results.
  */
 export class UpstreamError extends Error {
   override name = "UpstreamError";
   /** HTTP status from the service, when there was one. */
   readonly status: number | undefined;
+  readonly service: Service;
 
-  constructor(message: string, options?: { cause?: unknown; status?: number | undefined }) {
-    super(message, { cause: options?.cause });
-    this.status = options?.status;
+  constructor(message: string, options: ErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.status = options.status;
+    this.service = options.service ?? CLOUD;
   }
 }
 
@@ -20,17 +38,52 @@ export class MissingApiKeyError extends UpstreamError {
   override name = "MissingApiKeyError";
   constructor() {
     super(
-      `OLLAMA_API_KEY is not set, so this server cannot call Ollama's cloud. Create a key at ${API_KEYS_URL} and set OLLAMA_API_KEY in the server's environment (for example in the "env" block of your MCP client's config), then restart the server.`,
+      `OLLAMA_API_KEY is not set, so this server cannot call Ollama's cloud. Create a key at ${API_KEYS_URL} and set OLLAMA_API_KEY in the server's environment (for example in the "env" block of your MCP client's config), then restart the server. If you use the Ollama app and have run \`ollama signin\`, set OLLAMA_MODE=hybrid instead: no key is needed then.`,
+    );
+  }
+}
+
+/** No key, and the local Ollama that could have carried the call to the cloud is not there. */
+export class NoWayToCloudError extends UpstreamError {
+  override name = "NoWayToCloudError";
+  constructor(ollamaHost: string, options: ErrorOptions = {}) {
+    super(
+      `This server has no way to Ollama's cloud: OLLAMA_API_KEY is not set, and no Ollama answers at ${ollamaHost}. Either set OLLAMA_API_KEY (create a key at ${API_KEYS_URL}), or start the Ollama app and run \`ollama signin\` so your Ollama can reach the cloud for you.`,
+      options,
     );
   }
 }
 
 export class AuthError extends UpstreamError {
   override name = "AuthError";
-  constructor(status: number, serviceMessage: string | undefined, options?: { cause?: unknown }) {
+  constructor(status: number, serviceMessage: string | undefined, options: ErrorOptions = {}) {
     super(
       `Ollama's cloud rejected the API key (${status}${serviceMessage ? `: ${clause(serviceMessage)}` : ""}). Check that OLLAMA_API_KEY is correct and has not been revoked at ${API_KEYS_URL}.`,
       { ...options, status },
+    );
+  }
+}
+
+/** The local Ollama's cloud proxy answered 401: the machine is not signed in to ollama.com. */
+export class SigninRequiredError extends UpstreamError {
+  override name = "SigninRequiredError";
+  readonly signinUrl: string | undefined;
+  constructor(service: Service, signinUrl: string | undefined, options: ErrorOptions = {}) {
+    super(
+      `${capitalize(service.name)} is not signed in to ollama.com, so it cannot reach the cloud. Run \`ollama signin\`${signinUrl ? ` (or open ${signinUrl})` : ""}, then try again.`,
+      { ...options, service, status: 401 },
+    );
+    this.signinUrl = signinUrl;
+  }
+}
+
+/** The local Ollama answered 403 "cloud is disabled": the user turned cloud use off there. */
+export class CloudDisabledError extends UpstreamError {
+  override name = "CloudDisabledError";
+  constructor(service: Service, serviceMessage: string, options: ErrorOptions = {}) {
+    super(
+      `Cloud use is turned off on ${service.name} (${clause(serviceMessage)}). This server will not go around that choice. To allow it again, turn cloud models back on in the Ollama app's settings, or start the Ollama server without OLLAMA_NO_CLOUD=1.`,
+      { ...options, service, status: 403 },
     );
   }
 }
@@ -39,11 +92,15 @@ export class ModelNotFoundError extends UpstreamError {
   override name = "ModelNotFoundError";
   readonly model: string;
   readonly available: readonly string[];
-  constructor(model: string, available: readonly string[], options?: { cause?: unknown }) {
+  constructor(model: string, available: readonly string[], options: ErrorOptions = {}) {
+    const service = options.service ?? CLOUD;
+    const local = service.setting === "OLLAMA_HOST";
     const suggestion = available.length
-      ? ` Cloud models available now include: ${available.join(", ")}.`
-      : " Run list_models or see https://ollama.com/search?c=cloud for the current list.";
-    super(`Model "${model}" is not available on Ollama's cloud.${suggestion}`, {
+      ? ` Models available there now include: ${available.join(", ")}.`
+      : local
+        ? ` Pull it with \`ollama pull ${model}\`, or pick one from list_models.`
+        : " Run list_models or see https://ollama.com/search?c=cloud for the current list.";
+    super(`Model "${model}" is not available on ${service.name}.${suggestion}`, {
       ...options,
       status: 404,
     });
@@ -60,7 +117,7 @@ export class UsageLimitError extends UpstreamError {
     status: number,
     serviceMessage: string | undefined,
     retryAfterSeconds: number | undefined,
-    options?: { cause?: unknown },
+    options: ErrorOptions = {},
   ) {
     const retry = retryAfterSeconds !== undefined ? ` Retry after ${retryAfterSeconds}s.` : "";
     super(
@@ -78,17 +135,15 @@ export class RateLimitedError extends UpstreamError {
   constructor(
     serviceMessage: string | undefined,
     retryAfterSeconds: number | undefined,
-    options?: { cause?: unknown },
+    options: ErrorOptions = {},
   ) {
     const when =
       retryAfterSeconds !== undefined ? `retry after ${retryAfterSeconds}s` : "retry in a moment";
     const detail = clause(serviceMessage);
+    const service = options.service ?? CLOUD;
     super(
-      `Ollama's cloud is rate limiting requests (429${detail ? `: ${detail}` : ""}); ${when}.`,
-      {
-        ...options,
-        status: 429,
-      },
+      `${capitalize(service.name)} is rate limiting requests (429${detail ? `: ${detail}` : ""}); ${when}.`,
+      { ...options, status: 429 },
     );
     this.retryAfterSeconds = retryAfterSeconds;
   }
@@ -96,19 +151,16 @@ export class RateLimitedError extends UpstreamError {
 
 export class UpstreamTimeoutError extends UpstreamError {
   override name = "UpstreamTimeoutError";
-  constructor(phase: "response" | "stream", timeoutMs: number, options?: { cause?: unknown }) {
+  constructor(phase: "response" | "stream", timeoutMs: number, options: ErrorOptions = {}) {
     const seconds = formatSeconds(timeoutMs);
+    const service = options.service ?? CLOUD;
     super(
       phase === "response"
-        ? `Ollama's cloud did not start answering within ${seconds} (the limit set by OLLAMA_CLOUD_TIMEOUT_MS), so the call timed out. Try again, or raise the limit for slow models.`
+        ? `${capitalize(service.name)} did not start answering within ${seconds} (the limit set by OLLAMA_CLOUD_TIMEOUT_MS), so the call timed out. Try again, or raise the limit for slow models.`
         : `The answer stopped arriving: no data for ${seconds} (the limit set by OLLAMA_CLOUD_TIMEOUT_MS), so the call timed out. Try again.`,
       options,
     );
   }
-}
-
-function formatSeconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
 export class UpstreamHttpError extends UpstreamError {
@@ -117,12 +169,13 @@ export class UpstreamHttpError extends UpstreamError {
     status: number,
     statusText: string,
     serviceMessage: string | undefined,
-    options?: { cause?: unknown },
+    options: ErrorOptions = {},
   ) {
+    const service = capitalize((options.service ?? CLOUD).name);
     const server = status >= 500;
     const what = server
-      ? `Ollama's cloud had a server error (${status} ${statusText})`
-      : `Ollama's cloud refused the request (${status} ${statusText})`;
+      ? `${service} had a server error (${status} ${statusText})`
+      : `${service} refused the request (${status} ${statusText})`;
     const advice = server
       ? " This is usually temporary; try again in a moment."
       : " Check the arguments of the call.";
@@ -133,19 +186,26 @@ export class UpstreamHttpError extends UpstreamError {
 
 export class UpstreamNetworkError extends UpstreamError {
   override name = "UpstreamNetworkError";
-  constructor(host: string, detail: string, options?: { cause?: unknown }) {
-    super(
-      `Could not reach Ollama's cloud at ${host} (${detail}). Check the network connection and OLLAMA_CLOUD_HOST, then try again.`,
-      options,
-    );
+  /** The failure's code or description, e.g. ECONNREFUSED. */
+  readonly detail: string;
+  constructor(host: string, detail: string, options: ErrorOptions = {}) {
+    const service = options.service ?? CLOUD;
+    const advice =
+      service.setting === "OLLAMA_HOST"
+        ? "Is Ollama running? Start the Ollama app (or `ollama serve`), or check OLLAMA_HOST."
+        : "Check the network connection and OLLAMA_CLOUD_HOST, then try again.";
+    const name = service.setting === "OLLAMA_HOST" ? "your local Ollama" : service.name;
+    super(`Could not reach ${name} at ${host} (${detail}). ${advice}`, options);
+    this.detail = detail;
   }
 }
 
 export class MalformedResponseError extends UpstreamError {
   override name = "MalformedResponseError";
-  constructor(what: string, options?: { cause?: unknown; status?: number }) {
+  constructor(what: string, options: ErrorOptions = {}) {
+    const service = options.service ?? CLOUD;
     super(
-      `Ollama's cloud sent a response this server could not understand (${what}). Try again; if it persists, check OLLAMA_CLOUD_HOST points at the Ollama API.`,
+      `${capitalize(service.name)} sent a response this server could not understand (${what}). Try again; if it persists, check that ${service.setting} points at the Ollama API.`,
       options,
     );
   }
@@ -154,7 +214,7 @@ export class MalformedResponseError extends UpstreamError {
 /** The service reported an error inside a 200 stream, or the stream ended before it was done. */
 export class StreamError extends UpstreamError {
   override name = "StreamError";
-  constructor(detail: string, options?: { cause?: unknown }) {
+  constructor(detail: string, options: ErrorOptions = {}) {
     super(`The model's response stream failed: ${clause(detail)}. Try again.`, options);
   }
 }
@@ -163,8 +223,16 @@ export function isAbortError(error: unknown): boolean {
   return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
 }
 
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
 /** A service message ready to sit inside a sentence: trimmed, without trailing full stops. */
 function clause(message: string | undefined): string | undefined {
   const trimmed = message?.trim().replace(/[.\s]+$/, "");
   return trimmed ? trimmed : undefined;
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

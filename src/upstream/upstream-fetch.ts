@@ -1,8 +1,11 @@
 import {
   AuthError,
+  CloudDisabledError,
   isAbortError,
   MissingApiKeyError,
   RateLimitedError,
+  type Service,
+  SigninRequiredError,
   type UpstreamError,
   UpstreamHttpError,
   UpstreamNetworkError,
@@ -15,10 +18,13 @@ export type Fetch = typeof globalThis.fetch;
 export interface UpstreamTarget {
   /** Base URL requests go to, without a trailing slash. */
   baseUrl: string;
-  /** Sent as a bearer token; undefined means the target needs none. */
+  /** Sent as a bearer token; undefined means the target needs none (and gets none). */
   apiKey: string | undefined;
   /** When true, a missing key fails the call before anything is sent. */
   requiresKey: boolean;
+  service: Service;
+  /** Paths this target serves elsewhere, e.g. /api/web_search at /api/experimental/web_search. */
+  paths?: Readonly<Record<string, string>>;
 }
 
 export interface RetryPolicy {
@@ -80,7 +86,7 @@ export function createUpstreamFetch(
   const host = new URL(target.baseUrl).host;
   return async (input, init = {}) => {
     if (target.requiresKey && !target.apiKey) throw new MissingApiKeyError();
-    const url = retarget(String(input instanceof Request ? input.url : input), target.baseUrl);
+    const url = retarget(String(input instanceof Request ? input.url : input), target);
     const endpoint = new URL(url).pathname;
     const headers = new Headers(init.headers);
     headers.delete("authorization");
@@ -131,20 +137,35 @@ export function createUpstreamFetch(
     } catch (error) {
       linked.dispose();
       if (timeout.signal.aborted) {
-        const failure = new UpstreamTimeoutError("response", policy.timeoutMs, { cause: error });
+        const failure = new UpstreamTimeoutError("response", policy.timeoutMs, {
+          cause: error,
+          service: target.service,
+        });
         return { failure, outcome: "timeout", retryable: false };
       }
       if (isAbortError(error)) return { failure: error, outcome: "cancelled", retryable: false };
-      const failure = new UpstreamNetworkError(host, networkDetail(error), { cause: error });
+      const failure = new UpstreamNetworkError(host, networkDetail(error), {
+        cause: error,
+        service: target.service,
+      });
       return { failure, outcome: "network-error", retryable: isConnectionReset(error) };
     } finally {
       clearTimeout(timer);
     }
     if (response.ok) {
-      return { response: wrapBody(response, host, policy.timeoutMs, timeout, linked.dispose) };
+      return {
+        response: wrapBody(
+          response,
+          target.service,
+          host,
+          policy.timeoutMs,
+          timeout,
+          linked.dispose,
+        ),
+      };
     }
     linked.dispose();
-    const failure = await errorFromResponse(response);
+    const failure = await errorFromResponse(response, target);
     const retryable = RETRYABLE_STATUS.has(response.status) || failure instanceof RateLimitedError;
     return { failure, outcome: response.status, retryable };
   }
@@ -172,16 +193,17 @@ function retryDelay(
   return Math.round(delay);
 }
 
-/** Keeps the `/api/...` path and query of a URL ollama-js built, on the configured base. */
-export function retarget(url: string, baseUrl: string): string {
+/** Keeps the `/api/...` path and query of a URL ollama-js built, on the target's base. */
+export function retarget(url: string, target: Pick<UpstreamTarget, "baseUrl" | "paths">): string {
   const parsed = new URL(url);
   const apiAt = parsed.pathname.lastIndexOf("/api/");
   const path = apiAt >= 0 ? parsed.pathname.slice(apiAt) : parsed.pathname;
-  return `${baseUrl}${path}${parsed.search}`;
+  return `${target.baseUrl}${target.paths?.[path] ?? path}${parsed.search}`;
 }
 
 function wrapBody(
   response: Response,
+  service: Service,
   host: string,
   idleMs: number,
   timeout: AbortController,
@@ -191,7 +213,7 @@ function wrapBody(
     release();
     return response;
   }
-  const guarded = guardBody(response.body, host, idleMs, timeout, release);
+  const guarded = guardBody(response.body, service, host, idleMs, timeout, release);
   const isNdjson = /ndjson/i.test(response.headers.get("content-type") ?? "");
   return new Response(isNdjson ? guarded.pipeThrough(wellFormedNdjson()) : guarded, {
     status: response.status,
@@ -206,6 +228,7 @@ function wrapBody(
  */
 function guardBody(
   body: ReadableStream<Uint8Array>,
+  service: Service,
   host: string,
   idleMs: number,
   timeout: AbortController,
@@ -226,12 +249,15 @@ function guardBody(
       } catch (error) {
         release();
         if (timeout.signal.aborted) {
-          controller.error(new UpstreamTimeoutError("stream", idleMs, { cause: error }));
+          controller.error(new UpstreamTimeoutError("stream", idleMs, { cause: error, service }));
         } else if (isAbortError(error)) {
           controller.error(error);
         } else {
           controller.error(
-            new UpstreamNetworkError(host, "connection lost mid-response", { cause: error }),
+            new UpstreamNetworkError(host, "connection lost mid-response", {
+              cause: error,
+              service,
+            }),
           );
         }
       } finally {
@@ -281,18 +307,38 @@ function wellFormedNdjson(): TransformStream<Uint8Array, Uint8Array> {
 
 const USAGE_LIMIT = /usage limit|upgrade|subscription|quota|exceeded/i;
 
-async function errorFromResponse(response: Response): Promise<UpstreamError> {
+async function errorFromResponse(
+  response: Response,
+  target: UpstreamTarget,
+): Promise<UpstreamError> {
   const { status, statusText } = response;
+  const { service } = target;
   const text = await readCapped(response);
   const serviceMessage = serviceMessageFrom(text, response.headers.get("content-type"));
-  const cause = { status, body: text.slice(0, 512) };
+  const options = { cause: { status, body: text.slice(0, 512) }, service };
   const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
-  if (status === 401 || status === 403) return new AuthError(status, serviceMessage, { cause });
-  if (status === 402 || (status === 429 && USAGE_LIMIT.test(serviceMessage ?? ""))) {
-    return new UsageLimitError(status, serviceMessage, retryAfter, { cause });
+  if (!target.apiKey) {
+    // A local Ollama: 401 means it is not signed in, 403 "cloud is disabled" that the user said no.
+    if (status === 401) return new SigninRequiredError(service, signinUrlFrom(text), options);
+    if (status === 403 && /cloud is disabled/i.test(serviceMessage ?? "")) {
+      return new CloudDisabledError(service, serviceMessage as string, options);
+    }
   }
-  if (status === 429) return new RateLimitedError(serviceMessage, retryAfter, { cause });
-  return new UpstreamHttpError(status, statusText, serviceMessage, { cause });
+  if (status === 401 || status === 403) return new AuthError(status, serviceMessage, options);
+  if (status === 402 || (status === 429 && USAGE_LIMIT.test(serviceMessage ?? ""))) {
+    return new UsageLimitError(status, serviceMessage, retryAfter, options);
+  }
+  if (status === 429) return new RateLimitedError(serviceMessage, retryAfter, options);
+  return new UpstreamHttpError(status, statusText, serviceMessage, options);
+}
+
+function signinUrlFrom(text: string): string | undefined {
+  try {
+    const url = (JSON.parse(text) as { signin_url?: unknown }).signin_url;
+    return typeof url === "string" && /^https:\/\//.test(url) ? url : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The `error` of a JSON body, or a short plain-text body; never an HTML page. */

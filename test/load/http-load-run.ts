@@ -12,7 +12,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { resolveConfig, resolveHttpOptions } from "../../src/config.js";
 import { createServer } from "../../src/server.js";
 import { startHttpServer } from "../../src/transports/http.js";
-import { createCloudClient } from "../../src/upstream/cloud-client.js";
+import { createUpstream } from "../../src/upstream/upstream.js";
 import { FAKE_API_KEY, FakeOllamaCloud } from "../fake-ollama-cloud.js";
 
 setFlagsFromString("--expose-gc");
@@ -27,7 +27,7 @@ const heapMiB = () => {
 
 const fake = await FakeOllamaCloud.start();
 const config = resolveConfig({}, { OLLAMA_API_KEY: FAKE_API_KEY, OLLAMA_CLOUD_HOST: fake.url });
-const client = createCloudClient({ config });
+const client = createUpstream({ config });
 const servers: WeakRef<McpServer>[] = [];
 const http = await startHttpServer({
   options: resolveHttpOptions(

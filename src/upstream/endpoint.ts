@@ -1,19 +1,15 @@
 import type { ChatResponse, Ollama, WebSearchRequest } from "ollama";
 import { z } from "zod";
-import type { ServerConfig } from "../config.js";
 import {
   isAbortError,
   MalformedResponseError,
-  ModelNotFoundError,
+  type Service,
   StreamError,
   UpstreamError,
-  UpstreamHttpError,
 } from "./errors.js";
-import { TtlCache } from "./ttl-cache.js";
 import {
   type CallHooks,
   createUpstreamFetch,
-  DEFAULT_RETRY_POLICY,
   type Fetch,
   type RetryPolicy,
   type UpstreamTarget,
@@ -72,41 +68,27 @@ export interface WebPage {
   links: string[];
 }
 
-export interface CloudModel {
+export interface TaggedModel {
   name: string;
   modified_at?: string | undefined;
   size?: number | undefined;
   details?: Record<string, unknown> | undefined;
+  /** Set by a local Ollama for cloud models it reaches on the user's behalf. */
+  remote_host?: string | undefined;
+  remote_model?: string | undefined;
 }
 
-/** What tools use to reach Ollama's cloud. Tools never build URLs or see the key. */
-export interface CloudClient {
+/** One server that speaks the Ollama API: ollama.com, or a local Ollama. */
+export interface Endpoint {
+  readonly service: Service;
   chat(
     request: ChatRequest,
     options?: CallOptions & { onProgress?: (progress: ChatProgress) => void },
   ): Promise<ChatReply>;
   webSearch(query: string, maxResults: number, options?: CallOptions): Promise<WebSearchHit[]>;
   webFetch(url: string, options?: CallOptions): Promise<WebPage>;
-  listModels(options?: CallOptions): Promise<CloudModel[]>;
+  tags(options?: CallOptions): Promise<TaggedModel[]>;
 }
-
-export interface CloudClientDeps {
-  config: Pick<ServerConfig, "apiKey" | "cloudHost" | "timeoutMs" | "retries" | "searchCacheTtlMs">;
-  fetch?: Fetch;
-  now?: () => number;
-  /** Overrides for the parts of the retry policy that are not configuration (tests use these). */
-  retryPolicy?: Partial<RetryPolicy>;
-}
-
-let ollamaModule: Promise<typeof import("ollama")> | undefined;
-const loadOllama = () => {
-  ollamaModule ??= import("ollama");
-  return ollamaModule;
-};
-
-const MODEL_LIST_TTL_MS = 60_000;
-const SEARCH_CACHE_ENTRIES = 256;
-const SUGGESTED_MODELS = 8;
 
 const searchResponseSchema = z.object({
   results: z.array(
@@ -132,33 +114,26 @@ const tagsResponseSchema = z.object({
         model: z.string().optional(),
         modified_at: z.string().optional(),
         size: z.number().optional(),
-        details: z.record(z.string(), z.unknown()).optional(),
+        details: z.record(z.string(), z.unknown()).nullish(),
+        remote_host: z.string().optional(),
+        remote_model: z.string().optional(),
       })
       .refine((m) => m.name ?? m.model, "a model entry needs a name"),
   ),
 });
 
-export function createCloudClient(deps: CloudClientDeps): CloudClient {
-  const baseFetch = deps.fetch ?? globalThis.fetch;
-  const now = deps.now ?? Date.now;
-  const target: UpstreamTarget = {
-    baseUrl: deps.config.cloudHost,
-    apiKey: deps.config.apiKey,
-    requiresKey: true,
-  };
-  const policy: RetryPolicy = {
-    ...DEFAULT_RETRY_POLICY,
-    timeoutMs: deps.config.timeoutMs,
-    retries: deps.config.retries,
-    ...deps.retryPolicy,
-  };
-  const modelList = new TtlCache<string, CloudModel[]>(MODEL_LIST_TTL_MS, 1, now);
-  const searches = new TtlCache<string, WebSearchHit[]>(
-    deps.config.searchCacheTtlMs,
-    SEARCH_CACHE_ENTRIES,
-    now,
-  );
+let ollamaModule: Promise<typeof import("ollama")> | undefined;
+const loadOllama = () => {
+  ollamaModule ??= import("ollama");
+  return ollamaModule;
+};
 
+export function createEndpoint(
+  target: UpstreamTarget,
+  policy: RetryPolicy,
+  baseFetch: Fetch,
+): Endpoint {
+  const { service } = target;
   // One ollama-js instance per call: its fetch carries that call's signal and hooks. The library
   // is loaded on the first call, so listing tools never pays for it.
   const ollamaFor = async (hooks: CallHooks): Promise<Ollama> => {
@@ -168,30 +143,11 @@ export function createCloudClient(deps: CloudClientDeps): CloudClient {
       fetch: createUpstreamFetch(target, policy, baseFetch, hooks),
     });
   };
-
-  function listModels(options: CallOptions = {}): Promise<CloudModel[]> {
-    return modelList.getOrLoad("models", async () => {
-      const raw = await guard(async () => (await ollamaFor(options)).list(), "model list");
-      return parse(tagsResponseSchema, raw, "model list").models.map((m) => ({
-        name: (m.name ?? m.model) as string,
-        modified_at: m.modified_at,
-        size: m.size,
-        details: m.details,
-      }));
-    });
-  }
-
-  async function modelNotFound(model: string, cause: unknown): Promise<ModelNotFoundError> {
-    let names: string[] = [];
-    try {
-      names = (await listModels()).map((m) => m.name).slice(0, SUGGESTED_MODELS);
-    } catch {
-      // The suggestion is a courtesy; the 404 is what the user needs to hear.
-    }
-    return new ModelNotFoundError(model, names, { cause });
-  }
+  const guard = <T>(call: () => Promise<T>, what: string) => guarded(call, what, service);
 
   return {
+    service,
+
     async chat(request, options = {}) {
       const ollama = await ollamaFor(options);
       let final: ChatResponse | undefined;
@@ -213,12 +169,9 @@ export function createCloudClient(deps: CloudClientDeps): CloudClient {
           if (chunk.done) final = chunk;
         }
       } catch (error) {
-        if (error instanceof UpstreamHttpError && error.status === 404) {
-          throw await modelNotFound(request.model, error);
-        }
-        throw classifyStreamFailure(error);
+        throw classifyStreamFailure(error, service);
       }
-      if (!final) throw new StreamError("the stream ended before the model finished");
+      if (!final) throw new StreamError("the stream ended before the model finished", { service });
       return {
         model: final.model || request.model,
         content,
@@ -235,16 +188,11 @@ export function createCloudClient(deps: CloudClientDeps): CloudClient {
       };
     },
 
-    webSearch(query, maxResults, options = {}) {
-      return searches.getOrLoad(`${maxResults}\u0000${query}`, async () => {
-        // ollama-js types the field as maxResults, but the service reads max_results.
-        const body = { query, max_results: maxResults } as unknown as WebSearchRequest;
-        const raw = await guard(
-          async () => (await ollamaFor(options)).webSearch(body),
-          "web search",
-        );
-        return parse(searchResponseSchema, raw, "web search").results;
-      });
+    async webSearch(query, maxResults, options = {}) {
+      // ollama-js types the field as maxResults, but the service reads max_results.
+      const body = { query, max_results: maxResults } as unknown as WebSearchRequest;
+      const raw = await guard(async () => (await ollamaFor(options)).webSearch(body), "web search");
+      return parse(searchResponseSchema, raw, "web search", service).results;
     },
 
     async webFetch(url, options = {}) {
@@ -252,33 +200,48 @@ export function createCloudClient(deps: CloudClientDeps): CloudClient {
         async () => (await ollamaFor(options)).webFetch({ url }),
         "web fetch",
       );
-      return parse(fetchResponseSchema, raw, "web fetch");
+      return parse(fetchResponseSchema, raw, "web fetch", service);
     },
 
-    listModels,
+    async tags(options = {}) {
+      const raw = await guard(async () => (await ollamaFor(options)).list(), "model list");
+      return parse(tagsResponseSchema, raw, "model list", service).models.map((m) => ({
+        name: (m.name ?? m.model) as string,
+        modified_at: m.modified_at,
+        size: m.size,
+        details: m.details ?? undefined,
+        remote_host: m.remote_host,
+        remote_model: m.remote_model,
+      }));
+    },
   };
 }
 
 /** Runs a non-streaming call; a body that is not JSON becomes a MalformedResponseError. */
-async function guard<T>(call: () => Promise<T>, what: string): Promise<T> {
+async function guarded<T>(call: () => Promise<T>, what: string, service: Service): Promise<T> {
   try {
     return await call();
   } catch (error) {
     if (error instanceof UpstreamError || isAbortError(error)) throw error;
     if (error instanceof SyntaxError) {
-      throw new MalformedResponseError(`the ${what} answer was not JSON`, { cause: error });
+      throw new MalformedResponseError(`the ${what} answer was not JSON`, {
+        cause: error,
+        service,
+      });
     }
     throw new MalformedResponseError(`the ${what} failed: ${(error as Error).message}`, {
       cause: error,
+      service,
     });
   }
 }
 
-function parse<T>(schema: z.ZodType<T>, raw: unknown, what: string): T {
+function parse<T>(schema: z.ZodType<T>, raw: unknown, what: string, service: Service): T {
   const result = schema.safeParse(raw);
   if (!result.success) {
     throw new MalformedResponseError(`the ${what} answer did not have the expected fields`, {
       cause: result.error,
+      service,
     });
   }
   return result.data;
@@ -287,15 +250,18 @@ function parse<T>(schema: z.ZodType<T>, raw: unknown, what: string): T {
 const NO_DONE = "Did not receive done or success response in stream.";
 
 /** ollama-js throws plain Errors for `{"error": ...}` lines and for streams that stop early. */
-function classifyStreamFailure(error: unknown): unknown {
+function classifyStreamFailure(error: unknown, service: Service): unknown {
   if (error instanceof UpstreamError || isAbortError(error)) return error;
   if (error instanceof Error) {
     if (error.message === NO_DONE) {
-      return new StreamError("the stream ended before the model finished", { cause: error });
+      return new StreamError("the stream ended before the model finished", {
+        cause: error,
+        service,
+      });
     }
-    return new StreamError(`the service reported "${error.message}"`, { cause: error });
+    return new StreamError(`the service reported "${error.message}"`, { cause: error, service });
   }
-  return new StreamError(String(error));
+  return new StreamError(String(error), { service });
 }
 
 function nanosToMs(nanos: number | undefined): number {
