@@ -115,6 +115,45 @@ describe("configuration", () => {
     expect(() => resolveConfig({}, env)).toThrow(message);
   });
 
+  it("chooses the way to the cloud: direct with a key, else the local Ollama in local or hybrid mode", () => {
+    const via = (env: Record<string, string>) => resolveConfig({}, env).cloudVia;
+    expect(via({ OLLAMA_API_KEY: "k", OLLAMA_MODE: "hybrid" })).toBe("direct");
+    expect(via({ OLLAMA_MODE: "hybrid" })).toBe("local");
+    expect(via({ OLLAMA_MODE: "local" })).toBe("local");
+    expect(via({})).toBe("direct");
+    expect(via({ OLLAMA_API_KEY: "k", OLLAMA_CLOUD_VIA: "LOCAL" })).toBe("local");
+    expect(parseCli(["--mode", "hybrid", "--cloud-via", "direct"], {})).toMatchObject({
+      config: { mode: "hybrid", cloudVia: "direct" },
+    });
+  });
+
+  it.each([
+    [
+      { OLLAMA_CLOUD_VIA: "proxy" },
+      /OLLAMA_CLOUD_VIA \(--cloud-via\) must be direct, local or auto; got "proxy"/,
+    ],
+    [{ OLLAMA_MODE: "edge" }, /OLLAMA_MODE \(--mode\) must be cloud, local or hybrid; got "edge"/],
+    [{ OLLAMA_CLOUD_FALLBACK: "maybe" }, /OLLAMA_CLOUD_FALLBACK must be true or false/],
+    [{ OLLAMA_HOST: "ftp://x" }, /OLLAMA_HOST must use http/],
+    [{ OLLAMA_LOCAL_MODEL: "a b" }, /OLLAMA_LOCAL_MODEL: "a b" is not a model name/],
+  ])("refuses routing setting %j", (env, message) => {
+    expect(() => resolveConfig({}, env)).toThrow(message);
+  });
+
+  it.each([
+    ["http://127.0.0.1:11434", "http://127.0.0.1:11434"],
+    ["127.0.0.1:11434", "http://127.0.0.1:11434"],
+    ["0.0.0.0:11434", "http://127.0.0.1:11434"],
+    [":11434", "http://127.0.0.1:11434"],
+    ["11434", "http://127.0.0.1:11434"],
+    ["localhost", "http://localhost:11434"],
+    ["http://localhost", "http://localhost"],
+    ["https://ollama.internal", "https://ollama.internal"],
+    ["[::]:11434", "http://[::1]:11434"],
+  ])("reads OLLAMA_HOST=%j as Ollama does: %s", (raw, url) => {
+    expect(resolveConfig({}, { OLLAMA_HOST: raw }).ollamaHost).toBe(url);
+  });
+
   it("rejects unknown flags and answers --help and --version", () => {
     expect(() => parseCli(["--modle", "x"], {})).toThrow(/--help/);
     expect(parseCli(["--help"], {})).toEqual({ kind: "help" });

@@ -193,6 +193,14 @@ describe("the built bin over stdio", () => {
     expect(stderr).toMatch(/Refusing to send OLLAMA_API_KEY over plain http:\/\/ to proxy.example/);
     expect(stderr + stdout).not.toContain("sk-canary-77");
 
+    const badVia = await run(process.execPath, [BIN], {
+      env: binEnv({ OLLAMA_CLOUD_VIA: "proxy" }),
+    }).catch((error: { code: number; stderr: string }) => error);
+    expect(badVia).toMatchObject({ code: 2 });
+    expect((badVia as { stderr: string }).stderr).toMatch(
+      /OLLAMA_CLOUD_VIA \(--cloud-via\) must be direct, local or auto/,
+    );
+
     const unknownFlag = await run(process.execPath, [BIN, "--modle", "x"]).catch(
       (error: { code: number; stderr: string }) => error,
     );

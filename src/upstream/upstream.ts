@@ -6,7 +6,6 @@ import {
   type ChatReply,
   type ChatRequest,
   createEndpoint,
-  type Endpoint,
   type TaggedModel,
   type WebPage,
   type WebSearchHit,

@@ -1,0 +1,180 @@
+import { appendFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { parseModelRef } from "../src/model-name.js";
+import { defaultFetchPage, defaultSearchHits, type RecordedRequest } from "./fake-ollama-cloud.js";
+
+/**
+ * A loopback fake of a local Ollama that the user signed in with `ollama signin`: it serves its
+ * own models, proxies cloud-suffixed models and the experimental web endpoints "to the cloud",
+ * lists cloud stubs with remote_host in /api/tags, and can be signed out or have cloud disabled.
+ * Wire format as in ollama/ollama's server/routes.go and server/cloud_proxy.go.
+ */
+export type LocalState = "signed-in" | "signed-out" | "cloud-disabled";
+
+export const SIGNIN_URL = "https://ollama.com/connect?name=test-host&key=c3NoLWVkMjU1MTk";
+
+/** Every request any local fake received in this test run, for the suite-wide key check. */
+const SUITE_LOG = process.env.LOCAL_FAKE_LOG;
+
+export class FakeLocalOllama {
+  readonly requests: RecordedRequest[] = [];
+  state: LocalState = "signed-in";
+  localModels = ["qwen3:8b", "llama3.2:latest"];
+  cloudStubs = [
+    { name: "gpt-oss:120b-cloud", remote_model: "gpt-oss:120b" },
+    { name: "gpt-oss:120b:cloud", remote_model: "gpt-oss:120b" },
+    { name: "kimi-k2.5:cloud", remote_model: "kimi-k2.5" },
+  ];
+  /** Status to answer the next /api/chat with, for failure tests. */
+  failNextChat: { status: number; body: unknown } | undefined;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(private readonly server: Server) {}
+
+  static async start(): Promise<FakeLocalOllama> {
+    const server = createServer();
+    const fake = new FakeLocalOllama(server);
+    server.on("request", (req, res) => void fake.handle(req, res));
+    server.on("connection", (socket) => {
+      fake.sockets.add(socket);
+      socket.on("close", () => fake.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return fake;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  requestsTo(path: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.path === path);
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+    this.state = "signed-in";
+    this.failNextChat = undefined;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? "/", "http://fake").pathname;
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks).toString("utf8");
+    let body: unknown = raw;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      // Kept as text.
+    }
+    const closed = new Promise<void>((resolve) => res.on("close", () => resolve()));
+    this.requests.push({ method: req.method ?? "", path, headers: req.headers, body, closed });
+    if (SUITE_LOG) {
+      appendFileSync(
+        SUITE_LOG,
+        `${JSON.stringify({ path, authorization: req.headers.authorization !== undefined })}\n`,
+      );
+    }
+
+    if (req.method === "GET" && path === "/api/tags") return this.answerTags(res);
+    if (req.method === "POST" && path === "/api/chat") return this.answerChat(body, res);
+    if (req.method === "POST" && path === "/api/experimental/web_search") {
+      const { query, max_results } = (body ?? {}) as { query?: string; max_results?: number };
+      if (this.refuseCloud(res, "web search is unavailable")) return;
+      return json(res, 200, { results: defaultSearchHits(query ?? "", max_results ?? 5) });
+    }
+    if (req.method === "POST" && path === "/api/experimental/web_fetch") {
+      if (this.refuseCloud(res, "web fetch is unavailable")) return;
+      return json(res, 200, defaultFetchPage((body as { url?: string })?.url ?? ""));
+    }
+    json(res, 404, { error: "404 page not found" });
+  }
+
+  /** The answers of a local Ollama that cannot reach the cloud. */
+  private refuseCloud(res: ServerResponse, operation: string): boolean {
+    if (this.state === "signed-out") {
+      json(res, 401, { error: "unauthorized", signin_url: SIGNIN_URL });
+      return true;
+    }
+    if (this.state === "cloud-disabled") {
+      json(res, 403, { error: `cloud is disabled: ${operation}` });
+      return true;
+    }
+    return false;
+  }
+
+  private answerTags(res: ServerResponse): void {
+    const entry = (name: string, extra: Record<string, unknown> = {}) => ({
+      name,
+      model: name,
+      modified_at: "2026-10-01T00:00:00Z",
+      size: 4_000_000_000,
+      digest: "sha256:0",
+      details: { family: name.split(":")[0], parameter_size: "8B", quantization_level: "Q4_K_M" },
+      ...extra,
+    });
+    json(res, 200, {
+      models: [
+        ...this.localModels.map((name) => entry(name)),
+        ...this.cloudStubs.map((stub) =>
+          entry(stub.name, {
+            remote_host: "https://ollama.com:443",
+            remote_model: stub.remote_model,
+          }),
+        ),
+      ],
+    });
+  }
+
+  private answerChat(body: unknown, res: ServerResponse): void {
+    const request = body as { model: string; messages: { content: string }[] };
+    if (this.failNextChat) {
+      const { status, body: errorBody } = this.failNextChat;
+      this.failNextChat = undefined;
+      json(res, status, errorBody);
+      return;
+    }
+    const ref = parseModelRef(request.model);
+    let answeredBy: string;
+    if (ref.placement === "cloud") {
+      if (this.refuseCloud(res, "remote model is unavailable")) return;
+      answeredBy = `cloud:${ref.base}`;
+    } else {
+      const name = ref.base.includes(":") ? ref.base : `${ref.base}:latest`;
+      if (!this.localModels.includes(name)) {
+        json(res, 404, { error: `model '${ref.base}' not found` });
+        return;
+      }
+      answeredBy = `local:${ref.base}`;
+    }
+    const content = `${answeredBy} echo: ${request.messages.at(-1)?.content ?? ""}`;
+    const chunk = (message: string, done: boolean) => ({
+      model: request.model,
+      created_at: new Date().toISOString(),
+      message: { role: "assistant", content: message },
+      done,
+      ...(done && {
+        done_reason: "stop",
+        total_duration: 2_000_000,
+        prompt_eval_count: 3,
+        eval_count: 2,
+        eval_duration: 1_000_000,
+      }),
+    });
+    res.writeHead(200, { "content-type": "application/x-ndjson" });
+    res.write(`${JSON.stringify(chunk(content, false))}\n`);
+    res.end(`${JSON.stringify(chunk("", true))}\n`);
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
+  res.end(JSON.stringify(body));
+}
