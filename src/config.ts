@@ -38,6 +38,10 @@ export interface ServerConfig {
   cloudFallback: boolean;
   /** Default chat model in local and hybrid modes; undefined means OLLAMA_CLOUD_MODEL (hybrid). */
   localModel: string | undefined;
+  /** Wall-clock bound of a research loop before it asks for its best answer. */
+  researchTimeLimitMs: number;
+  /** Characters of one tool result that go back to the model in a research loop. */
+  researchResultChars: number;
 }
 
 export interface HttpOptions {
@@ -157,6 +161,18 @@ export const SETTINGS = {
     flag: "local-model",
     default: undefined,
     help: "Default chat model in local and hybrid modes (e.g. qwen3:8b). In hybrid mode without it, OLLAMA_CLOUD_MODEL is the default.",
+  },
+  researchTimeLimitMs: {
+    env: "OLLAMA_RESEARCH_TIME_LIMIT_MS",
+    flag: "research-time-limit-ms",
+    default: "300000",
+    help: "How long a research call may search and read before it asks the model for its best answer.",
+  },
+  researchResultChars: {
+    env: "OLLAMA_RESEARCH_RESULT_CHARS",
+    flag: "research-result-chars",
+    default: "8000",
+    help: "Characters of each search or page result that research hands back to the model (500-100000).",
   },
 } as const satisfies Record<keyof ServerConfig, Setting>;
 
@@ -393,6 +409,18 @@ export function resolveConfig(flags: Flags, env: Env): ServerConfig {
       10,
     ),
     ...routingSettings(raw, apiKey),
+    researchTimeLimitMs: integerSetting(
+      SETTINGS.researchTimeLimitMs,
+      raw(SETTINGS.researchTimeLimitMs),
+      1_000,
+      3_600_000,
+    ),
+    researchResultChars: integerSetting(
+      SETTINGS.researchResultChars,
+      raw(SETTINGS.researchResultChars),
+      500,
+      100_000,
+    ),
   };
 }
 

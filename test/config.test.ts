@@ -27,6 +27,8 @@ describe("configuration", () => {
       cloudVia: "direct",
       cloudFallback: true,
       localModel: undefined,
+      researchTimeLimitMs: 300_000,
+      researchResultChars: 8_000,
     });
   });
 

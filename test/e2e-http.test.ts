@@ -68,6 +68,7 @@ async function callEveryTool(client: Client): Promise<void> {
   expect(tools.map((t) => t.name).sort()).toEqual([
     "cloud_chat",
     "list_models",
+    "research",
     "search_and_summarize",
     "web_fetch",
     "web_search",
@@ -78,6 +79,7 @@ async function callEveryTool(client: Client): Promise<void> {
     search_and_summarize: { query: "q", max_results: 2 },
     web_fetch: { url: "https://ollama.com" },
     list_models: {},
+    research: { question: "What is Ollama?", max_steps: 2 },
   };
   for (const tool of tools) {
     const result = (await client.callTool({
@@ -136,7 +138,7 @@ describe("Streamable HTTP through the SDK client", () => {
       /401|Unauthorized/,
     );
     const { client } = await sdkClient(bin.url, { authorization: `Bearer ${TOKEN}` });
-    expect((await client.listTools()).tools).toHaveLength(5);
+    expect((await client.listTools()).tools).toHaveLength(6);
     await client.close();
   });
 });

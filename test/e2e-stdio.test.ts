@@ -63,6 +63,7 @@ describe("the built bin over stdio", () => {
         "search_and_summarize",
         "web_fetch",
         "list_models",
+        "research",
       ]);
 
       const chat = (await client.callTool({
@@ -95,6 +96,12 @@ describe("the built bin over stdio", () => {
         arguments: {},
       })) as CallToolResult;
       expect((models.structuredContent as { models: unknown[] }).models).toHaveLength(5);
+
+      const answer = (await client.callTool({
+        name: "research",
+        arguments: { question: "What is Ollama?" },
+      })) as CallToolResult;
+      expect(answer.structuredContent).toMatchObject({ stopped_by: "answer" });
     } finally {
       await client.close();
     }
@@ -103,7 +110,7 @@ describe("the built bin over stdio", () => {
   it("starts without a key, lists tools, and explains how to set one", async () => {
     const { client, stderr } = await connectBin(binEnv({ OLLAMA_API_KEY: undefined }));
     try {
-      expect((await client.listTools()).tools).toHaveLength(5);
+      expect((await client.listTools()).tools).toHaveLength(6);
       const result = (await client.callTool({
         name: "web_search",
         arguments: { query: "x" },

@@ -49,12 +49,15 @@ export interface ChatScript {
   chunkSize?: number;
   /** Milliseconds between streamed chunks (default: none). */
   chunkDelayMs?: number;
+  /** Tool calls, streamed inside a chunk's message before the final one. */
+  tool_calls?: { function: { name: string; arguments: Record<string, unknown> } }[];
   done_reason?: string;
 }
 
 export interface ChatRequestBody {
   model: string;
-  messages: { role: string; content: string }[];
+  messages: { role: string; content: string; tool_name?: string; tool_calls?: unknown[] }[];
+  tools?: { type: string; function: { name: string } }[];
   stream?: boolean;
   think?: boolean | string;
   format?: unknown;
@@ -273,8 +276,10 @@ export class FakeOllamaCloud {
     }
     const script = this.chatResponder(request);
     const chunkSize = script.chunkSize ?? 8;
-    const pieces: { content: string; thinking?: string }[] = [];
+    const pieces: { content: string; thinking?: string; tool_calls?: ChatScript["tool_calls"] }[] =
+      [];
     if (script.thinking) pieces.push({ content: "", thinking: script.thinking });
+    if (script.tool_calls) pieces.push({ content: "", tool_calls: script.tool_calls });
     for (let i = 0; i < script.content.length; i += chunkSize) {
       pieces.push({ content: script.content.slice(i, i + chunkSize) });
     }
@@ -290,7 +295,11 @@ export class FakeOllamaCloud {
       eval_duration: 987_654_321,
     };
     const created_at = new Date().toISOString();
-    const chunk = (message: { content: string; thinking?: string }) => ({
+    const chunk = (message: {
+      content: string;
+      thinking?: string;
+      tool_calls?: ChatScript["tool_calls"];
+    }) => ({
       model: request.model,
       created_at,
       message: { role: "assistant", ...message },

@@ -84,7 +84,7 @@ describe("the packed tarball", () => {
     const client = new Client({ name: "pack-test", version: "1.0.0" });
     await client.connect(transport);
     try {
-      expect((await client.listTools()).tools).toHaveLength(5);
+      expect((await client.listTools()).tools).toHaveLength(6);
       const result = (await client.callTool({
         name: "web_search",
         arguments: { query: "packed" },

@@ -30,6 +30,7 @@ describe("the tools/list surface", () => {
       "search_and_summarize",
       "web_fetch",
       "list_models",
+      "research",
     ]);
     for (const tool of tools) {
       expect(tool.title, tool.name).toBeTruthy();

@@ -25,6 +25,7 @@ import {
   ToolInputError,
 } from "./define-tool.js";
 import { listModels } from "./list-models.js";
+import { research } from "./research.js";
 import { searchAndSummarize } from "./search-and-summarize.js";
 import { webFetch } from "./web-fetch.js";
 import { webSearch } from "./web-search.js";
@@ -35,6 +36,7 @@ export const TOOLS: readonly ToolDefinition[] = [
   searchAndSummarize,
   webFetch,
   listModels,
+  research,
 ] as unknown as readonly ToolDefinition[];
 
 export interface RegistryDeps {

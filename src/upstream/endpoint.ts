@@ -17,19 +17,32 @@ import {
 
 export type ThinkLevel = boolean | "low" | "medium" | "high";
 
+/** A tool call as Ollama returns it: `arguments` is an object, not a JSON string. */
+export interface ToolCall {
+  function: { name: string; arguments: Record<string, unknown> };
+}
+
+/** A tool offered to the model, in Ollama's /api/chat form. */
+export interface ToolSpec {
+  type: "function";
+  function: { name: string; description: string; parameters: Record<string, unknown> };
+}
+
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | "tool";
   content: string;
   tool_name?: string | undefined;
+  tool_calls?: ToolCall[] | undefined;
 }
 
 export interface ChatRequest {
-  /** The name as ollama.com expects it (no placement suffix). */
+  /** The name as the target server expects it. */
   model: string;
   messages: ChatMessage[];
   think?: ThinkLevel | undefined;
   format?: "json" | Record<string, unknown> | undefined;
   options?: Record<string, unknown> | undefined;
+  tools?: ToolSpec[] | undefined;
 }
 
 export interface ChatUsage {
@@ -45,6 +58,8 @@ export interface ChatReply {
   model: string;
   content: string;
   thinking: string;
+  /** Tool calls the model made, from whichever chunks of the stream carried them. */
+  tool_calls: ToolCall[];
   done_reason: string;
   usage: ChatUsage;
 }
@@ -153,11 +168,13 @@ export function createEndpoint(
       let final: ChatResponse | undefined;
       let content = "";
       let thinking = "";
+      const toolCalls: ToolCall[] = [];
       try {
         const stream = await ollama.chat({
           model: request.model,
           messages: request.messages,
           stream: true,
+          ...(request.tools !== undefined && { tools: request.tools }),
           ...(request.think !== undefined && { think: request.think }),
           ...(request.format !== undefined && { format: request.format }),
           ...(request.options !== undefined && { options: request.options }),
@@ -165,6 +182,8 @@ export function createEndpoint(
         for await (const chunk of stream) {
           content += chunk.message?.content ?? "";
           thinking += chunk.message?.thinking ?? "";
+          for (const call of chunk.message?.tool_calls ?? [])
+            toolCalls.push(normalizeToolCall(call));
           options.onProgress?.({ receivedChars: content.length + thinking.length });
           if (chunk.done) final = chunk;
         }
@@ -176,6 +195,7 @@ export function createEndpoint(
         model: final.model || request.model,
         content,
         thinking,
+        tool_calls: toolCalls,
         done_reason: final.done_reason || "stop",
         usage: {
           prompt_tokens: final.prompt_eval_count ?? 0,
@@ -262,6 +282,21 @@ function classifyStreamFailure(error: unknown, service: Service): unknown {
     return new StreamError(`the service reported "${error.message}"`, { cause: error, service });
   }
   return new StreamError(String(error), { service });
+}
+
+/** Ollama sends arguments as an object; some models put a JSON string there instead. */
+function normalizeToolCall(call: { function?: { name?: unknown; arguments?: unknown } }): ToolCall {
+  const name = typeof call.function?.name === "string" ? call.function.name : "";
+  let args = call.function?.arguments;
+  if (typeof args === "string") {
+    try {
+      args = JSON.parse(args);
+    } catch {
+      args = { _unparsed: args };
+    }
+  }
+  const isObject = args !== null && typeof args === "object" && !Array.isArray(args);
+  return { function: { name, arguments: isObject ? (args as Record<string, unknown>) : {} } };
 }
 
 function nanosToMs(nanos: number | undefined): number {

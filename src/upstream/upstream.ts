@@ -29,6 +29,8 @@ export type {
   ChatProgress,
   ChatReply,
   ThinkLevel,
+  ToolCall,
+  ToolSpec,
   WebPage,
   WebSearchHit,
 } from "./endpoint.js";

@@ -47,7 +47,7 @@ async function oneSession(i: number): Promise<void> {
   const mcp = new Client({ name: `load-${i}`, version: "1.0.0" });
   await mcp.connect(transport);
   const { tools } = await mcp.listTools();
-  if (tools.length !== 5) throw new Error(`listed ${tools.length} tools`);
+  if (tools.length !== 6) throw new Error(`listed ${tools.length} tools`);
   const search = (await mcp.callTool({
     name: "web_search",
     arguments: { query: `q${i}`, max_results: 3 },

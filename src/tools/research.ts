@@ -1,0 +1,170 @@
+import { z } from "zod";
+import type { ChatMessage, ChatReply, Route } from "../upstream/upstream.js";
+import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
+import { modelField, routeSchema, strictArguments, thinkField } from "./fields.js";
+import { FINAL_ANSWER_PROMPT, researchSystemPrompt } from "./research-prompts.js";
+import { RESEARCH_TOOL_SPECS, SourceBook, ToolRunner } from "./research-tools.js";
+
+const stepSchema = z.object({
+  tool: z.string(),
+  query: z.string().optional(),
+  url: z.string().optional(),
+  ok: z.boolean(),
+  ms: z.number(),
+  repeated: z.boolean().optional(),
+  error: z.string().optional(),
+});
+
+export const research = defineTool({
+  name: "research",
+  title: "Research a question on the web, with citations",
+  description:
+    "Answer a question with a large cloud model that decides for itself what to search and which pages to read (Ollama web search and fetch), then writes a markdown answer with numbered citations [n] to the listed sources. Use it for questions that need several searches or careful reading; use search_and_summarize for a quick one-search overview. Returns the answer, its sources, every step taken and why it stopped.",
+  inputSchema: strictArguments(
+    {
+      question: z
+        .string({ error: "question must be a string" })
+        .trim()
+        .min(1, { error: "question must not be empty" })
+        .max(4_000, { error: "question must be at most 4000 characters" })
+        .describe("The question to research."),
+      model: modelField.optional(),
+      max_steps: z
+        .number({ error: "max_steps must be an integer from 1 to 20" })
+        .int({ error: "max_steps must be an integer from 1 to 20" })
+        .min(1, { error: "max_steps must be an integer from 1 to 20" })
+        .max(20, { error: "max_steps must be an integer from 1 to 20" })
+        .default(8)
+        .describe(
+          "Model rounds that may call tools (1-20, default 8); then the model must answer.",
+        ),
+      think: thinkField.optional(),
+    },
+    "research",
+  ),
+  outputSchema: z.object({
+    question: z.string(),
+    model: z.string(),
+    answer: z.string().describe("Markdown answer citing sources as [n]."),
+    sources: z
+      .array(z.object({ index: z.number().int(), title: z.string(), url: z.string() }))
+      .describe(
+        "Every page the answer may cite: search hits and fetched pages, in the order found.",
+      ),
+    steps: z.array(stepSchema),
+    stopped_by: z
+      .enum(["answer", "max_steps", "time_limit"])
+      .describe(
+        "answer: the model finished; max_steps or time_limit: it was asked for its best answer.",
+      ),
+    usage: z.object({
+      prompt_tokens: z.number(),
+      output_tokens: z.number(),
+      model_calls: z.number().int(),
+      searches: z.number().int(),
+      page_fetches: z.number().int(),
+    }),
+    route: routeSchema,
+  }),
+  annotations: READ_ONLY_OPEN_WORLD,
+  async handle(input, context) {
+    const { client, config, call, progress } = context;
+    client.checkModel(input.model);
+    const started = Date.now();
+    const sources = new SourceBook();
+    const runner = new ToolRunner({ client, call, sources, budget: config.researchResultChars });
+    const usage = { prompt_tokens: 0, output_tokens: 0, model_calls: 0 };
+    const messages: ChatMessage[] = [
+      { role: "system", content: researchSystemPrompt(new Date().toISOString().slice(0, 10)) },
+      { role: "user", content: input.question },
+    ];
+    // Progress counts events (rounds, tool calls, the answer): how many there will be is unknown.
+    let events = 0;
+    const report = (message: string) => progress.report(++events, message, { force: true });
+    let last: (ChatReply & { route: Route }) | undefined;
+
+    const ask = async (withTools: boolean) => {
+      throwIfAborted(call.signal);
+      const reply = await client.chat(
+        {
+          model: input.model,
+          messages,
+          think: input.think,
+          ...(withTools && { tools: RESEARCH_TOOL_SPECS }),
+        },
+        call,
+      );
+      usage.prompt_tokens += reply.usage.prompt_tokens;
+      usage.output_tokens += reply.usage.output_tokens;
+      usage.model_calls++;
+      last = reply;
+      return reply;
+    };
+
+    let stoppedBy: "answer" | "max_steps" | "time_limit" = "max_steps";
+    let answer: string | undefined;
+    for (let round = 1; round <= input.max_steps; round++) {
+      if (Date.now() - started >= config.researchTimeLimitMs) {
+        stoppedBy = "time_limit";
+        break;
+      }
+      report(`round ${round} of at most ${input.max_steps}: asking the model`);
+      const reply = await ask(true);
+      if (reply.tool_calls.length === 0) {
+        stoppedBy = "answer";
+        answer = reply.content;
+        break;
+      }
+      messages.push({ role: "assistant", content: reply.content, tool_calls: reply.tool_calls });
+      for (const toolCall of reply.tool_calls) {
+        throwIfAborted(call.signal);
+        const result = await runner.run(toolCall);
+        messages.push({ role: "tool", tool_name: result.name, content: result.content });
+        const step = runner.steps.at(-1);
+        report(`round ${round}: ${step?.tool} ${step?.ok ? "done" : "failed"}`);
+      }
+    }
+    if (answer === undefined) {
+      report("writing the answer");
+      messages.push({ role: "user", content: FINAL_ANSWER_PROMPT });
+      answer = (await ask(false)).content;
+    }
+    report("done");
+
+    const final = last as ChatReply & { route: Route };
+    context.logFields.model = final.model;
+    context.logFields.stopped_by = stoppedBy;
+    const sourceList = sources.list();
+    return {
+      structured: {
+        question: input.question,
+        model: final.model,
+        answer: answer.trim(),
+        sources: sourceList,
+        steps: runner.steps,
+        stopped_by: stoppedBy,
+        usage: { ...usage, searches: runner.searches, page_fetches: runner.fetches },
+        route: final.route,
+      },
+      text: renderAnswer(answer.trim(), sourceList, stoppedBy),
+    };
+  },
+});
+
+function renderAnswer(
+  answer: string,
+  sources: { index: number; title: string; url: string }[],
+  stoppedBy: string,
+): string {
+  const note =
+    stoppedBy === "answer"
+      ? ""
+      : `\n\n(Stopped by ${stoppedBy.replace("_", " ")}: best answer from what was found.)`;
+  if (sources.length === 0) return `${answer}${note}`;
+  const list = sources.map((s) => `[${s.index}] ${s.title || s.url} — ${s.url}`).join("\n");
+  return `${answer}${note}\n\nSources:\n${list}`;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new DOMException("The research call was cancelled", "AbortError");
+}
