@@ -1,25 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type ChatRequestBody, FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect, textOf } from "./harness.js";
+import { type Connected, connect, textOf, useFakeCloud } from "./harness.js";
 
-let fake: FakeOllamaCloud;
-let mcp: Connected;
+const t = useFakeCloud();
 
-beforeAll(async () => {
-  fake = await FakeOllamaCloud.start();
-  mcp = await connect(fake);
-});
-afterEach(() => fake.reset());
-afterAll(async () => {
-  await mcp.close();
-  await fake.close();
-});
-
-const chatBodies = () => fake.requestsTo("/api/chat").map((r) => r.body as ChatRequestBody);
+const chatBodies = () => t.fake.requestsTo("/api/chat").map((r) => r.body as ChatRequestBody);
 
 describe("cloud_chat", () => {
   it("answers a prompt, streaming from /api/chat with the bearer key", async () => {
-    const result = await mcp.call("cloud_chat", { prompt: "Say hello in three languages." });
+    const result = await t.mcp.call("cloud_chat", { prompt: "Say hello in three languages." });
     expect(result.isError).toBeFalsy();
     expect(result.structuredContent).toEqual({
       model: "gpt-oss:120b",
@@ -36,7 +25,7 @@ describe("cloud_chat", () => {
       route: { ran_on: "cloud", via: "direct" },
     });
     expect(textOf(result)).toContain("echo: Say hello in three languages.");
-    const [request] = fake.requestsTo("/api/chat");
+    const [request] = t.fake.requestsTo("/api/chat");
     expect(request?.headers.authorization).toBe("Bearer fake-key-7f3a");
     expect(request?.body).toMatchObject({
       model: "gpt-oss:120b",
@@ -46,14 +35,14 @@ describe("cloud_chat", () => {
   });
 
   it("puts system before the prompt and passes a whole conversation through", async () => {
-    await mcp.call("cloud_chat", { prompt: "Hi", system: "Be brief." });
+    await t.mcp.call("cloud_chat", { prompt: "Hi", system: "Be brief." });
     const messages = [
       { role: "user", content: "What is 2+2?" },
       { role: "assistant", content: "4" },
       { role: "tool", content: "{}", tool_name: "calc" },
       { role: "user", content: "And times 3?" },
     ];
-    const result = await mcp.call("cloud_chat", { messages });
+    const result = await t.mcp.call("cloud_chat", { messages });
     expect(result.structuredContent).toMatchObject({ answer: "echo: And times 3?" });
     expect(chatBodies().map((b) => b.messages)).toEqual([
       [
@@ -70,13 +59,13 @@ describe("cloud_chat", () => {
     ["kimi-k2.5:cloud", "kimi-k2.5"],
     ["  deepseek-v3.1:671b  ", "deepseek-v3.1:671b"],
   ])("sends %j upstream as %j", async (model, sent) => {
-    const result = await mcp.call("cloud_chat", { prompt: "x", model });
+    const result = await t.mcp.call("cloud_chat", { prompt: "x", model });
     expect(result.isError).toBeFalsy();
     expect(chatBodies()[0]?.model).toBe(sent);
   });
 
   it("returns thinking when asked, and passes think and options through", async () => {
-    const result = await mcp.call("cloud_chat", {
+    const result = await t.mcp.call("cloud_chat", {
       prompt: "Why is the sky blue?",
       think: "high",
       options: { temperature: 0.2, top_p: 0.9, top_k: 40, seed: 7, num_predict: 64, stop: ["END"] },
@@ -90,17 +79,17 @@ describe("cloud_chat", () => {
   });
 
   it("asks for JSON in words (the cloud ignores format) and parses the answer", async () => {
-    fake.chatResponder = () => ({ content: '```json\n{"city":"Paris"}\n```' });
+    t.fake.chatResponder = () => ({ content: '```json\n{"city":"Paris"}\n```' });
     const schema = { type: "object", properties: { city: { type: "string" } } };
-    const result = await mcp.call("cloud_chat", { prompt: "Capital of France?", format: schema });
+    const result = await t.mcp.call("cloud_chat", { prompt: "Capital of France?", format: schema });
     expect(result.structuredContent).toMatchObject({ json: { city: "Paris" } });
     const body = chatBodies()[0];
     expect(body?.format).toEqual(schema);
     expect(body?.messages[0]).toMatchObject({ role: "system" });
     expect(body?.messages[0]?.content).toContain(JSON.stringify(schema));
 
-    fake.chatResponder = () => ({ content: "Paris, of course" });
-    const prose = await mcp.call("cloud_chat", { prompt: "Capital?", format: "json" });
+    t.fake.chatResponder = () => ({ content: "Paris, of course" });
+    const prose = await t.mcp.call("cloud_chat", { prompt: "Capital?", format: "json" });
     expect(prose.isError).toBeFalsy();
     expect(prose.structuredContent).toMatchObject({
       warnings: ["format: the model's answer is not valid JSON."],
@@ -108,7 +97,7 @@ describe("cloud_chat", () => {
   });
 
   it("warns that the cloud ignores num_ctx", async () => {
-    const result = await mcp.call("cloud_chat", { prompt: "x", options: { num_ctx: 8192 } });
+    const result = await t.mcp.call("cloud_chat", { prompt: "x", options: { num_ctx: 8192 } });
     expect((result.structuredContent as { warnings: string[] }).warnings[0]).toMatch(
       /num_ctx is ignored/,
     );
@@ -142,30 +131,30 @@ describe("cloud_chat", () => {
         /cloud_chat does not take "max_tokens"; it takes: prompt, system/,
       ],
     ])("%j", async (args, message) => {
-      const result = await mcp.call("cloud_chat", args);
+      const result = await t.mcp.call("cloud_chat", args);
       expect(result.isError).toBe(true);
       expect(textOf(result)).toMatch(message);
-      expect(fake.requests).toHaveLength(0);
+      expect(t.fake.requests).toHaveLength(0);
     });
   });
 
   describe("turns upstream failures into results that say what to do", () => {
     it("a rejected key (401/403)", async () => {
-      fake.inject("chat", { status: 401, body: { error: "unauthorized" } });
-      const result = await mcp.call("cloud_chat", { prompt: "x" });
+      t.fake.inject("chat", { status: 401, body: { error: "unauthorized" } });
+      const result = await t.mcp.call("cloud_chat", { prompt: "x" });
       expect(result.isError).toBe(true);
       expect(textOf(result)).toMatch(
         /rejected the API key \(401: unauthorized\).*ollama.com\/settings\/keys/,
       );
 
-      fake.inject("chat", { status: 403, body: { error: "forbidden" } });
-      expect(textOf(await mcp.call("cloud_chat", { prompt: "x" }))).toMatch(
+      t.fake.inject("chat", { status: 403, body: { error: "forbidden" } });
+      expect(textOf(await t.mcp.call("cloud_chat", { prompt: "x" }))).toMatch(
         /rejected the API key \(403/,
       );
     });
 
     it("an unknown model names models that exist", async () => {
-      const result = await mcp.call("cloud_chat", { prompt: "x", model: "gemma-4:31b-cloud" });
+      const result = await t.mcp.call("cloud_chat", { prompt: "x", model: "gemma-4:31b-cloud" });
       expect(result.isError).toBe(true);
       expect(textOf(result)).toBe(
         'Model "gemma-4:31b" is not available on Ollama\'s cloud. Models available there now include: gpt-oss:120b, gpt-oss:20b, deepseek-v3.1:671b, qwen3-coder:480b, kimi-k2.5.',
@@ -174,42 +163,42 @@ describe("cloud_chat", () => {
 
     it("usage limits pass the service's message through, with Retry-After", async () => {
       const message = "you've reached your hourly usage limit, please wait or upgrade to continue";
-      fake.inject("chat", {
+      t.fake.inject("chat", {
         status: 429,
         body: { error: message },
         headers: { "retry-after": "42" },
       });
-      const result = await mcp.call("cloud_chat", { prompt: "x" });
+      const result = await t.mcp.call("cloud_chat", { prompt: "x" });
       expect(result.isError).toBe(true);
       expect(textOf(result)).toContain(`usage limit reached (429): ${message}. Retry after 42s.`);
 
-      fake.inject("chat", { status: 402, body: { error: "payment required for this model" } });
-      expect(textOf(await mcp.call("cloud_chat", { prompt: "x" }))).toContain(
+      t.fake.inject("chat", { status: 402, body: { error: "payment required for this model" } });
+      expect(textOf(await t.mcp.call("cloud_chat", { prompt: "x" }))).toContain(
         "(402): payment required for this model.",
       );
     });
 
     it("server errors, with or without JSON", async () => {
-      fake.inject("chat", { status: 503, body: { error: "overloaded" } });
-      expect(textOf(await mcp.call("cloud_chat", { prompt: "x" }))).toMatch(
+      t.fake.inject("chat", { status: 503, body: { error: "overloaded" } });
+      expect(textOf(await t.mcp.call("cloud_chat", { prompt: "x" }))).toMatch(
         /server error \(503 Service Unavailable\): overloaded\. This is usually temporary/,
       );
-      fake.inject("chat", {
+      t.fake.inject("chat", {
         status: 502,
         body: "<html><h1>502 Bad Gateway</h1></html>",
         contentType: "text/html",
       });
-      const html = textOf(await mcp.call("cloud_chat", { prompt: "x" }));
+      const html = textOf(await t.mcp.call("cloud_chat", { prompt: "x" }));
       expect(html).toMatch(/502 Bad Gateway\): the service answered with an HTML error page/);
       expect(html).not.toContain("<html>");
     });
 
     it("an error line inside a 200 stream", async () => {
-      fake.inject("chat", {
+      t.fake.inject("chat", {
         streamErrorAfter: 2,
         message: "an error was encountered while running the model",
       });
-      const result = await mcp.call("cloud_chat", { prompt: "a long enough prompt to stream" });
+      const result = await t.mcp.call("cloud_chat", { prompt: "a long enough prompt to stream" });
       expect(result.isError).toBe(true);
       expect(textOf(result)).toBe(
         'The model\'s response stream failed: the service reported "an error was encountered while running the model". Try again.',
@@ -217,23 +206,23 @@ describe("cloud_chat", () => {
     });
 
     it("a stream cut mid-way, and one that ends without done", async () => {
-      fake.inject("chat", { cutAfter: 1 });
-      expect(textOf(await mcp.call("cloud_chat", { prompt: "a long enough prompt" }))).toMatch(
+      t.fake.inject("chat", { cutAfter: 1 });
+      expect(textOf(await t.mcp.call("cloud_chat", { prompt: "a long enough prompt" }))).toMatch(
         /Could not reach Ollama's cloud at 127\.0\.0\.1:\d+ \(connection lost mid-response\)/,
       );
-      fake.inject("chat", { noDone: true });
-      expect(textOf(await mcp.call("cloud_chat", { prompt: "x" }))).toMatch(
+      t.fake.inject("chat", { noDone: true });
+      expect(textOf(await t.mcp.call("cloud_chat", { prompt: "x" }))).toMatch(
         /stream failed: the stream ended before the model finished/,
       );
     });
 
     it("a malformed body, without echoing it to the logs", async () => {
       const warn = vi.spyOn(console, "warn");
-      fake.inject("chat", {
+      t.fake.inject("chat", {
         malformed: "secret model output\n",
         contentType: "application/x-ndjson",
       });
-      const result = await mcp.call("cloud_chat", { prompt: "x" });
+      const result = await t.mcp.call("cloud_chat", { prompt: "x" });
       expect(result.isError).toBe(true);
       expect(textOf(result)).toMatch(
         /stream failed: the service reported "a line of the response stream was not valid JSON"/,
@@ -243,14 +232,14 @@ describe("cloud_chat", () => {
     });
 
     it("a connection reset", async () => {
-      fake.inject("chat", { reset: true });
-      const result = await mcp.call("cloud_chat", { prompt: "x" });
+      t.fake.inject("chat", { reset: true });
+      const result = await t.mcp.call("cloud_chat", { prompt: "x" });
       expect(result.isError).toBe(true);
       expect(textOf(result)).toMatch(/Could not reach Ollama's cloud at 127\.0\.0\.1:\d+/);
     });
 
     it("keeps serving after every failure", async () => {
-      const result = await mcp.call("cloud_chat", { prompt: "still here?" });
+      const result = await t.mcp.call("cloud_chat", { prompt: "still here?" });
       expect(result.structuredContent).toMatchObject({ answer: "echo: still here?" });
     });
   });
@@ -258,14 +247,14 @@ describe("cloud_chat", () => {
 
 describe("cloud_chat without reachable upstream or key", () => {
   it("says to set OLLAMA_API_KEY and where to get one, sending nothing", async () => {
-    const noKey = await connect(fake, { OLLAMA_API_KEY: undefined });
+    const noKey = await connect(t.fake, { OLLAMA_API_KEY: undefined });
     try {
       const result = await noKey.call("cloud_chat", { prompt: "x" });
       expect(result.isError).toBe(true);
       expect(textOf(result)).toMatch(
         /OLLAMA_API_KEY is not set.*https:\/\/ollama.com\/settings\/keys/,
       );
-      expect(fake.requests).toHaveLength(0);
+      expect(t.fake.requests).toHaveLength(0);
     } finally {
       await noKey.close();
     }
@@ -275,7 +264,7 @@ describe("cloud_chat without reachable upstream or key", () => {
     const closed = await FakeOllamaCloud.start();
     const url = closed.url;
     await closed.close();
-    const offline = await connect(fake, { OLLAMA_CLOUD_HOST: url });
+    const offline = await connect(t.fake, { OLLAMA_CLOUD_HOST: url });
     try {
       const result = await offline.call("cloud_chat", { prompt: "x" });
       expect(result.isError).toBe(true);

@@ -1,21 +1,19 @@
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { FAKE_API_KEY, FakeOllamaCloud } from "./fake-ollama-cloud.js";
+import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
 import { textOf } from "./harness.js";
+import { assertBuilt, BIN, binEnv as envFor } from "./spawn-bin.js";
 
-const BIN = fileURLToPath(new URL("../dist/index.cjs", import.meta.url));
 const run = promisify(execFile);
 
 let fake: FakeOllamaCloud;
 
 beforeAll(async () => {
-  if (!existsSync(BIN)) throw new Error("dist/index.cjs is missing: run `npm run build` first");
+  assertBuilt();
   fake = await FakeOllamaCloud.start();
 });
 afterEach(() => fake.reset());
@@ -23,20 +21,7 @@ afterAll(async () => {
   await fake.close();
 });
 
-/** The environment a user would give the bin, without this machine's own Ollama settings. */
-function binEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries({
-    PATH: process.env.PATH,
-    OLLAMA_API_KEY: FAKE_API_KEY,
-    OLLAMA_CLOUD_HOST: fake.url,
-    OLLAMA_CLOUD_RETRIES: "0",
-    ...extra,
-  })) {
-    if (value !== undefined) env[key] = value;
-  }
-  return env;
-}
+const binEnv = (extra: Record<string, string | undefined> = {}) => envFor(fake, extra);
 
 async function connectBin(env: Record<string, string>) {
   const transport = new StdioClientTransport({

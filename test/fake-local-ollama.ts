@@ -1,8 +1,13 @@
 import { appendFileSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { parseModelRef } from "../src/model-name.js";
 import { defaultFetchPage, defaultSearchHits, type RecordedRequest } from "./fake-ollama-cloud.js";
+import {
+  type LoopbackServer,
+  listenOnLoopback,
+  readJsonBody,
+  sendJson,
+} from "./loopback-server.js";
 
 /**
  * A loopback fake of a local Ollama that the user signed in with `ollama signin`: it serves its
@@ -28,24 +33,19 @@ export class FakeLocalOllama {
   ];
   /** Status to answer the next /api/chat with, for failure tests. */
   failNextChat: { status: number; body: unknown } | undefined;
-  private readonly sockets = new Set<Socket>();
 
-  private constructor(private readonly server: Server) {}
+  private server!: LoopbackServer;
+
+  private constructor() {}
 
   static async start(): Promise<FakeLocalOllama> {
-    const server = createServer();
-    const fake = new FakeLocalOllama(server);
-    server.on("request", (req, res) => void fake.handle(req, res));
-    server.on("connection", (socket) => {
-      fake.sockets.add(socket);
-      socket.on("close", () => fake.sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const fake = new FakeLocalOllama();
+    fake.server = await listenOnLoopback((req, res) => fake.handle(req, res));
     return fake;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.server.url;
   }
 
   requestsTo(path: string): RecordedRequest[] {
@@ -59,21 +59,12 @@ export class FakeLocalOllama {
   }
 
   async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.server.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? "/", "http://fake").pathname;
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const raw = Buffer.concat(chunks).toString("utf8");
-    let body: unknown = raw;
-    try {
-      body = raw ? JSON.parse(raw) : undefined;
-    } catch {
-      // Kept as text.
-    }
+    const body = await readJsonBody(req);
     const closed = new Promise<void>((resolve) => res.on("close", () => resolve()));
     this.requests.push({ method: req.method ?? "", path, headers: req.headers, body, closed });
     if (SUITE_LOG) {
@@ -88,23 +79,23 @@ export class FakeLocalOllama {
     if (req.method === "POST" && path === "/api/experimental/web_search") {
       const { query, max_results } = (body ?? {}) as { query?: string; max_results?: number };
       if (this.refuseCloud(res, "web search is unavailable")) return;
-      return json(res, 200, { results: defaultSearchHits(query ?? "", max_results ?? 5) });
+      return sendJson(res, 200, { results: defaultSearchHits(query ?? "", max_results ?? 5) });
     }
     if (req.method === "POST" && path === "/api/experimental/web_fetch") {
       if (this.refuseCloud(res, "web fetch is unavailable")) return;
-      return json(res, 200, defaultFetchPage((body as { url?: string })?.url ?? ""));
+      return sendJson(res, 200, defaultFetchPage((body as { url?: string })?.url ?? ""));
     }
-    json(res, 404, { error: "404 page not found" });
+    sendJson(res, 404, { error: "404 page not found" });
   }
 
   /** The answers of a local Ollama that cannot reach the cloud. */
   private refuseCloud(res: ServerResponse, operation: string): boolean {
     if (this.state === "signed-out") {
-      json(res, 401, { error: "unauthorized", signin_url: SIGNIN_URL });
+      sendJson(res, 401, { error: "unauthorized", signin_url: SIGNIN_URL });
       return true;
     }
     if (this.state === "cloud-disabled") {
-      json(res, 403, { error: `cloud is disabled: ${operation}` });
+      sendJson(res, 403, { error: `cloud is disabled: ${operation}` });
       return true;
     }
     return false;
@@ -120,7 +111,7 @@ export class FakeLocalOllama {
       details: { family: name.split(":")[0], parameter_size: "8B", quantization_level: "Q4_K_M" },
       ...extra,
     });
-    json(res, 200, {
+    sendJson(res, 200, {
       models: [
         ...this.localModels.map((name) => entry(name)),
         ...this.cloudStubs.map((stub) =>
@@ -138,7 +129,7 @@ export class FakeLocalOllama {
     if (this.failNextChat) {
       const { status, body: errorBody } = this.failNextChat;
       this.failNextChat = undefined;
-      json(res, status, errorBody);
+      sendJson(res, status, errorBody);
       return;
     }
     const ref = parseModelRef(request.model);
@@ -149,7 +140,7 @@ export class FakeLocalOllama {
     } else {
       const name = ref.base.includes(":") ? ref.base : `${ref.base}:latest`;
       if (!this.localModels.includes(name)) {
-        json(res, 404, { error: `model '${ref.base}' not found` });
+        sendJson(res, 404, { error: `model '${ref.base}' not found` });
         return;
       }
       answeredBy = `local:${ref.base}`;
@@ -172,9 +163,4 @@ export class FakeLocalOllama {
     res.write(`${JSON.stringify(chunk(content, false))}\n`);
     res.end(`${JSON.stringify(chunk("", true))}\n`);
   }
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
-  res.end(JSON.stringify(body));
 }

@@ -1,11 +1,10 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import {
-  createServer,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+  type LoopbackServer,
+  listenOnLoopback,
+  readJsonBody,
+  sendJson,
+} from "./loopback-server.js";
 
 /**
  * A loopback fake of the ollama.com API: /api/chat (NDJSON stream and stream:false),
@@ -91,7 +90,6 @@ export class FakeOllamaCloud {
   fetchResponder = defaultFetchPage;
 
   private readonly faults = new Map<Route, Fault[]>();
-  private readonly sockets = new Set<Socket>();
   private chatsInFlight = 0;
   private chatBarrier:
     | { size: number; waiting: (() => void)[]; timer?: NodeJS.Timeout }
@@ -99,23 +97,18 @@ export class FakeOllamaCloud {
   /** The most chat requests that were being answered at the same time. */
   maxConcurrentChats = 0;
 
-  private constructor(private readonly server: Server) {}
+  private server!: LoopbackServer;
+
+  private constructor() {}
 
   static async start(): Promise<FakeOllamaCloud> {
-    const server = createServer();
-    const fake = new FakeOllamaCloud(server);
-    server.on("request", (req, res) => void fake.handle(req, res));
-    server.on("connection", (socket) => {
-      fake.sockets.add(socket);
-      socket.on("close", () => fake.sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const fake = new FakeOllamaCloud();
+    fake.server = await listenOnLoopback((req, res) => fake.handle(req, res));
     return fake;
   }
 
   get url(): string {
-    const { port } = this.server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}`;
+    return this.server.url;
   }
 
   /** The next `times` requests to `route` meet `fault` instead of a normal answer. */
@@ -155,8 +148,7 @@ export class FakeOllamaCloud {
 
   async close(): Promise<void> {
     this.releaseChats();
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.server.close();
   }
 
   private releaseChats(): void {
@@ -169,13 +161,7 @@ export class FakeOllamaCloud {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? "/", "http://fake").pathname;
-    const raw = await readBody(req);
-    let body: unknown = raw;
-    try {
-      body = raw ? JSON.parse(raw) : undefined;
-    } catch {
-      // Kept as text so a test can see what was sent.
-    }
+    const body = await readJsonBody(req);
     const closed = new Promise<void>((resolve) => res.on("close", () => resolve()));
     this.requests.push({ method: req.method ?? "", path, headers: req.headers, body, closed });
 
@@ -396,17 +382,6 @@ function routeOf(method: string | undefined, path: string): Route | undefined {
   if (method === "POST" && path === "/api/web_fetch") return "web_fetch";
   if (method === "GET" && path === "/api/tags") return "tags";
   return undefined;
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
-  res.end(JSON.stringify(body));
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 function sleep(ms: number): Promise<void> {

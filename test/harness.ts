@@ -1,10 +1,11 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { resolveConfig } from "../src/config.js";
 import { createServer } from "../src/server.js";
 import { createUpstream } from "../src/upstream/upstream.js";
-import { FAKE_API_KEY, type FakeOllamaCloud } from "./fake-ollama-cloud.js";
+import { FAKE_API_KEY, FakeOllamaCloud } from "./fake-ollama-cloud.js";
 
 export interface Connected {
   client: Client;
@@ -58,4 +59,22 @@ export async function connect(
 
 export function textOf(result: CallToolResult): string {
   return result.content.map((part) => (part.type === "text" ? part.text : "")).join("\n");
+}
+
+/**
+ * For a test file: one fake cloud and one connected client, started before its tests, the fake
+ * reset after each test and both closed at the end.
+ */
+export function useFakeCloud(): { fake: FakeOllamaCloud; mcp: Connected } {
+  const t = {} as { fake: FakeOllamaCloud; mcp: Connected };
+  beforeAll(async () => {
+    t.fake = await FakeOllamaCloud.start();
+    t.mcp = await connect(t.fake);
+  });
+  afterEach(() => t.fake.reset());
+  afterAll(async () => {
+    await t.mcp?.close();
+    await t.fake?.close();
+  });
+  return t;
 }

@@ -2,23 +2,12 @@ import type { Progress } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FINAL_ANSWER_PROMPT } from "../src/tools/research-prompts.js";
 import { type ChatRequestBody, type ChatScript, FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect, textOf } from "./harness.js";
+import { type Connected, connect, textOf, useFakeCloud } from "./harness.js";
 
-let fake: FakeOllamaCloud;
-let mcp: Connected;
+const t = useFakeCloud();
 const extra: Connected[] = [];
-
-beforeAll(async () => {
-  fake = await FakeOllamaCloud.start();
-  mcp = await connect(fake);
-});
 afterEach(async () => {
-  fake.reset();
   await Promise.all(extra.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  await mcp.close();
-  await fake.close();
 });
 
 interface Structured {
@@ -45,17 +34,17 @@ const calls = (...list: [string, Record<string, unknown>][]): ChatScript => ({
   content: "",
   tool_calls: list.map(([name, args]) => ({ function: { name, arguments: args } })),
 });
-const chats = () => fake.requestsTo("/api/chat").map((r) => r.body as ChatRequestBody);
+const chats = () => t.fake.requestsTo("/api/chat").map((r) => r.body as ChatRequestBody);
 
 describe("research", () => {
   it("searches, reads a page, then answers with numbered citations to its sources", async () => {
-    fake.chatResponder = (request) => {
+    t.fake.chatResponder = (request) => {
       const done = toolMessages(request).length;
       if (done === 0) return calls(["web_search", { query: "ollama cloud", max_results: 2 }]);
       if (done === 1) return calls(["web_fetch", { url: "https://ollama.com/blog" }]);
       return { content: "Ollama's cloud runs large models [1] and has a blog [3]." };
     };
-    const result = await mcp.call("research", { question: "  What is Ollama's cloud?  " });
+    const result = await t.mcp.call("research", { question: "  What is Ollama's cloud?  " });
     expect(result.isError).toBeFalsy();
     const structured = result.structuredContent as unknown as Structured;
     expect(structured.answer).toBe("Ollama's cloud runs large models [1] and has a blog [3].");
@@ -77,7 +66,7 @@ describe("research", () => {
 
     const [first, second, third] = chats();
     expect(first?.tools?.map((t) => t.function.name)).toEqual(["web_search", "web_fetch"]);
-    expect(fake.requestsTo("/api/web_search")[0]?.body).toEqual({
+    expect(t.fake.requestsTo("/api/web_search")[0]?.body).toEqual({
       query: "ollama cloud",
       max_results: 2,
     });
@@ -95,8 +84,8 @@ describe("research", () => {
   });
 
   it("makes the question the task and tool output untrusted data", async () => {
-    fake.chatResponder = () => ({ content: "Answer." });
-    await mcp.call("research", { question: "Who won?" });
+    t.fake.chatResponder = () => ({ content: "Answer." });
+    await t.mcp.call("research", { question: "Who won?" });
     const [request] = chats();
     expect(request?.messages[0]?.role).toBe("system");
     expect(request?.messages[0]?.content).toMatch(
@@ -109,11 +98,11 @@ describe("research", () => {
   });
 
   it("stops a model that never stops calling tools after max_steps, and asks once more without tools", async () => {
-    fake.chatResponder = (request) =>
+    t.fake.chatResponder = (request) =>
       request.tools
         ? calls(["web_search", { query: `query ${toolMessages(request).length}` }])
         : { content: "Best effort [1]." };
-    const result = await mcp.call("research", { question: "q", max_steps: 3 });
+    const result = await t.mcp.call("research", { question: "q", max_steps: 3 });
     const structured = result.structuredContent as unknown as Structured;
     expect(structured.stopped_by).toBe("max_steps");
     expect(structured.answer).toBe("Best effort [1].");
@@ -125,10 +114,10 @@ describe("research", () => {
   });
 
   it("stops at the wall-clock limit", async () => {
-    const limited = await connect(fake, { OLLAMA_RESEARCH_TIME_LIMIT_MS: "1000" });
+    const limited = await connect(t.fake, { OLLAMA_RESEARCH_TIME_LIMIT_MS: "1000" });
     extra.push(limited);
-    fake.latency.chat = 600;
-    fake.chatResponder = (request) =>
+    t.fake.latency.chat = 600;
+    t.fake.chatResponder = (request) =>
       request.tools
         ? calls(["web_search", { query: `q${toolMessages(request).length}` }])
         : { content: "So far [1]." };
@@ -140,7 +129,7 @@ describe("research", () => {
   });
 
   it("answers bad or unknown tool calls with the error, sends nothing upstream for them, and goes on", async () => {
-    fake.chatResponder = (request) =>
+    t.fake.chatResponder = (request) =>
       toolMessages(request).length === 0
         ? calls(
             ["browse", { url: "https://a.example" }],
@@ -148,7 +137,7 @@ describe("research", () => {
             ["web_search", { query: "  " }],
           )
         : { content: "Could not look anything up." };
-    const result = await mcp.call("research", { question: "q" });
+    const result = await t.mcp.call("research", { question: "q" });
     expect(result.isError).toBeFalsy();
     const structured = result.structuredContent as unknown as Structured;
     expect(structured.steps.map((s) => [s.tool, s.ok, s.error])).toEqual([
@@ -161,17 +150,17 @@ describe("research", () => {
       "Error: url must be an absolute http:// or https:// URL",
       "Error: query must not be empty",
     ]);
-    expect(fake.requestsTo("/api/web_search")).toHaveLength(0);
-    expect(fake.requestsTo("/api/web_fetch")).toHaveLength(0);
+    expect(t.fake.requestsTo("/api/web_search")).toHaveLength(0);
+    expect(t.fake.requestsTo("/api/web_fetch")).toHaveLength(0);
   });
 
   it("hands a failing search back to the model as its result", async () => {
-    fake.inject("web_search", { status: 500, body: { error: "search backend down" } });
-    fake.chatResponder = (request) =>
+    t.fake.inject("web_search", { status: 500, body: { error: "search backend down" } });
+    t.fake.chatResponder = (request) =>
       toolMessages(request).length === 0
         ? calls(["web_search", { query: "q" }])
         : { content: "No luck." };
-    const result = await mcp.call("research", { question: "q" });
+    const result = await t.mcp.call("research", { question: "q" });
     expect(result.isError).toBeFalsy();
     const structured = result.structuredContent as unknown as Structured;
     expect(structured.steps[0]).toMatchObject({ tool: "web_search", ok: false });
@@ -184,13 +173,13 @@ describe("research", () => {
   });
 
   it("answers a repeated identical call from what it already has", async () => {
-    fake.chatResponder = (request) =>
+    t.fake.chatResponder = (request) =>
       toolMessages(request).length < 2
         ? calls(["web_search", { query: "same" }])
         : { content: "Done [1]." };
-    const result = await mcp.call("research", { question: "q" });
+    const result = await t.mcp.call("research", { question: "q" });
     const structured = result.structuredContent as unknown as Structured;
-    expect(fake.requestsTo("/api/web_search")).toHaveLength(1);
+    expect(t.fake.requestsTo("/api/web_search")).toHaveLength(1);
     expect(structured.steps.map((s) => s.repeated)).toEqual([undefined, true]);
     expect(structured.usage.searches).toBe(1);
     const messages = toolMessages(chats()[2] as ChatRequestBody);
@@ -198,10 +187,10 @@ describe("research", () => {
   });
 
   it("cuts each tool result to the configured budget", async () => {
-    const small = await connect(fake, { OLLAMA_RESEARCH_RESULT_CHARS: "600" });
+    const small = await connect(t.fake, { OLLAMA_RESEARCH_RESULT_CHARS: "600" });
     extra.push(small);
-    fake.fetchResponder = () => ({ title: "Long", content: "word ".repeat(2_000), links: [] });
-    fake.chatResponder = (request) =>
+    t.fake.fetchResponder = () => ({ title: "Long", content: "word ".repeat(2_000), links: [] });
+    t.fake.chatResponder = (request) =>
       toolMessages(request).length === 0
         ? calls(["web_fetch", { url: "https://long.example" }])
         : { content: "ok" };
@@ -212,12 +201,12 @@ describe("research", () => {
   });
 
   it("reports progress for each step", async () => {
-    fake.chatResponder = (request) =>
+    t.fake.chatResponder = (request) =>
       toolMessages(request).length === 0
         ? calls(["web_search", { query: "q" }])
         : { content: "Done." };
     const progress: Progress[] = [];
-    await mcp.client.callTool({ name: "research", arguments: { question: "q" } }, undefined, {
+    await t.mcp.client.callTool({ name: "research", arguments: { question: "q" } }, undefined, {
       onprogress: (p) => progress.push(p),
     });
     expect(progress.map((p) => [p.progress, p.message])).toEqual([
@@ -230,33 +219,33 @@ describe("research", () => {
 
   it("stops at once when cancelled mid-loop, sending nothing after the cancel", async () => {
     let rounds = 0;
-    fake.chatResponder = () => {
+    t.fake.chatResponder = () => {
       rounds++;
       // The next model round never answers.
-      if (rounds === 1) fake.inject("chat", { hang: true });
+      if (rounds === 1) t.fake.inject("chat", { hang: true });
       return calls(["web_search", { query: "q" }]);
     };
     const controller = new AbortController();
-    const call = mcp.client.callTool(
+    const call = t.mcp.client.callTool(
       { name: "research", arguments: { question: "q" } },
       undefined,
       {
         signal: controller.signal,
       },
     );
-    while (fake.requestsTo("/api/chat").length < 2)
+    while (t.fake.requestsTo("/api/chat").length < 2)
       await new Promise((resolve) => setTimeout(resolve, 5));
     controller.abort();
     await expect(call).rejects.toThrow();
-    await fake.requestsTo("/api/chat")[1]?.closed;
-    const sent = fake.requests.length;
+    await t.fake.requestsTo("/api/chat")[1]?.closed;
+    const sent = t.fake.requests.length;
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(fake.requests.length).toBe(sent);
+    expect(t.fake.requests.length).toBe(sent);
   });
 
   it("fails the whole call only when a model round fails", async () => {
-    fake.inject("chat", { status: 503, body: { error: "overloaded" } });
-    const result = await mcp.call("research", { question: "q" });
+    t.fake.inject("chat", { status: 503, body: { error: "overloaded" } });
+    const result = await t.mcp.call("research", { question: "q" });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(/server error \(503/);
   });
@@ -269,9 +258,9 @@ describe("research", () => {
     [{ question: "q", model: "qwen3:8b:local" }, /cloud mode/],
     [{ query: "q" }, /research does not take "query"/],
   ])("refuses %j without calling upstream", async (args, message) => {
-    const result = await mcp.call("research", args);
+    const result = await t.mcp.call("research", args);
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(message);
-    expect(fake.requests).toHaveLength(0);
+    expect(t.fake.requests).toHaveLength(0);
   });
 });

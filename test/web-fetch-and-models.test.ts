@@ -1,23 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect, textOf } from "./harness.js";
+import { type Connected, connect, textOf, useFakeCloud } from "./harness.js";
 
-let fake: FakeOllamaCloud;
-let mcp: Connected;
-
-beforeAll(async () => {
-  fake = await FakeOllamaCloud.start();
-  mcp = await connect(fake);
-});
-afterEach(() => fake.reset());
-afterAll(async () => {
-  await mcp.close();
-  await fake.close();
-});
+const t = useFakeCloud();
 
 describe("web_fetch", () => {
   it("returns the page's title, markdown content and links", async () => {
-    const result = await mcp.call("web_fetch", { url: " https://ollama.com/blog " });
+    const result = await t.mcp.call("web_fetch", { url: " https://ollama.com/blog " });
     expect(result.isError).toBeFalsy();
     expect(result.structuredContent).toEqual({
       url: "https://ollama.com/blog",
@@ -28,19 +17,21 @@ describe("web_fetch", () => {
       total_chars: 76,
       route: { ran_on: "cloud", via: "direct" },
     });
-    expect(fake.requestsTo("/api/web_fetch")[0]?.body).toEqual({ url: "https://ollama.com/blog" });
+    expect(t.fake.requestsTo("/api/web_fetch")[0]?.body).toEqual({
+      url: "https://ollama.com/blog",
+    });
     expect(textOf(result)).toMatch(
       /^# Page at https:\/\/ollama.com\/blog\nhttps:\/\/ollama.com\/blog\n\n# Page at/,
     );
   });
 
   it("cuts long pages to max_chars and says so", async () => {
-    fake.fetchResponder = (url) => ({
+    t.fake.fetchResponder = (url) => ({
       title: "Long",
       content: "a".repeat(5_000),
       links: Array.from({ length: 300 }, (_, i) => `${url}/${i}`),
     });
-    const result = await mcp.call("web_fetch", {
+    const result = await t.mcp.call("web_fetch", {
       url: "http://example.com/long",
       max_chars: 1_000,
     });
@@ -70,15 +61,15 @@ describe("web_fetch", () => {
       /max_chars must be an integer from 500 to 200000/,
     ],
   ])("refuses %j without calling upstream", async (args, message) => {
-    const result = await mcp.call("web_fetch", args);
+    const result = await t.mcp.call("web_fetch", args);
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(message);
-    expect(fake.requests).toHaveLength(0);
+    expect(t.fake.requests).toHaveLength(0);
   });
 
   it("maps upstream failures", async () => {
-    fake.inject("web_fetch", { status: 400, body: { error: "could not fetch url" } });
-    const result = await mcp.call("web_fetch", { url: "https://unreachable.example" });
+    t.fake.inject("web_fetch", { status: 400, body: { error: "could not fetch url" } });
+    const result = await t.mcp.call("web_fetch", { url: "https://unreachable.example" });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(/refused the request \(400 Bad Request\): could not fetch url/);
   });
@@ -86,12 +77,12 @@ describe("web_fetch", () => {
 
 describe("list_models", () => {
   it("lists the cloud's models from /api/tags with their details", async () => {
-    const fresh = await connect(fake);
+    const fresh = await connect(t.fake);
     try {
       const result = await fresh.call("list_models", {});
       expect(result.isError).toBeFalsy();
       const { models } = result.structuredContent as { models: { name: string }[] };
-      expect(models.map((m) => m.name)).toEqual(fake.models);
+      expect(models.map((m) => m.name)).toEqual(t.fake.models);
       expect(models[0]).toEqual({
         name: "gpt-oss:120b",
         where: "cloud",
@@ -101,37 +92,37 @@ describe("list_models", () => {
         modified_at: "2026-01-01T00:00:00.000Z",
       });
       expect(textOf(result)).toMatch(/^5 models:\n- gpt-oss:120b \[cloud\] \(gpt-oss, 120b\)/);
-      expect(fake.requestsTo("/api/tags")[0]?.headers.authorization).toBe("Bearer fake-key-7f3a");
+      expect(t.fake.requestsTo("/api/tags")[0]?.headers.authorization).toBe("Bearer fake-key-7f3a");
     } finally {
       await fresh.close();
     }
   });
 
   it("caches the list briefly, and cloud_chat's unknown-model error uses it", async () => {
-    const fresh = await connect(fake);
+    const fresh = await connect(t.fake);
     try {
-      fake.models = ["new-model:1t", "gpt-oss:120b"];
+      t.fake.models = ["new-model:1t", "gpt-oss:120b"];
       await fresh.call("list_models", {});
       const result = await fresh.call("cloud_chat", { prompt: "x", model: "retired-model:cloud" });
       expect(textOf(result)).toMatch(
         /"retired-model" is not available.*include: new-model:1t, gpt-oss:120b\./,
       );
-      expect(fake.requestsTo("/api/tags")).toHaveLength(1);
+      expect(t.fake.requestsTo("/api/tags")).toHaveLength(1);
     } finally {
       await fresh.close();
     }
   });
 
   it("refuses arguments it does not take", async () => {
-    const result = await mcp.call("list_models", { filter: "gpt" });
+    const result = await t.mcp.call("list_models", { filter: "gpt" });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(/list_models does not take "filter"/);
   });
 
   it("maps upstream failures", async () => {
-    const fresh = await connect(fake);
+    const fresh = await connect(t.fake);
     try {
-      fake.inject("tags", { status: 401, body: { error: "unauthorized" } });
+      t.fake.inject("tags", { status: 401, body: { error: "unauthorized" } });
       expect(textOf(await fresh.call("list_models", {}))).toMatch(/rejected the API key \(401/);
     } finally {
       await fresh.close();

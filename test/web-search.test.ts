@@ -1,23 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect, textOf } from "./harness.js";
+import { type Connected, connect, textOf, useFakeCloud } from "./harness.js";
 
-let fake: FakeOllamaCloud;
-let mcp: Connected;
-
-beforeAll(async () => {
-  fake = await FakeOllamaCloud.start();
-  mcp = await connect(fake);
-});
-afterEach(() => fake.reset());
-afterAll(async () => {
-  await mcp.close();
-  await fake.close();
-});
+const t = useFakeCloud();
 
 describe("web_search", () => {
   it("posts query and max_results (snake case) to the configured host, not ollama.com", async () => {
-    const result = await mcp.call("web_search", {
+    const result = await t.mcp.call("web_search", {
       query: "  ollama cloud models  ",
       max_results: 3,
     });
@@ -32,21 +21,21 @@ describe("web_search", () => {
     expect((structured.results[0] as { content: string }).content).toMatch(
       /^Page 1 says something about ollama cloud models\./,
     );
-    const [request] = fake.requestsTo("/api/web_search");
+    const [request] = t.fake.requestsTo("/api/web_search");
     expect(request?.body).toEqual({ query: "ollama cloud models", max_results: 3 });
     expect(request?.headers.authorization).toBe("Bearer fake-key-7f3a");
     expect(textOf(result)).toMatch(/^Web results for "ollama cloud models":\n\n1\. Result 1/);
   });
 
   it("defaults to 5 results", async () => {
-    const result = await mcp.call("web_search", { query: "x" });
+    const result = await t.mcp.call("web_search", { query: "x" });
     expect((result.structuredContent as { results: unknown[] }).results).toHaveLength(5);
-    expect(fake.requestsTo("/api/web_search")[0]?.body).toEqual({ query: "x", max_results: 5 });
+    expect(t.fake.requestsTo("/api/web_search")[0]?.body).toEqual({ query: "x", max_results: 5 });
   });
 
   it("says so when there are no results", async () => {
-    fake.searchResponder = () => [];
-    const result = await mcp.call("web_search", { query: "nothing" });
+    t.fake.searchResponder = () => [];
+    const result = await t.mcp.call("web_search", { query: "nothing" });
     expect(result.structuredContent).toEqual({
       query: "nothing",
       results: [],
@@ -67,10 +56,10 @@ describe("web_search", () => {
       /web_search does not take "maxResults"; it takes: query, max_results/,
     ],
   ])("refuses %j without calling upstream", async (args, message) => {
-    const result = await mcp.call("web_search", args);
+    const result = await t.mcp.call("web_search", args);
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(message);
-    expect(fake.requests).toHaveLength(0);
+    expect(t.fake.requests).toHaveLength(0);
   });
 
   it.each([
@@ -96,8 +85,8 @@ describe("web_search", () => {
     ],
     [{ malformed: '{"hits":[]}' }, /the web search answer did not have the expected fields/],
   ] as const)("maps %j to a clear error", async (fault, message) => {
-    fake.inject("web_search", fault);
-    const result = await mcp.call("web_search", { query: "x" });
+    t.fake.inject("web_search", fault);
+    const result = await t.mcp.call("web_search", { query: "x" });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(message);
   });

@@ -48,6 +48,8 @@ export interface ListedModel extends TaggedModel {
   where: "cloud" | "local";
 }
 
+export type ChatCallOptions = CallOptions & { onProgress?: (progress: ChatProgress) => void };
+
 export interface RoutedChatRequest extends Omit<ChatRequest, "model"> {
   /** The caller's model, parsed; undefined means the configured default. */
   model: ModelRef | undefined;
@@ -57,7 +59,7 @@ export interface RoutedChatRequest extends Omit<ChatRequest, "model"> {
 export interface Upstream {
   chat(
     request: RoutedChatRequest,
-    options?: CallOptions & { onProgress?: (progress: ChatProgress) => void },
+    options?: ChatCallOptions,
   ): Promise<ChatReply & { route: Route }>;
   webSearch(
     query: string,
@@ -164,18 +166,10 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     }
   }
 
-  async function suggestions(models: () => Promise<{ name: string }[]>): Promise<string[]> {
-    try {
-      return (await models()).map((m) => m.name).slice(0, SUGGESTED_MODELS);
-    } catch {
-      return []; // The suggestion is a courtesy; the 404 is what the user needs to hear.
-    }
-  }
-
   async function chatOnCloud(
     model: ModelRef,
     request: RoutedChatRequest,
-    options: CallOptions & { onProgress?: (progress: ChatProgress) => void },
+    options: ChatCallOptions,
   ): Promise<ChatReply> {
     // ollama.com wants the bare name; the local Ollama routes by the suffix, so it keeps one.
     const name = !cloudViaLocal
@@ -183,38 +177,43 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
       : model.placement === "cloud"
         ? model.input
         : `${model.base}:cloud`;
-    const endpoint = cloudViaLocal ? local : direct;
-    try {
-      return await (cloudViaLocal ? viaLocal : identity)(() =>
-        endpoint.chat({ ...request, model: name }, options),
-      );
-    } catch (error) {
-      if (isNotFound(error)) {
-        throw new ModelNotFoundError(model.base, await suggestions(() => cloudModels(options)), {
-          cause: error,
-          service: CLOUD,
-        });
-      }
-      throw error;
-    }
+    const send = () => (cloudViaLocal ? local : direct).chat({ ...request, model: name }, options);
+    return namingAlternatives(cloudViaLocal ? () => viaLocal(send) : send, model.base, CLOUD, () =>
+      cloudModels(options),
+    );
   }
 
-  async function chatOnLocal(
+  function chatOnLocal(
     name: string,
     request: RoutedChatRequest,
-    options: CallOptions & { onProgress?: (progress: ChatProgress) => void },
+    options: ChatCallOptions,
   ): Promise<ChatReply> {
+    return namingAlternatives(
+      () => local.chat({ ...request, model: name }, options),
+      name,
+      localService,
+      async () => (await localTags(options)).filter((m) => !m.remote_host),
+    );
+  }
+
+  /** A 404 for the model becomes an error that names models the same server does have. */
+  async function namingAlternatives<T>(
+    call: () => Promise<T>,
+    model: string,
+    service: Service,
+    available: () => Promise<{ name: string }[]>,
+  ): Promise<T> {
     try {
-      return await local.chat({ ...request, model: name }, options);
+      return await call();
     } catch (error) {
-      if (isNotFound(error)) {
-        const locals = () => localTags(options).then((tags) => tags.filter((m) => !m.remote_host));
-        throw new ModelNotFoundError(name, await suggestions(locals), {
-          cause: error,
-          service: localService,
-        });
+      if (!isNotFound(error)) throw error;
+      let names: string[] = [];
+      try {
+        names = (await available()).map((m) => m.name).slice(0, SUGGESTED_MODELS);
+      } catch {
+        // The suggestion is a courtesy; the 404 is what the user needs to hear.
       }
-      throw error;
+      throw new ModelNotFoundError(model, names, { cause: error, service });
     }
   }
 
@@ -222,7 +221,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
   async function chatHybrid(
     model: ModelRef,
     request: RoutedChatRequest,
-    options: CallOptions & { onProgress?: (progress: ChatProgress) => void },
+    options: ChatCallOptions,
   ): Promise<ChatReply & { route: Route }> {
     if (model.placement === "cloud") {
       return { ...(await chatOnCloud(model, request, options)), route: cloudRoute };
@@ -380,5 +379,3 @@ function describe(error: unknown): string {
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
-
-const identity = <T>(call: () => Promise<T>) => call();
