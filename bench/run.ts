@@ -1,4 +1,5 @@
 import { arch, cpus, totalmem } from "node:os";
+import { benchCancel } from "./cancel.js";
 import { benchFootprint, benchStartup } from "./launch.js";
 import { printTable, type Row } from "./measure.js";
 import { benchPerCall } from "./per-call.js";
@@ -8,6 +9,7 @@ const rows: Row[] = [
   ...(await benchStartup()),
   ...benchFootprint(),
   ...(await benchPerCall()),
+  ...(await benchCancel()),
   ...(await benchSearchAndSummarize()),
 ];
 

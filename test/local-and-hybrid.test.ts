@@ -260,7 +260,8 @@ describe("hybrid mode without a key (the cloud through the signed-in local Ollam
 describe("local mode", () => {
   it("keeps chat local, and searches the cloud with the key when there is one", async () => {
     const mcp = await server({ OLLAMA_MODE: "local", OLLAMA_LOCAL_MODEL: "qwen3:8b" });
-    const chat = await mcp.call("cloud_chat", { prompt: "hi" });
+    const chat = await mcp.call("cloud_chat", { prompt: "hi", options: { num_ctx: 8192 } });
+    expect((chat.structuredContent as { warnings?: string[] }).warnings).toBeUndefined();
     expect(chat.structuredContent).toMatchObject({
       answer: "local:qwen3:8b echo: hi",
       route: { ran_on: "local" },

@@ -195,6 +195,27 @@ describe("cancellation", () => {
     await upstream.closed;
   });
 
+  it("stops waiting out a retry back-off when cancelled", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "2" });
+    fake.inject("web_search", {
+      status: 429,
+      body: { error: "slow down" },
+      headers: { "retry-after": "8" },
+    });
+    const controller = new AbortController();
+    const call = mcp.client.callTool({ name: "web_search", arguments: { query: "q" } }, undefined, {
+      signal: controller.signal,
+    });
+    await firstRequestTo("/api/web_search");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(1);
+    expect(mcp.logLines.join("\n")).not.toMatch(/unexpected/);
+    expect(mcp.logLines.join("\n")).toMatch(/web_search cancelled/);
+  });
+
   it("aborts every summary of search_and_summarize", async () => {
     const mcp = await server();
     fake.inject("chat", { hang: true }, 3);

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { ChatMessage, ChatReply, Route } from "../upstream/upstream.js";
-import { defineTool, READ_ONLY_OPEN_WORLD, ToolInputError } from "./define-tool.js";
+import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
 import { modelField, routeSchema, strictArguments, thinkField } from "./fields.js";
 
 const messageSchema = z.strictObject({
@@ -99,9 +99,6 @@ export const cloudChat = defineTool({
   annotations: READ_ONLY_OPEN_WORLD,
   async handle(input, { client, call, progress, logFields }) {
     const warnings: string[] = [];
-    if (input.options?.num_ctx !== undefined) {
-      warnings.push("options.num_ctx is ignored by Ollama's cloud; models use their full context.");
-    }
     const messages = withFormatInstruction(buildMessages(input), input.format);
     const reply = await client.chat(
       {
@@ -117,6 +114,9 @@ export const cloudChat = defineTool({
           progress.report(receivedChars, `received ${receivedChars} characters`),
       },
     );
+    if (input.options?.num_ctx !== undefined && reply.route.ran_on === "cloud") {
+      warnings.push("options.num_ctx is ignored by Ollama's cloud; models use their full context.");
+    }
     logFields.model = reply.model;
     logFields.ran_on = reply.route.ran_on;
     progress.report(reply.content.length + reply.thinking.length, "done", { force: true });
@@ -143,8 +143,8 @@ export const cloudChat = defineTool({
 function buildMessages(input: z.output<typeof inputSchema>): ChatMessage[] {
   const system: ChatMessage[] = input.system ? [{ role: "system", content: input.system }] : [];
   if (input.prompt !== undefined) return [...system, { role: "user", content: input.prompt }];
-  if (!input.messages) throw new ToolInputError("messages is required when prompt is not given");
-  return [...system, ...input.messages];
+  // The schema guarantees messages when there is no prompt.
+  return [...system, ...(input.messages ?? [])];
 }
 
 /** The cloud ignores `format`, so the request also says in words what shape to answer in. */

@@ -52,8 +52,3 @@ export const READ_ONLY_OPEN_WORLD: ToolAnnotations = {
 export class ToolFailure extends Error {
   override name = "ToolFailure";
 }
-
-/** A problem with the arguments that the schema alone cannot express. */
-export class ToolInputError extends Error {
-  override name = "ToolInputError";
-}

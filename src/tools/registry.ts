@@ -18,12 +18,7 @@ import {
 import { isAbortError, UpstreamError } from "../upstream/errors.js";
 import type { Upstream } from "../upstream/upstream.js";
 import { cloudChat } from "./cloud-chat.js";
-import {
-  type ToolContext,
-  type ToolDefinition,
-  ToolFailure,
-  ToolInputError,
-} from "./define-tool.js";
+import { type ToolContext, type ToolDefinition, ToolFailure } from "./define-tool.js";
 import { listModels } from "./list-models.js";
 import { research } from "./research.js";
 import { searchAndSummarize } from "./search-and-summarize.js";
@@ -122,9 +117,7 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
 
 export function errorResult(toolName: string, error: unknown, log: OpsLogger): CallToolResult {
   let text: string;
-  if (error instanceof ToolInputError) {
-    text = `Input validation error: ${error.message}`;
-  } else if (error instanceof UpstreamError || error instanceof ToolFailure) {
+  if (error instanceof UpstreamError || error instanceof ToolFailure) {
     text = error.message;
   } else if (isAbortError(error)) {
     text = "The call was cancelled before it finished.";

@@ -401,11 +401,12 @@ function networkDetail(error: unknown): string {
 }
 
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  const aborted = () => new DOMException("The call was cancelled", "AbortError");
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
+    if (signal?.aborted) return reject(aborted());
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal?.reason);
+      reject(aborted());
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener("abort", onAbort);
