@@ -1,16 +1,6 @@
 import { spawn } from "node:child_process";
+import { INITIALIZE_REQUEST as INIT } from "../test/spawn-bin.js";
 import { median } from "./measure.js";
-
-const INIT = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-06-18",
-    capabilities: {},
-    clientInfo: { name: "bench", version: "1" },
-  },
-};
 
 /** Milliseconds from spawn until the server's answer to tools/list arrives on stdout. */
 export function timeToToolsList(

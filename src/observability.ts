@@ -11,7 +11,18 @@ export interface OpsLogger {
   log(level: OpsLevel, message: string, fields?: LogFields): void;
 }
 
-const SEVERITY: Record<LogLevel, number> = { debug: 0, info: 1, warning: 2, error: 3, off: 4 };
+/** One scale for both sinks: MCP's levels, plus "off" for stderr. */
+const SEVERITY: Record<LoggingLevel | "off", number> = {
+  debug: 0,
+  info: 1,
+  notice: 2,
+  warning: 3,
+  error: 4,
+  critical: 5,
+  alert: 6,
+  emergency: 7,
+  off: 8,
+};
 
 /** Human-readable lines for stderr, filtered by the configured level. */
 export function stderrLogger(minimum: LogLevel, write: (line: string) => void): OpsLogger {
@@ -37,7 +48,7 @@ export function mcpLogger(
 ): OpsLogger {
   return {
     log(level, message, fields = {}) {
-      if (MCP_SEVERITY[level] < MCP_SEVERITY[minimum()]) return;
+      if (SEVERITY[level] < SEVERITY[minimum()]) return;
       send({ level, logger: "ollama-cloud-mcp", data: { message, ...fields } }).catch(() => {
         // The client may have gone; a lost log line must never fail a call.
       });
@@ -46,17 +57,6 @@ export function mcpLogger(
 }
 
 export const DEFAULT_MCP_LOG_LEVEL: LoggingLevel = "warning";
-
-const MCP_SEVERITY: Record<LoggingLevel, number> = {
-  debug: 0,
-  info: 1,
-  notice: 2,
-  warning: 3,
-  error: 4,
-  critical: 5,
-  alert: 6,
-  emergency: 7,
-};
 
 export function fanOut(...loggers: OpsLogger[]): OpsLogger {
   return {

@@ -5,20 +5,17 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { assertBuilt, BIN, binEnv, type HttpBin, spawnHttpBin } from "./spawn-bin.js";
+import {
+  assertBuilt,
+  BIN,
+  binEnv,
+  type HttpBin,
+  INITIALIZE_REQUEST as INIT,
+  spawnHttpBin,
+} from "./spawn-bin.js";
 
 const run = promisify(execFile);
 const TOKEN = "http-token-c0ffee";
-const INIT = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-06-18",
-    capabilities: {},
-    clientInfo: { name: "raw", version: "1" },
-  },
-};
 interface Health {
   status: string;
   mode: string;

@@ -6,7 +6,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
 import { textOf } from "./harness.js";
-import { assertBuilt, BIN, binEnv as envFor } from "./spawn-bin.js";
+import { assertBuilt, BIN, binEnv as envFor, INITIALIZE_REQUEST } from "./spawn-bin.js";
 
 const run = promisify(execFile);
 
@@ -124,11 +124,7 @@ describe("the built bin over stdio", () => {
       env: binEnv({ OLLAMA_API_KEY: `Bearer ${canaryKey}` }),
     });
     const session = rawSession(child);
-    await session.request("initialize", {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "raw", version: "1" },
-    });
+    await session.request("initialize", INITIALIZE_REQUEST.params);
     session.notify("notifications/initialized");
     await session.request("tools/list", {});
     const calls = [

@@ -5,6 +5,18 @@ import { FAKE_API_KEY, type FakeOllamaCloud } from "./fake-ollama-cloud.js";
 
 export const BIN = fileURLToPath(new URL("../dist/index.cjs", import.meta.url));
 
+/** The initialize request a raw client (a test or benchmark without the SDK) opens with. */
+export const INITIALIZE_REQUEST = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-06-18",
+    capabilities: {},
+    clientInfo: { name: "raw", version: "1" },
+  },
+} as const;
+
 export function assertBuilt(): void {
   if (!existsSync(BIN)) throw new Error("dist/index.cjs is missing: run `npm run build` first");
 }

@@ -233,6 +233,6 @@ function clause(message: string | undefined): string | undefined {
   return trimmed ? trimmed : undefined;
 }
 
-function capitalize(text: string): string {
+export function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }

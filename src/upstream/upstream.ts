@@ -12,6 +12,7 @@ import {
 } from "./endpoint.js";
 import {
   CLOUD,
+  capitalize,
   isAbortError,
   ModelNotFoundError,
   NoWayToCloudError,
@@ -374,8 +375,4 @@ function describe(error: unknown): string {
   if (error instanceof UpstreamNetworkError) return error.detail;
   if (error instanceof UpstreamError && error.status) return `HTTP ${error.status}`;
   return error instanceof Error ? error.name : "error";
-}
-
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
 }
