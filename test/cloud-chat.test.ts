@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { type ChatRequestBody, FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect, textOf, useFakeCloud } from "./harness.js";
+import { connect, textOf, useFakeCloud } from "./harness.js";
 
 const t = useFakeCloud();
 

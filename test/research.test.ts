@@ -1,7 +1,7 @@
 import type { Progress } from "@modelcontextprotocol/sdk/types.js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { FINAL_ANSWER_PROMPT } from "../src/tools/research-prompts.js";
-import { type ChatRequestBody, type ChatScript, FakeOllamaCloud } from "./fake-ollama-cloud.js";
+import type { ChatRequestBody, ChatScript } from "./fake-ollama-cloud.js";
 import { type Connected, connect, textOf, useFakeCloud } from "./harness.js";
 
 const t = useFakeCloud();

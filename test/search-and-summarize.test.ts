@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SYNTHESIS_SYSTEM_PROMPT, summarySystemPrompt } from "../src/tools/research-prompts.js";
-import { type ChatRequestBody, FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect, textOf, useFakeCloud } from "./harness.js";
+import type { ChatRequestBody } from "./fake-ollama-cloud.js";
+import { connect, textOf, useFakeCloud } from "./harness.js";
 
 const t = useFakeCloud();
 

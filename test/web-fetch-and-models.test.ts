@@ -1,6 +1,5 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect, textOf, useFakeCloud } from "./harness.js";
+import { describe, expect, it } from "vitest";
+import { connect, textOf, useFakeCloud } from "./harness.js";
 
 const t = useFakeCloud();
 
