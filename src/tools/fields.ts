@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { ModelNameError, type ModelRef, parseModelRef } from "../model-name.js";
 
 export const MAX_SEARCH_RESULTS = 10;

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { CallOptions, ToolCall, ToolSpec, Upstream } from "../upstream/upstream.js";
 import { MAX_SEARCH_RESULTS, queryField, urlField } from "./fields.js";
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { settleWithConcurrency } from "../concurrency.js";
 import type { ModelRef } from "../model-name.js";
 import type { CallOptions, Route, Upstream, WebSearchHit } from "../upstream/upstream.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
 import { maxResultsField, queryField, routeSchema, strictArguments } from "./fields.js";
 

@@ -1,5 +1,5 @@
 import type { ChatResponse, Ollama, WebSearchRequest } from "ollama";
-import { z } from "zod";
+import * as z from "zod";
 import {
   isAbortError,
   MalformedResponseError,
