@@ -49,19 +49,20 @@ export function timeToToolsList(
 }
 
 /** Medians of start-up time for several servers, measured in interleaved rounds to share noise. */
-export async function interleavedStartup(
+export async function interleavedStartup<Name extends string>(
   runs: number,
-  servers: Record<string, { command: string; args: string[]; env?: NodeJS.ProcessEnv }>,
-): Promise<Record<string, number>> {
-  const times: Record<string, number[]> = {};
-  for (const [name, s] of Object.entries(servers)) {
-    await timeToToolsList(s.command, s.args, s.env); // warm the file cache
-    times[name] = [];
-  }
+  servers: Record<Name, { command: string; args: string[]; env?: NodeJS.ProcessEnv }>,
+): Promise<Record<Name, number>> {
+  const entries = Object.entries(servers) as [Name, (typeof servers)[Name]][];
+  const times = new Map<Name, number[]>(entries.map(([name]) => [name, []]));
+  for (const [, s] of entries) await timeToToolsList(s.command, s.args, s.env); // warm the file cache
   for (let i = 0; i < runs; i++) {
-    for (const [name, s] of Object.entries(servers)) {
-      times[name]?.push(await timeToToolsList(s.command, s.args, s.env));
+    for (const [name, s] of entries) {
+      times.get(name)?.push(await timeToToolsList(s.command, s.args, s.env));
     }
   }
-  return Object.fromEntries(Object.entries(times).map(([name, t]) => [name, median(t)]));
+  return Object.fromEntries([...times].map(([name, t]) => [name, median(t)])) as Record<
+    Name,
+    number
+  >;
 }

@@ -1,22 +1,14 @@
 // Bundles the server into dist/: what `npx` runs is one file with no runtime dependencies, so a
 // first launch downloads one package and starts without resolving hundreds of modules.
-//   dist/index.cjs                the bin: turns on Node's compile cache, then loads main.cjs
+//   dist/index.cjs                the bin: scripts/bin-loader.cjs, which compiles main.cjs from a cache
 //   dist/main.cjs                 the server (stdio, config, tools, upstream client)
 //   dist/http.cjs                 the Streamable HTTP transport, loaded only with --http
 //   dist/THIRD-PARTY-NOTICES.txt  licences of the bundled packages
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { chmod, copyFile, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { build } from "esbuild";
-
-// Node 22+ can cache compiled code between runs, but only for modules loaded after it is turned
-// on, hence this loader in front of the bundle. Older Nodes skip it.
-const LOADER = `#!/usr/bin/env node
-"use strict";
-try {
-  require("node:module").enableCompileCache?.();
-} catch {}
-require("./main.cjs");
-`;
 
 const common = {
   bundle: true,
@@ -25,6 +17,9 @@ const common = {
   format: "cjs",
   minify: true,
   legalComments: "none",
+  // The loader compiles main.cjs with vm.Script on Node 20, where import() would need a
+  // callback; require() works everywhere.
+  supported: { "dynamic-import": false },
   metafile: true,
   logLevel: "warning",
 };
@@ -37,13 +32,85 @@ const httpAsSeparateFile = {
   },
 };
 
+/**
+ * Modules the SDK imports for paths this server never takes, left out of the bundle: Zod 3
+ * support (every schema here is Zod 4) and the default Ajv validator (the server passes
+ * src/no-elicitation-validator.ts instead). Together they were a quarter of the bundle. Each
+ * stand-in throws if reached, so a change that starts to need one fails loudly in the e2e tests.
+ */
+const UNUSED_SDK_IMPORTS = {
+  "zod/v3": ["object"],
+  "zod-to-json-schema": ["zodToJsonSchema"],
+  "../validation/ajv-provider.js": ["AjvJsonSchemaValidator"],
+};
+
+const leaveOutUnusedSdkImports = {
+  name: "leave-out-unused-sdk-imports",
+  setup(b) {
+    b.onResolve({ filter: /^(zod\/v3|zod-to-json-schema|\.\.\/validation\/ajv-provider\.js)$/ }, (args) =>
+      args.importer.includes("/@modelcontextprotocol/sdk/")
+        ? { path: args.path, namespace: "left-out" }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "left-out" }, (args) => ({
+      contents: UNUSED_SDK_IMPORTS[args.path]
+        .map(
+          (name) =>
+            `export function ${name}() { throw new Error("${args.path} (${name}) is left out of the ollama-cloud-mcp bundle"); }`,
+        )
+        .join("\n"),
+    }));
+  },
+};
+
+const mainOptions = {
+  ...common,
+  entryPoints: ["src/index.ts"],
+  outfile: "dist/main.cjs",
+  plugins: [httpAsSeparateFile, leaveOutUnusedSdkImports],
+};
+
 await rm("dist", { recursive: true, force: true });
-const results = await Promise.all([
-  build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/main.cjs", plugins: [httpAsSeparateFile] }),
-  build({ ...common, entryPoints: ["src/transports/http.ts"], outfile: "dist/http.cjs" }),
+const [, http] = await Promise.all([
+  build(mainOptions),
+  build({ ...common, entryPoints: ["src/transports/http.ts"], outfile: "dist/http.cjs", plugins: [leaveOutUnusedSdkImports] }),
 ]);
-await writeFile("dist/THIRD-PARTY-NOTICES.txt", await notices(results.map((r) => r.metafile)));
-await writeFile("dist/index.cjs", LOADER, { mode: 0o755 });
+await copyFile("scripts/bin-loader.cjs", "dist/index.cjs");
+await chmod("dist/index.cjs", 0o755);
+// Second pass: the bundle answers tools/list with what the first pass's server answered.
+const toolsList = await askToolsList("dist/index.cjs");
+const main = await build({ ...mainOptions, define: { __TOOLS_LIST__: JSON.stringify(toolsList) } });
+await writeFile("dist/THIRD-PARTY-NOTICES.txt", await notices([main.metafile, http.metafile]));
+
+/** The result of tools/list from the bin over stdio, in a clean environment. */
+function askToolsList(bin) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin], { env: {}, stdio: ["pipe", "pipe", "ignore"] });
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error("the first-pass bundle did not answer tools/list within 10 s"));
+    }, 10_000);
+    const send = (message) => child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", ...message })}\n`);
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const message = JSON.parse(line);
+      if (message.id === 1) {
+        send({ method: "notifications/initialized" });
+        send({ id: 2, method: "tools/list", params: {} });
+      } else if (message.id === 2) {
+        clearTimeout(timer);
+        child.kill();
+        if (message.error) reject(new Error(`tools/list failed: ${message.error.message}`));
+        else resolve(message.result);
+      }
+    });
+    child.on("error", reject);
+    send({
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "build", version: "0" } },
+    });
+  });
+}
 
 /** Name, version, licence and licence text of every package that ended up in a bundle. */
 async function notices(metafiles) {

@@ -1,6 +1,6 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { ServerConfig } from "./config.js";
-import { LazyAjvValidator } from "./lazy-json-schema-validator.js";
+import { noElicitationValidator } from "./no-elicitation-validator.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
 import { registerTools } from "./tools/registry.js";
 import type { Upstream } from "./upstream/upstream.js";
@@ -33,7 +33,7 @@ export function createServer(deps: ServerDeps): McpServer {
     {
       instructions: INSTRUCTIONS,
       capabilities: { logging: {} },
-      jsonSchemaValidator: new LazyAjvValidator(),
+      jsonSchemaValidator: noElicitationValidator,
     },
   );
   registerTools(server, {

@@ -50,6 +50,10 @@ describe("the built bin over stdio", () => {
         "list_models",
         "research",
       ]);
+      // The bundle answers with the list precomputed at build time; it must be the same surface.
+      await expect(JSON.stringify(tools, null, 2)).toMatchFileSnapshot(
+        "__snapshots__/tools-list.json",
+      );
 
       const chat = (await client.callTool({
         name: "cloud_chat",

@@ -1,6 +1,8 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import {
   type CallToolResult,
+  ListToolsRequestSchema,
+  type ListToolsResult,
   type LoggingLevel,
   SetLevelRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
@@ -33,6 +35,13 @@ export const TOOLS: readonly ToolDefinition[] = [
   listModels,
   research,
 ] as unknown as readonly ToolDefinition[];
+
+/**
+ * Defined only in the bundle: the tools/list answer the SDK gave for these same tools at build
+ * time (scripts/build.mjs). Converting the Zod schemas to JSON Schema costs about 12 ms at every
+ * start and at every HTTP session's first list; the tool surface is fixed, so the bundle skips it.
+ */
+declare const __TOOLS_LIST__: ListToolsResult | undefined;
 
 export interface RegistryDeps {
   client: Upstream;
@@ -112,6 +121,10 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
         return result;
       },
     );
+  }
+  if (typeof __TOOLS_LIST__ !== "undefined") {
+    const toolsList = __TOOLS_LIST__;
+    server.server.setRequestHandler(ListToolsRequestSchema, () => toolsList);
   }
 }
 

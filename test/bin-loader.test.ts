@@ -1,0 +1,114 @@
+import { spawn } from "node:child_process";
+import {
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import Module from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { assertBuilt, BIN, INITIALIZE_REQUEST } from "./spawn-bin.js";
+
+const DIST = join(BIN, "..");
+const hasNodeCompileCache = "enableCompileCache" in Module;
+
+let dir: string;
+beforeEach(() => {
+  assertBuilt();
+  // A copy of the bin and bundle, so these runs own their cache directory.
+  dir = mkdtempSync(join(tmpdir(), "ocm-loader-"));
+  for (const file of ["index.cjs", "main.cjs"]) copyFileSync(join(DIST, file), join(dir, file));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const cacheDir = () => join(dir, ".cache");
+const cacheFiles = (): string[] => {
+  try {
+    return readdirSync(cacheDir()).filter((f) => f.endsWith(".v8"));
+  } catch {
+    return [];
+  }
+};
+
+/** Starts the copied bin, waits for its tools/list answer, keeps it up `untilDone`, then ends it. */
+async function runBin(
+  untilDone: () => Promise<void>,
+  env: Record<string, string> = {},
+): Promise<void> {
+  const child = spawn(process.execPath, [join(dir, "index.cjs")], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["pipe", "pipe", "ignore"],
+  });
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  const send = (message: object) => child.stdin.write(`${JSON.stringify(message)}\n`);
+  let toolNames: string[] = [];
+  const listed = new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const message = JSON.parse(line);
+      if (message.id === 1) {
+        send({ jsonrpc: "2.0", method: "notifications/initialized" });
+        send({ jsonrpc: "2.0", id: 2, method: "tools/list" });
+      } else if (message.id === 2) {
+        toolNames = message.result.tools.map((tool: { name: string }) => tool.name);
+        resolve();
+      }
+    });
+    void exited.then(() => reject(new Error("the bin exited before answering tools/list")));
+  });
+  send(INITIALIZE_REQUEST);
+  await listed;
+  expect(toolNames).toContain("cloud_chat");
+  await untilDone();
+  child.stdin.end();
+  await exited;
+}
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 50) {
+    if (waited > 20_000) throw new Error("gave up waiting after 20 s");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+describe.skipIf(hasNodeCompileCache)("the bin's code cache (Nodes without a compile cache)", () => {
+  it("writes a V8 code cache beside the bundle, then starts from it without rewriting it", async () => {
+    await runBin(() => waitFor(() => cacheFiles().length === 1));
+    const [file] = cacheFiles();
+    expect(file).toMatch(new RegExp(`^main-[0-9a-f]{16}-${process.version}-${process.arch}\\.v8$`));
+    const written = statSync(join(cacheDir(), file as string)).mtimeMs;
+
+    // An accepted cache is left alone; a rejected one would be rewritten a second after start.
+    await runBin(() => pause(1500));
+    expect(cacheFiles()).toEqual([file]);
+    expect(statSync(join(cacheDir(), file as string)).mtimeMs).toBe(written);
+  });
+
+  it("starts normally from a corrupt cache and replaces it", async () => {
+    await runBin(() => waitFor(() => cacheFiles().length === 1));
+    const path = join(cacheDir(), cacheFiles()[0] as string);
+    writeFileSync(path, "not a code cache");
+    await runBin(() => waitFor(() => readFileSync(path, "utf8") !== "not a code cache"));
+    expect(statSync(path).size).toBeGreaterThan(1000);
+  });
+
+  it("keys the cache to the bundle's content, so a changed bundle never runs stale code", async () => {
+    await runBin(() => waitFor(() => cacheFiles().length === 1));
+    const before = cacheFiles()[0];
+    writeFileSync(join(dir, "main.cjs"), `${readFileSync(join(dir, "main.cjs"), "utf8")}\n`);
+    await runBin(() => waitFor(() => cacheFiles().length === 2));
+    expect(cacheFiles()).toContain(before);
+  });
+
+  it("writes nothing when NODE_DISABLE_COMPILE_CACHE is set", async () => {
+    await runBin(() => pause(1500), { NODE_DISABLE_COMPILE_CACHE: "1" });
+    expect(cacheFiles()).toEqual([]);
+  });
+});
