@@ -1,9 +1,9 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { ConfigError, type HttpOptions, type LogLevel, parseCli } from "./config.js";
 import { helpText } from "./help.js";
 import { stderrLogger } from "./observability.js";
 import { createServer } from "./server.js";
+import { StdioTransport } from "./transports/stdio.js";
 import { createUpstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
 
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
 async function serveStdio(newServer: () => McpServer): Promise<void> {
   keepStdoutForProtocol();
   const server = newServer();
-  await server.connect(new StdioServerTransport());
+  await server.connect(new StdioTransport());
   let stopping = false;
   const shutdown = () => {
     if (stopping) return;

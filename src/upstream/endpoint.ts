@@ -7,10 +7,10 @@ import {
   StreamError,
   UpstreamError,
 } from "./errors.js";
+import type { SendRequest } from "./http-transport.js";
 import {
   type CallHooks,
   createUpstreamFetch,
-  type Fetch,
   type RetryPolicy,
   type UpstreamTarget,
 } from "./upstream-fetch.js";
@@ -146,7 +146,7 @@ const loadOllama = () => {
 export function createEndpoint(
   target: UpstreamTarget,
   policy: RetryPolicy,
-  baseFetch: Fetch,
+  send: SendRequest,
 ): Endpoint {
   const { service } = target;
   // One ollama-js instance per call: its fetch carries that call's signal and hooks. The library
@@ -155,7 +155,7 @@ export function createEndpoint(
     const { Ollama } = await loadOllama();
     return new Ollama({
       host: target.baseUrl,
-      fetch: createUpstreamFetch(target, policy, baseFetch, hooks),
+      fetch: createUpstreamFetch(target, policy, send, hooks),
     });
   };
   const guard = <T>(call: () => Promise<T>, what: string) => guarded(call, what, service);

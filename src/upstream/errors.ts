@@ -184,6 +184,18 @@ export class UpstreamHttpError extends UpstreamError {
   }
 }
 
+/** A 3xx answer. Following it could carry the API key to an address the user never set. */
+export class RedirectError extends UpstreamError {
+  override name = "RedirectError";
+  constructor(status: number, location: string | undefined, options: ErrorOptions = {}) {
+    const service = options.service ?? CLOUD;
+    super(
+      `${capitalize(service.name)} answered with a redirect (${status})${location ? ` to ${location}` : ""}. Redirects are not followed, so that the API key only goes where you sent it: set ${service.setting} to the address the redirect points at.`,
+      { ...options, status },
+    );
+  }
+}
+
 export class UpstreamNetworkError extends UpstreamError {
   override name = "UpstreamNetworkError";
   /** The failure's code or description, e.g. ECONNREFUSED. */

@@ -4,6 +4,7 @@ import {
   isAbortError,
   MissingApiKeyError,
   RateLimitedError,
+  RedirectError,
   type Service,
   SigninRequiredError,
   type UpstreamError,
@@ -12,6 +13,7 @@ import {
   UpstreamTimeoutError,
   UsageLimitError,
 } from "./errors.js";
+import type { Exchange, SendRequest } from "./http-transport.js";
 
 export type Fetch = typeof globalThis.fetch;
 
@@ -64,9 +66,9 @@ export interface CallHooks {
   onEvent?: ((event: UpstreamEvent) => void) | undefined;
 }
 
-const MAX_ERROR_BODY_CHARS = 8_192;
+const MAX_ERROR_BODY_BYTES = 8_192;
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
-const RESET_CODES = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
+const RESET_CODES = new Set(["ECONNRESET", "EPIPE"]);
 
 /**
  * Builds the `fetch` given to ollama-js for one call. ollama-js hard-codes https://ollama.com for
@@ -79,18 +81,22 @@ const RESET_CODES = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_C
 export function createUpstreamFetch(
   target: UpstreamTarget,
   policy: RetryPolicy,
-  baseFetch: Fetch,
+  send: SendRequest,
   hooks: CallHooks = {},
   sleep: (ms: number, signal?: AbortSignal) => Promise<void> = abortableSleep,
 ): Fetch {
   const host = new URL(target.baseUrl).host;
-  return async (input, init = {}) => {
+  const upstreamFetch = async (input: string | URL, init: RequestInit = {}) => {
     if (target.requiresKey && !target.apiKey) throw new MissingApiKeyError();
-    const url = retarget(String(input instanceof Request ? input.url : input), target);
+    const url = retarget(String(input), target);
     const endpoint = new URL(url).pathname;
-    const headers = new Headers(init.headers);
-    headers.delete("authorization");
-    if (target.apiKey) headers.set("authorization", `Bearer ${target.apiKey}`);
+    const headers = headerRecord(init.headers);
+    delete headers.authorization;
+    if (target.apiKey) headers.authorization = `Bearer ${target.apiKey}`;
+    if (init.body != null && typeof init.body !== "string") {
+      throw new TypeError("the upstream seam sends string bodies only");
+    }
+    const request = { method: init.method ?? "GET", headers, body: init.body ?? undefined };
     const callerSignals = [init.signal ?? undefined, hooks.signal];
     const started = Date.now();
 
@@ -104,10 +110,11 @@ export function createUpstreamFetch(
           ms: Date.now() - attemptStarted,
           ...(retryInMs !== undefined && { retryInMs }),
         });
-      const result = await sendOnce(url, { ...init, headers }, callerSignals);
+      const result = await sendOnce(url, request, callerSignals);
       if ("response" in result) {
         report(result.response.status);
-        return result.response;
+        // ollama-js reads only ok, json() and body of a successful response.
+        return result.response as unknown as Response;
       }
       const { failure, outcome } = result;
       const retryInMs = result.retryable
@@ -118,22 +125,23 @@ export function createUpstreamFetch(
       await sleep(retryInMs, hooks.signal);
     }
   };
+  return upstreamFetch as Fetch;
 
   type Attempt =
-    | { response: Response }
+    | { response: UpstreamResponse }
     | { failure: unknown; outcome: UpstreamEvent["outcome"]; retryable: boolean };
 
   async function sendOnce(
     url: string,
-    init: RequestInit,
+    request: { method: string; headers: Record<string, string>; body: string | undefined },
     callerSignals: (AbortSignal | undefined)[],
   ): Promise<Attempt> {
     const timeout = new AbortController();
     const linked = linkSignals([...callerSignals, timeout.signal]);
     const timer = setTimeout(() => timeout.abort(), policy.timeoutMs);
-    let response: Response;
+    let exchange: Exchange;
     try {
-      response = await baseFetch(url, { ...init, signal: linked.signal });
+      exchange = await send(url, { ...request, signal: linked.signal });
     } catch (error) {
       linked.dispose();
       if (timeout.signal.aborted) {
@@ -152,22 +160,83 @@ export function createUpstreamFetch(
     } finally {
       clearTimeout(timer);
     }
-    if (response.ok) {
-      return {
-        response: wrapBody(
-          response,
-          target.service,
-          host,
-          policy.timeoutMs,
-          timeout,
-          linked.dispose,
-        ),
-      };
+    const body = guardedBody(
+      exchange,
+      target.service,
+      host,
+      policy.timeoutMs,
+      timeout,
+      linked.dispose,
+    );
+    if (exchange.status >= 200 && exchange.status < 300) {
+      return { response: new UpstreamResponse(exchange, body) };
     }
-    linked.dispose();
-    const failure = await errorFromResponse(response, target);
-    const retryable = RETRYABLE_STATUS.has(response.status) || failure instanceof RateLimitedError;
-    return { failure, outcome: response.status, retryable };
+    const failure = await errorFromExchange(exchange, body, target);
+    const retryable = RETRYABLE_STATUS.has(exchange.status) || failure instanceof RateLimitedError;
+    return { failure, outcome: exchange.status, retryable };
+  }
+}
+
+/** Request headers as a plain record with lower-case names, whatever form ollama-js used. */
+function headerRecord(init: RequestInit["headers"]): Record<string, string> {
+  const record: Record<string, string> = {};
+  if (!init) return record;
+  const entries: Iterable<[string, string]> =
+    Symbol.iterator in init
+      ? (init as Iterable<[string, string]>)
+      : Object.entries(init as Record<string, string>);
+  for (const [name, value] of entries) record[name.toLowerCase()] = value;
+  return record;
+}
+
+/**
+ * What ollama-js gets for a 2xx answer: the part of a fetch Response it reads (ok, status,
+ * json(), body). A full Response would cost web streams on every call; the stream is only built
+ * for the one caller that wants it, a streamed chat.
+ */
+class UpstreamResponse {
+  readonly ok = true;
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: { get(name: string): string | null };
+  private stream: ReadableStream<Uint8Array> | undefined;
+
+  constructor(
+    private readonly exchange: Exchange,
+    private readonly chunks: AsyncGenerator<Uint8Array>,
+  ) {
+    this.status = exchange.status;
+    this.statusText = exchange.statusText;
+    this.headers = { get: (name) => exchange.header(name) ?? null };
+  }
+
+  async text(): Promise<string> {
+    const parts: Uint8Array[] = [];
+    for await (const chunk of this.chunks) parts.push(chunk);
+    return Buffer.concat(parts).toString("utf8");
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+
+  get body(): ReadableStream<Uint8Array> {
+    if (!this.stream) {
+      const chunks = this.chunks;
+      const stream = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const { done, value } = await chunks.next();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        },
+        async cancel() {
+          await chunks.return(undefined);
+        },
+      });
+      const isNdjson = /ndjson/i.test(this.exchange.header("content-type") ?? "");
+      this.stream = isNdjson ? stream.pipeThrough(wellFormedNdjson()) : stream;
+    }
+    return this.stream;
   }
 }
 
@@ -201,74 +270,46 @@ export function retarget(url: string, target: Pick<UpstreamTarget, "baseUrl" | "
   return `${target.baseUrl}${target.paths?.[path] ?? path}${parsed.search}`;
 }
 
-function wrapBody(
-  response: Response,
-  service: Service,
-  host: string,
-  idleMs: number,
-  timeout: AbortController,
-  release: () => void,
-): Response {
-  if (!response.body) {
-    release();
-    return response;
-  }
-  const guarded = guardBody(response.body, service, host, idleMs, timeout, release);
-  const isNdjson = /ndjson/i.test(response.headers.get("content-type") ?? "");
-  return new Response(isNdjson ? guarded.pipeThrough(wellFormedNdjson()) : guarded, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
-}
-
 /**
- * Bounds the wait for each chunk (a stream that keeps flowing is never cut), turns a failure
- * mid-body into a named error, and releases the signal link when the body ends.
+ * The body of an answer, chunk by chunk. Bounds the wait for each chunk (a stream that keeps
+ * flowing is never cut), turns a failure mid-body into a named error, and releases the signal
+ * link when the body ends or its reader stops.
  */
-function guardBody(
-  body: ReadableStream<Uint8Array>,
+async function* guardedBody(
+  exchange: Exchange,
   service: Service,
   host: string,
   idleMs: number,
   timeout: AbortController,
   release: () => void,
-): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const timer = setTimeout(() => timeout.abort(), idleMs);
+): AsyncGenerator<Uint8Array> {
+  const chunks = exchange.body[Symbol.asyncIterator]();
+  const timer = setTimeout(() => timeout.abort(), idleMs);
+  try {
+    for (;;) {
+      timer.refresh();
+      let next: IteratorResult<Uint8Array>;
       try {
-        const { done, value } = await reader.read();
-        if (done) {
-          release();
-          controller.close();
-        } else {
-          controller.enqueue(value);
-        }
+        next = await chunks.next();
       } catch (error) {
-        release();
         if (timeout.signal.aborted) {
-          controller.error(new UpstreamTimeoutError("stream", idleMs, { cause: error, service }));
-        } else if (isAbortError(error)) {
-          controller.error(error);
-        } else {
-          controller.error(
-            new UpstreamNetworkError(host, "connection lost mid-response", {
-              cause: error,
-              service,
-            }),
-          );
+          throw new UpstreamTimeoutError("stream", idleMs, { cause: error, service });
         }
-      } finally {
-        clearTimeout(timer);
+        if (isAbortError(error)) throw error;
+        throw new UpstreamNetworkError(host, "connection lost mid-response", {
+          cause: error,
+          service,
+        });
       }
-    },
-    async cancel(reason) {
-      release();
-      await reader.cancel(reason);
-    },
-  });
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    clearTimeout(timer);
+    release();
+    // A reader that stopped early leaves the rest unread: close it rather than drain it.
+    exchange.discard();
+  }
 }
 
 const MALFORMED_LINE = `${JSON.stringify({ error: "a line of the response stream was not valid JSON" })}\n`;
@@ -307,16 +348,20 @@ function wellFormedNdjson(): TransformStream<Uint8Array, Uint8Array> {
 
 const USAGE_LIMIT = /usage limit|upgrade|subscription|quota|exceeded/i;
 
-async function errorFromResponse(
-  response: Response,
+async function errorFromExchange(
+  exchange: Exchange,
+  body: AsyncGenerator<Uint8Array>,
   target: UpstreamTarget,
 ): Promise<UpstreamError> {
-  const { status, statusText } = response;
+  const { status, statusText } = exchange;
   const { service } = target;
-  const text = await readCapped(response);
-  const serviceMessage = serviceMessageFrom(text, response.headers.get("content-type"));
+  const text = await readCapped(body);
+  const serviceMessage = serviceMessageFrom(text, exchange.header("content-type") ?? null);
   const options = { cause: { status, body: text.slice(0, 512) }, service };
-  const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
+  const retryAfter = parseRetryAfter(exchange.header("retry-after") ?? null);
+  if (status >= 300 && status < 400) {
+    return new RedirectError(status, exchange.header("location"), options);
+  }
   if (!target.apiKey) {
     // A local Ollama: 401 means it is not signed in, 403 "cloud is disabled" that the user said no.
     if (status === 401) return new SigninRequiredError(service, signinUrlFrom(text), options);
@@ -362,13 +407,20 @@ export function serviceMessageFrom(text: string, contentType: string | null): st
   }
 }
 
-async function readCapped(response: Response): Promise<string> {
+/** The start of an error body; an error page that stalls or breaks yields what arrived. */
+async function readCapped(body: AsyncGenerator<Uint8Array>): Promise<string> {
+  const parts: Uint8Array[] = [];
+  let bytes = 0;
   try {
-    const text = await response.text();
-    return text.length > MAX_ERROR_BODY_CHARS ? text.slice(0, MAX_ERROR_BODY_CHARS) : text;
+    for await (const chunk of body) {
+      parts.push(chunk);
+      bytes += chunk.length;
+      if (bytes >= MAX_ERROR_BODY_BYTES) break;
+    }
   } catch {
-    return "";
+    // The status alone still says what went wrong.
   }
+  return Buffer.concat(parts).subarray(0, MAX_ERROR_BODY_BYTES).toString("utf8");
 }
 
 export function parseRetryAfter(header: string | null, now = Date.now()): number | undefined {
@@ -381,23 +433,18 @@ export function parseRetryAfter(header: string | null, now = Date.now()): number
 }
 
 function errorCode(error: unknown): string | undefined {
-  const cause = (error as { cause?: { code?: unknown } } | undefined)?.cause;
-  return typeof cause?.code === "string" ? cause.code : undefined;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" ? code : undefined;
 }
 
 function isConnectionReset(error: unknown): boolean {
   const code = errorCode(error);
   if (code) return RESET_CODES.has(code);
-  const message = String((error as { cause?: { message?: unknown } })?.cause?.message ?? "");
-  return /other side closed|socket hang up/i.test(message);
+  return /socket hang up/i.test(error instanceof Error ? error.message : "");
 }
 
 function networkDetail(error: unknown): string {
-  const code = errorCode(error);
-  if (code) return code;
-  const cause = (error as { cause?: { message?: unknown } } | undefined)?.cause;
-  if (cause && typeof cause.message === "string") return cause.message;
-  return error instanceof Error ? error.message : "network error";
+  return errorCode(error) ?? (error instanceof Error ? error.message : "network error");
 }
 
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -21,8 +21,9 @@ import {
   UpstreamHttpError,
   UpstreamNetworkError,
 } from "./errors.js";
+import { createHttpTransport, type SendRequest } from "./http-transport.js";
 import { TtlCache } from "./ttl-cache.js";
-import { DEFAULT_RETRY_POLICY, type Fetch, type RetryPolicy } from "./upstream-fetch.js";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./upstream-fetch.js";
 
 export type {
   CallOptions,
@@ -75,7 +76,8 @@ export interface Upstream {
 
 export interface UpstreamDeps {
   config: ServerConfig;
-  fetch?: Fetch;
+  /** How HTTP requests are sent; node:http with kept-alive connections unless given. */
+  send?: SendRequest;
   now?: () => number;
   /** Overrides for the parts of the retry policy that are not configuration (tests use these). */
   retryPolicy?: Partial<RetryPolicy>;
@@ -97,7 +99,7 @@ const EXPERIMENTAL_WEB_PATHS = {
 
 export function createUpstream(deps: UpstreamDeps): Upstream {
   const { config } = deps;
-  const baseFetch = deps.fetch ?? globalThis.fetch;
+  const sendRequest = deps.send ?? createHttpTransport();
   const now = deps.now ?? Date.now;
   const policy: RetryPolicy = {
     ...DEFAULT_RETRY_POLICY,
@@ -115,7 +117,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
   const direct = createEndpoint(
     { baseUrl: config.cloudHost, apiKey: config.apiKey, requiresKey: true, service: CLOUD },
     policy,
-    baseFetch,
+    sendRequest,
   );
   const local = createEndpoint(
     {
@@ -126,7 +128,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
       paths: EXPERIMENTAL_WEB_PATHS,
     },
     policy,
-    baseFetch,
+    sendRequest,
   );
   const cloudViaLocal = config.cloudVia === "local";
   const cloudRoute: Route = { ran_on: "cloud", via: config.cloudVia };
