@@ -159,6 +159,25 @@ describe("retries", () => {
   });
 });
 
+describe("redirects", () => {
+  it("does not follow one, so the key stays with the configured host, and says what to set", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "2" });
+    fake.inject("web_search", {
+      status: 301,
+      body: "",
+      contentType: "text/plain",
+      headers: { location: "https://elsewhere.example/api/web_search" },
+    });
+    const result = await mcp.call("web_search", { query: "x" });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(
+      /redirect \(301\) to https:\/\/elsewhere\.example\/api\/web_search/,
+    );
+    expect(textOf(result)).toMatch(/set OLLAMA_CLOUD_HOST/);
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(1);
+  });
+});
+
 describe("cancellation", () => {
   it("aborts the upstream request while waiting for the first byte", async () => {
     const mcp = await server();

@@ -1,10 +1,15 @@
 import { describe, expect, it } from "vitest";
+import { CLOUD, UpstreamHttpError } from "../src/upstream/errors.js";
+import { createHttpTransport } from "../src/upstream/http-transport.js";
 import {
+  createUpstreamFetch,
+  DEFAULT_RETRY_POLICY,
   linkSignals,
   parseRetryAfter,
   retarget,
   serviceMessageFrom,
 } from "../src/upstream/upstream-fetch.js";
+import { listenOnLoopback } from "./loopback-server.js";
 
 describe("upstream fetch helpers", () => {
   it("re-targets every URL ollama-js builds onto the configured base", () => {
@@ -64,5 +69,27 @@ describe("upstream fetch helpers", () => {
     other.dispose();
     c.abort();
     expect(other.signal.aborted).toBe(false);
+  });
+
+  it("reads an error page under the idle timeout, so one that stalls still fails the call", async () => {
+    const server = await listenOnLoopback(async (_req, res) => {
+      res.writeHead(500, { "content-type": "application/json" });
+      res.write('{"error":"overloa');
+    });
+    try {
+      const upstreamFetch = createUpstreamFetch(
+        { baseUrl: server.url, apiKey: "k", requiresKey: true, service: CLOUD },
+        { ...DEFAULT_RETRY_POLICY, timeoutMs: 100, retries: 0 },
+        createHttpTransport(),
+      );
+      const failure = await upstreamFetch(`${server.url}/api/web_search`, {
+        method: "POST",
+        body: "{}",
+      }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(UpstreamHttpError);
+      expect((failure as UpstreamHttpError).status).toBe(500);
+    } finally {
+      await server.close();
+    }
   });
 });
