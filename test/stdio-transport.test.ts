@@ -84,6 +84,26 @@ describe("the stdio transport", () => {
     expect(sent).toBe(true);
   });
 
+  it("waits for one drain however many sends are held back", async () => {
+    const callbacks: (() => void)[] = [];
+    const stdout = new Writable({
+      highWaterMark: 16,
+      write(_chunk: Buffer, _encoding, callback) {
+        callbacks.push(callback);
+      },
+    });
+    const transport = new StdioTransport(new PassThrough(), stdout);
+    await transport.start();
+    const sends = Array.from({ length: 30 }, (_, i) => transport.send(ping(i) as JSONRPCMessage));
+    expect(stdout.listenerCount("drain")).toBe(1);
+    while (callbacks.length) {
+      callbacks.shift()?.();
+      await flush();
+    }
+    await Promise.all(sends);
+    expect(stdout.listenerCount("drain")).toBe(0);
+  });
+
   it("stops reading on close", async () => {
     const t = open();
     await t.transport.start();

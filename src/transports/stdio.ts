@@ -17,6 +17,7 @@ export class StdioTransport implements Transport {
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
   private pending: Buffer | undefined;
+  private drained: Promise<void> | undefined;
   private started = false;
 
   constructor(
@@ -32,10 +33,16 @@ export class StdioTransport implements Transport {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.stdout.write(`${JSON.stringify(message)}\n`)) resolve();
-      else this.stdout.once("drain", resolve);
-    });
+    if (this.stdout.write(`${JSON.stringify(message)}\n`)) return Promise.resolve();
+    // One listener however many sends wait: a burst of results must not pile up "drain"
+    // listeners (Node warns past ten).
+    this.drained ??= new Promise((resolve) =>
+      this.stdout.once("drain", () => {
+        this.drained = undefined;
+        resolve();
+      }),
+    );
+    return this.drained;
   }
 
   async close(): Promise<void> {
