@@ -20,7 +20,7 @@ export interface Connected {
  * sees exactly the upstream behaviour it injects. Backoff is 1 ms so retry tests stay quick.
  */
 export async function connect(
-  fake: FakeOllamaCloud,
+  fake: Pick<FakeOllamaCloud, "url">,
   env: Record<string, string | undefined> = {},
 ): Promise<Connected> {
   const config = resolveConfig(
