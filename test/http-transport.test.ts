@@ -102,6 +102,28 @@ describe("the HTTP transport", () => {
     expect(isAbortError(failure)).toBe(true);
   });
 
+  it.skipIf(Number(process.versions.node.split(".")[0]) < 24)(
+    "goes through the environment's proxy when Node is told to use it",
+    async () => {
+      let seenUrl: string | undefined;
+      server = await listenOnLoopback(async (req, res) => {
+        seenUrl = req.url;
+        res.end('{"models":[]}');
+      });
+      const saved = { ...process.env };
+      Object.assign(process.env, { NODE_USE_ENV_PROXY: "1", HTTP_PROXY: server.url });
+      for (const name of ["NO_PROXY", "no_proxy", "http_proxy"]) delete process.env[name];
+      try {
+        const exchange = await createHttpTransport()("http://upstream.invalid/api/tags", get());
+        expect(await readAll(exchange)).toBe('{"models":[]}');
+        expect(seenUrl).toBe("http://upstream.invalid/api/tags");
+      } finally {
+        for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+        Object.assign(process.env, saved);
+      }
+    },
+  );
+
   it("fails with the connection's error code when nothing listens", async () => {
     server = await listenOnLoopback(async () => {});
     const url = server.url;

@@ -35,10 +35,14 @@ const FREE_SOCKET_TIMEOUT_MS = 4_000;
  * Redirects are not followed: the key must never travel to an address the user did not set.
  */
 export function createHttpTransport(): SendRequest {
-  const agents = {
-    "http:": new http.Agent({ keepAlive: true, timeout: FREE_SOCKET_TIMEOUT_MS }),
-    "https:": new https.Agent({ keepAlive: true, timeout: FREE_SOCKET_TIMEOUT_MS }),
+  const options = {
+    keepAlive: true,
+    timeout: FREE_SOCKET_TIMEOUT_MS,
+    // Node 24 proxies its global agent (and fetch) when told to use the environment's proxy,
+    // but not agents made like these unless they ask. Older Nodes ignore the option.
+    ...(usesEnvProxy() && { proxyEnv: process.env }),
   };
+  const agents = { "http:": new http.Agent(options), "https:": new https.Agent(options) };
   return (url, { method, headers, body, signal }) =>
     new Promise<Exchange>((resolve, reject) => {
       if (signal.aborted) return reject(abortReason(signal));
@@ -115,4 +119,12 @@ function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error
     ? signal.reason
     : new DOMException(String(signal.reason ?? "The operation was aborted"), "AbortError");
+}
+
+function usesEnvProxy(): boolean {
+  return (
+    process.env.NODE_USE_ENV_PROXY === "1" ||
+    process.execArgv.includes("--use-env-proxy") ||
+    /(^|\s)--use-env-proxy(\s|$)/.test(process.env.NODE_OPTIONS ?? "")
+  );
 }
