@@ -4,14 +4,17 @@
 // - Node 22.1+: Node's own compile cache, which must be on before the bundle loads.
 // - Older Nodes: a V8 code cache in dist/.cache, beside the code it was made from. Whoever can
 //   write there can already change the bundle itself, so the cache adds no way in; nothing is
-//   read from or written to a shared directory. Its name carries a hash of the bundle, Node's
-//   version and the CPU architecture, and V8 refuses data made with other flags.
+//   read from or written to a shared directory. Its name carries the bundle's hash (taken at
+//   build time: hashing at start would load node:crypto, 3 ms), the bundle's size and mtime (so
+//   an edited bundle never runs stale code), Node's version and the CPU architecture; V8 itself
+//   refuses data made with other flags.
 // NODE_DISABLE_COMPILE_CACHE=1 turns both off.
 "use strict";
 const Module = require("node:module");
 const { join } = require("node:path");
 
 const bundle = join(__dirname, "main.cjs");
+const BUNDLE_HASH = "__BUNDLE_HASH__";
 
 if (Module.enableCompileCache || process.env.NODE_DISABLE_COMPILE_CACHE) {
   try {
@@ -25,14 +28,15 @@ if (Module.enableCompileCache || process.env.NODE_DISABLE_COMPILE_CACHE) {
 function loadWithCodeCache() {
   const fs = require("node:fs");
   const vm = require("node:vm");
-  const bytes = fs.readFileSync(bundle);
-  const hash = require("node:crypto").createHash("sha256").update(bytes).digest("hex").slice(0, 16);
-  const cacheFile = join(__dirname, ".cache", `main-${hash}-${process.version}-${process.arch}.v8`);
+  const source = fs.readFileSync(bundle, "utf8");
+  const { size, mtimeMs } = fs.statSync(bundle);
+  const key = `${BUNDLE_HASH}-${size}-${Math.trunc(mtimeMs)}-${process.version}-${process.arch}`;
+  const cacheFile = join(__dirname, ".cache", `main-${key}.v8`);
   let cachedData;
   try {
     cachedData = fs.readFileSync(cacheFile);
   } catch {}
-  const script = new vm.Script(Module.wrap(bytes.toString("utf8")), { filename: bundle, cachedData });
+  const script = new vm.Script(Module.wrap(source), { filename: bundle, cachedData });
   const module = new Module(bundle, null);
   module.filename = bundle;
   module.paths = Module._nodeModulePaths(__dirname);

@@ -5,7 +5,8 @@
 //   dist/http.cjs                 the Streamable HTTP transport, loaded only with --http
 //   dist/THIRD-PARTY-NOTICES.txt  licences of the bundled packages
 import { spawn } from "node:child_process";
-import { chmod, copyFile, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { build } from "esbuild";
@@ -75,12 +76,19 @@ const [, http] = await Promise.all([
   build(mainOptions),
   build({ ...common, entryPoints: ["src/transports/http.ts"], outfile: "dist/http.cjs", plugins: [leaveOutUnusedSdkImports] }),
 ]);
-await copyFile("scripts/bin-loader.cjs", "dist/index.cjs");
-await chmod("dist/index.cjs", 0o755);
+await writeLoader();
 // Second pass: the bundle answers tools/list with what the first pass's server answered.
 const toolsList = await askToolsList("dist/index.cjs");
 const main = await build({ ...mainOptions, define: { __TOOLS_LIST__: JSON.stringify(toolsList) } });
+await writeLoader();
 await writeFile("dist/THIRD-PARTY-NOTICES.txt", await notices([main.metafile, http.metafile]));
+
+/** dist/index.cjs: the loader, told the hash of the main.cjs now in dist. */
+async function writeLoader() {
+  const hash = createHash("sha256").update(await readFile("dist/main.cjs")).digest("hex");
+  const loader = (await readFile("scripts/bin-loader.cjs", "utf8")).replace("__BUNDLE_HASH__", hash.slice(0, 16));
+  await writeFile("dist/index.cjs", loader, { mode: 0o755 });
+}
 
 /** The result of tools/list from the bin over stdio, in a clean environment. */
 function askToolsList(bin) {

@@ -82,7 +82,9 @@ describe.skipIf(hasNodeCompileCache)("the bin's code cache (Nodes without a comp
   it("writes a V8 code cache beside the bundle, then starts from it without rewriting it", async () => {
     await runBin(() => waitFor(() => cacheFiles().length === 1));
     const [file] = cacheFiles();
-    expect(file).toMatch(new RegExp(`^main-[0-9a-f]{16}-${process.version}-${process.arch}\\.v8$`));
+    expect(file).toMatch(
+      new RegExp(`^main-[0-9a-f]{16}-\\d+-\\d+-${process.version}-${process.arch}\\.v8$`),
+    );
     const written = statSync(join(cacheDir(), file as string)).mtimeMs;
 
     // An accepted cache is left alone; a rejected one would be rewritten a second after start.
@@ -99,7 +101,7 @@ describe.skipIf(hasNodeCompileCache)("the bin's code cache (Nodes without a comp
     expect(statSync(path).size).toBeGreaterThan(1000);
   });
 
-  it("keys the cache to the bundle's content, so a changed bundle never runs stale code", async () => {
+  it("keys the cache to the bundle, so an edited one never runs stale code", async () => {
     await runBin(() => waitFor(() => cacheFiles().length === 1));
     const before = cacheFiles()[0];
     writeFileSync(join(dir, "main.cjs"), `${readFileSync(join(dir, "main.cjs"), "utf8")}\n`);

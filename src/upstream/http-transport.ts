@@ -1,7 +1,5 @@
-import http, { type IncomingMessage } from "node:http";
-import https from "node:https";
+import type { Agent, request as httpRequest, IncomingMessage } from "node:http";
 import { pipeline, type Readable } from "node:stream";
-import zlib from "node:zlib";
 
 /** One HTTP request as the upstream seam sends it. */
 export interface ExchangeRequest {
@@ -35,6 +33,22 @@ const FREE_SOCKET_TIMEOUT_MS = 4_000;
  * Redirects are not followed: the key must never travel to an address the user did not set.
  */
 export function createHttpTransport(): SendRequest {
+  let clients: Promise<Clients> | undefined;
+  return async (url, request) => {
+    // Loading node:http and node:https takes about 5 ms, which a start never needs to pay.
+    clients ??= loadClients();
+    return send(await clients, url, request);
+  };
+}
+
+interface Client {
+  request: typeof httpRequest;
+  agent: Agent;
+}
+type Clients = Record<"http:" | "https:", Client>;
+
+async function loadClients(): Promise<Clients> {
+  const [http, https] = await Promise.all([import("node:http"), import("node:https")]);
   const options = {
     keepAlive: true,
     timeout: FREE_SOCKET_TIMEOUT_MS,
@@ -42,41 +56,50 @@ export function createHttpTransport(): SendRequest {
     // but not agents made like these unless they ask. Older Nodes ignore the option.
     ...(usesEnvProxy() && { proxyEnv: process.env }),
   };
-  const agents = { "http:": new http.Agent(options), "https:": new https.Agent(options) };
-  return (url, { method, headers, body, signal }) =>
-    new Promise<Exchange>((resolve, reject) => {
-      if (signal.aborted) return reject(abortReason(signal));
-      const parsed = new URL(url);
-      const agent = parsed.protocol === "https:" ? agents["https:"] : agents["http:"];
-      const request = (parsed.protocol === "https:" ? https : http).request(parsed, {
-        method,
-        agent,
-        headers:
-          body === undefined
-            ? headers
-            : { ...headers, "content-length": String(Buffer.byteLength(body)) },
-      });
-      const onAbort = () => request.destroy(abortReason(signal));
-      signal.addEventListener("abort", onAbort, { once: true });
-      const detach = () => signal.removeEventListener("abort", onAbort);
-      // Stays attached: a socket can fail after the response has arrived, and an "error"
-      // without a listener would end the process. Body failures reach the body's reader.
-      request.on("error", (error) => {
-        detach();
-        reject(signal.aborted ? abortReason(signal) : error);
-      });
-      request.once("response", (response) => {
-        response.on("error", () => {});
-        response.once("close", detach);
-        resolve(exchangeOf(response, signal));
-      });
-      request.end(body);
-    });
+  return {
+    "http:": { request: http.request, agent: new http.Agent(options) },
+    "https:": { request: https.request, agent: new https.Agent(options) },
+  };
 }
 
-function exchangeOf(response: IncomingMessage, signal: AbortSignal): Exchange {
+function send(
+  clients: Clients,
+  url: string,
+  { method, headers, body, signal }: ExchangeRequest,
+): Promise<Exchange> {
+  return new Promise<Exchange>((resolve, reject) => {
+    if (signal.aborted) return reject(abortReason(signal));
+    const parsed = new URL(url);
+    const client = parsed.protocol === "https:" ? clients["https:"] : clients["http:"];
+    const request = client.request(parsed, {
+      method,
+      agent: client.agent,
+      headers:
+        body === undefined
+          ? headers
+          : { ...headers, "content-length": String(Buffer.byteLength(body)) },
+    });
+    const onAbort = () => request.destroy(abortReason(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    const detach = () => signal.removeEventListener("abort", onAbort);
+    // Stays attached: a socket can fail after the response has arrived, and an "error"
+    // without a listener would end the process. Body failures reach the body's reader.
+    request.on("error", (error) => {
+      detach();
+      reject(signal.aborted ? abortReason(signal) : error);
+    });
+    request.once("response", (response) => {
+      response.on("error", () => {});
+      response.once("close", detach);
+      exchangeOf(response, signal).then(resolve, reject);
+    });
+    request.end(body);
+  });
+}
+
+async function exchangeOf(response: IncomingMessage, signal: AbortSignal): Promise<Exchange> {
   const encoding = String(response.headers["content-encoding"] ?? "").toLowerCase();
-  const decoded: Readable = DECODERS[encoding]?.(response) ?? response;
+  const decoded = encoding ? await decode(response, encoding) : response;
   return {
     status: response.statusCode ?? 0,
     statusText: response.statusMessage ?? "",
@@ -89,15 +112,19 @@ function exchangeOf(response: IncomingMessage, signal: AbortSignal): Exchange {
   };
 }
 
-// Nothing asks for compression, but a server that compresses anyway is still understood.
-const decodeWith = (decoder: Readable & NodeJS.WritableStream) => (source: IncomingMessage) =>
-  pipeline(source, decoder, () => {});
-const DECODERS: Record<string, (source: IncomingMessage) => Readable> = {
-  gzip: (source) => decodeWith(zlib.createGunzip())(source),
-  "x-gzip": (source) => decodeWith(zlib.createGunzip())(source),
-  deflate: (source) => decodeWith(zlib.createInflate())(source),
-  br: (source) => decodeWith(zlib.createBrotliDecompress())(source),
-};
+/** Nothing asks for compression, but a server that compresses anyway is still understood. */
+async function decode(response: IncomingMessage, encoding: string): Promise<Readable> {
+  const zlib = await import("node:zlib");
+  const decoder =
+    encoding === "gzip" || encoding === "x-gzip"
+      ? zlib.createGunzip()
+      : encoding === "deflate"
+        ? zlib.createInflate()
+        : encoding === "br"
+          ? zlib.createBrotliDecompress()
+          : undefined;
+  return decoder ? pipeline(response, decoder, () => {}) : response;
+}
 
 /** A body that fails with the signal's reason once it is aborted, as fetch's body does. */
 async function* abortAware(body: Readable, signal: AbortSignal): AsyncIterable<Uint8Array> {
