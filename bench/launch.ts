@@ -3,6 +3,8 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { common, leaveOutUnusedSdkImports } from "../scripts/bundle-options.mjs";
 import { INITIALIZE_REQUEST } from "../test/spawn-bin.js";
 import { ms, type Row } from "./measure.js";
 import { bareResponder, PEER, peerBin } from "./peers.js";
@@ -14,6 +16,7 @@ const BIN = join(ROOT, "dist", "index.cjs");
 export async function benchStartup(): Promise<Row[]> {
   const env = { ...process.env, OLLAMA_API_KEY: "bench", EXA_API_KEY: "bench" };
   await primeCompileCache(env);
+  const floor = await bundleSdkFloor();
   const medians = await interleavedStartup(21, {
     ours: { command: process.execPath, args: [BIN], env },
     oursCold: {
@@ -21,10 +24,11 @@ export async function benchStartup(): Promise<Row[]> {
       args: [BIN],
       env: { ...env, NODE_DISABLE_COMPILE_CACHE: "1" },
     },
+    floor: { command: process.execPath, args: [floor], env },
     peer: { command: process.execPath, args: [peerBin()], env },
     bare: { command: process.execPath, args: [bareResponder()], env },
   });
-  const { ours, oursCold, peer, bare } = medians;
+  const { ours, oursCold, floor: floorTime, peer, bare } = medians;
   const versus = (time: number) =>
     `${ms(time)} vs ${ms(peer)} = ${(time / peer).toFixed(2)}x (bare Node responder: ${ms(bare)})`;
   const name = `${PEER.name}@${PEER.version}`;
@@ -37,11 +41,23 @@ export async function benchStartup(): Promise<Row[]> {
     },
     {
       benchmark: "the same, first start (no compile cache yet, or NODE_DISABLE_COMPILE_CACHE=1)",
-      result: versus(oursCold),
+      result: `${versus(oursCold)}; a tool-less McpServer on the same SDK, bundled the same way: ${ms(floorTime)}`,
       goal: "<= 0.6x the peer",
       met: oursCold / peer <= 0.6,
     },
   ];
+}
+
+/** Bundles bench/sdk-floor-server.ts like dist/main.cjs; returns the bundle's path. */
+async function bundleSdkFloor(): Promise<string> {
+  const outfile = join(ROOT, "bench", ".peers", "sdk-floor.cjs");
+  await build({
+    ...common,
+    entryPoints: [join(ROOT, "bench", "sdk-floor-server.ts")],
+    outfile,
+    plugins: [leaveOutUnusedSdkImports],
+  });
+  return outfile;
 }
 
 /** Runs the bin once for long enough to write its compile cache, as any first session does. */

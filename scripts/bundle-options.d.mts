@@ -1,0 +1,4 @@
+import type { BuildOptions, Plugin } from "esbuild";
+
+export const common: BuildOptions;
+export const leaveOutUnusedSdkImports: Plugin;
