@@ -4,7 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { common, leaveOutUnusedSdkImports } from "../scripts/bundle-options.mjs";
+import {
+  common,
+  leaveOutUnusedSdkImports,
+  quickRejectInSdkGuards,
+} from "../scripts/bundle-options.mjs";
 import { INITIALIZE_REQUEST } from "../test/spawn-bin.js";
 import { ms, type Row } from "./measure.js";
 import { bareResponder, PEER, peerBin } from "./peers.js";
@@ -55,7 +59,7 @@ async function bundleSdkFloor(): Promise<string> {
     ...common,
     entryPoints: [join(ROOT, "bench", "sdk-floor-server.ts")],
     outfile,
-    plugins: [leaveOutUnusedSdkImports],
+    plugins: [leaveOutUnusedSdkImports, quickRejectInSdkGuards],
   });
   return outfile;
 }

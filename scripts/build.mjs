@@ -10,7 +10,7 @@ import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { build } from "esbuild";
-import { common, leaveOutUnusedSdkImports } from "./bundle-options.mjs";
+import { common, leaveOutUnusedSdkImports, quickRejectInSdkGuards } from "./bundle-options.mjs";
 
 /** The bin loads the HTTP bundle at run time instead of inlining it. */
 const httpAsSeparateFile = {
@@ -24,13 +24,13 @@ const mainOptions = {
   ...common,
   entryPoints: ["src/index.ts"],
   outfile: "dist/main.cjs",
-  plugins: [httpAsSeparateFile, leaveOutUnusedSdkImports],
+  plugins: [httpAsSeparateFile, leaveOutUnusedSdkImports, quickRejectInSdkGuards],
 };
 
 await rm("dist", { recursive: true, force: true });
 const [, http] = await Promise.all([
   build(mainOptions),
-  build({ ...common, entryPoints: ["src/transports/http.ts"], outfile: "dist/http.cjs", plugins: [leaveOutUnusedSdkImports] }),
+  build({ ...common, entryPoints: ["src/transports/http.ts"], outfile: "dist/http.cjs", plugins: [leaveOutUnusedSdkImports, quickRejectInSdkGuards] }),
 ]);
 await writeLoader();
 // Second pass: the bundle answers tools/list with what the first pass's server answered.
