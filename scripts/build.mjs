@@ -3,6 +3,7 @@
 //   dist/index.cjs                the bin: scripts/bin-loader.cjs, which compiles main.cjs from a cache
 //   dist/main.cjs                 the server (stdio, config, tools, upstream client)
 //   dist/http.cjs                 the Streamable HTTP transport, loaded only with --http
+//   dist/ollama.cjs               ollama-js, loaded at the first upstream call
 //   dist/THIRD-PARTY-NOTICES.txt  licences of the bundled packages
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -12,11 +13,20 @@ import { createInterface } from "node:readline";
 import { build } from "esbuild";
 import { common, leaveOutUnusedSdkImports, quickRejectInSdkGuards } from "./bundle-options.mjs";
 
-/** The bin loads the HTTP bundle at run time instead of inlining it. */
-const httpAsSeparateFile = {
-  name: "http-as-separate-file",
+/**
+ * What a start does not need lives in files of its own, loaded on first use: the HTTP
+ * transport (only with --http) and ollama-js (at the first upstream call).
+ */
+const LAZY_FILES = [
+  { filter: /\/transports\/http\.js$/, file: "./http.cjs" },
+  { filter: /^ollama$/, file: "./ollama.cjs" },
+];
+const lazyFiles = {
+  name: "lazy-files",
   setup(b) {
-    b.onResolve({ filter: /\/transports\/http\.js$/ }, () => ({ path: "./http.cjs", external: true }));
+    for (const { filter, file } of LAZY_FILES) {
+      b.onResolve({ filter }, () => ({ path: file, external: true }));
+    }
   },
 };
 
@@ -24,20 +34,25 @@ const mainOptions = {
   ...common,
   entryPoints: ["src/index.ts"],
   outfile: "dist/main.cjs",
-  plugins: [httpAsSeparateFile, leaveOutUnusedSdkImports, quickRejectInSdkGuards],
+  plugins: [lazyFiles, leaveOutUnusedSdkImports, quickRejectInSdkGuards],
 };
 
 await rm("dist", { recursive: true, force: true });
-const [, http] = await Promise.all([
+const [, http, ollama] = await Promise.all([
   build(mainOptions),
   build({ ...common, entryPoints: ["src/transports/http.ts"], outfile: "dist/http.cjs", plugins: [leaveOutUnusedSdkImports, quickRejectInSdkGuards] }),
+  build({
+    ...common,
+    stdin: { contents: 'export { Ollama } from "ollama";', resolveDir: ".", loader: "js" },
+    outfile: "dist/ollama.cjs",
+  }),
 ]);
 await writeLoader();
 // Second pass: the bundle answers tools/list with what the first pass's server answered.
 const toolsList = await askToolsList("dist/index.cjs");
 const main = await build({ ...mainOptions, define: { __TOOLS_LIST__: JSON.stringify(toolsList) } });
 await writeLoader();
-await writeFile("dist/THIRD-PARTY-NOTICES.txt", await notices([main.metafile, http.metafile]));
+await writeFile("dist/THIRD-PARTY-NOTICES.txt", await notices([main.metafile, http.metafile, ollama.metafile]));
 
 /** dist/index.cjs: the loader, told the hash of the main.cjs now in dist. */
 async function writeLoader() {
