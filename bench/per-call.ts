@@ -45,6 +45,18 @@ async function interleaved<Name extends string>(
   return times;
 }
 
+interface ToolResult {
+  isError?: boolean;
+  structuredContent?: unknown;
+}
+
+function expectFiveResults(way: string, result: ToolResult | undefined): void {
+  const results = (result?.structuredContent as { results?: unknown[] } | undefined)?.results;
+  if (result?.isError || results?.length !== 5) {
+    throw new Error(`web_search through the ${way} did not return five results`);
+  }
+}
+
 /** Starts the fake upstream in its own process; resolves with its URL and a way to stop it. */
 async function startFakeProcess(): Promise<{ url: string; stop(): void }> {
   const child = spawn(process.execPath, ["--import", "tsx", FAKE], {
@@ -88,6 +100,10 @@ export async function benchPerCall(): Promise<Row[]> {
 
   let inProcess: Awaited<ReturnType<typeof connect>> | undefined;
   try {
+    // Timing failed calls would flatter the server: every way must return the five results.
+    expectFiveResults("raw client", ((await viaRaw(0)) as { result?: ToolResult }).result);
+    expectFiveResults("SDK Client", (await viaSdk(0)) as ToolResult);
+    expectFiveResults("ollama-js", { structuredContent: await viaOllamaJs(0) });
     const stdioRounds: Record<"raw" | "sdk" | "plain", number[]>[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       stdioRounds.push(await interleaved({ raw: viaRaw, sdk: viaSdk, plain: viaOllamaJs }));
@@ -97,6 +113,7 @@ export async function benchPerCall(): Promise<Row[]> {
     const mcp = await connect({ url: fake.url }, { OLLAMA_MCP_LOG_LEVEL: "off" });
     inProcess = mcp;
     const viaInMemory = (i: number) => mcp.call("web_search", args(i));
+    expectFiveResults("in-memory client", (await viaInMemory(0)) as ToolResult);
     const inMemory = await interleaved({ memory: viaInMemory, plain: viaOllamaJs });
     /** The round with the median overhead, and the spread over all rounds. */
     const row = (

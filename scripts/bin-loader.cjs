@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The bin (copied to dist/index.cjs by build.mjs). Compiling the bundle is a large part of every
-// start, so it is compiled from a cache when one exists:
+// The bin (written to dist/index.cjs by build.mjs, with the bundle's hash filled in). Compiling
+// the bundle is a large part of every start, so it is compiled from a cache when one exists:
 // - Node 22.1+: Node's own compile cache, which must be on before the bundle loads.
 // - Older Nodes: a V8 code cache in dist/.cache, beside the code it was made from. Whoever can
 //   write there can already change the bundle itself, so the cache adds no way in; nothing is
