@@ -78,39 +78,43 @@ async function waitFor(condition: () => boolean): Promise<void> {
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-describe.skipIf(hasNodeCompileCache)("the bin's code cache (Nodes without a compile cache)", () => {
-  it("writes a V8 code cache beside the bundle, then starts from it without rewriting it", async () => {
-    await runBin(() => waitFor(() => cacheFiles().length === 1));
-    const [file] = cacheFiles();
-    expect(file).toMatch(
-      new RegExp(`^main-[0-9a-f]{16}-\\d+-\\d+-${process.version}-${process.arch}\\.v8$`),
-    );
-    const written = statSync(join(cacheDir(), file as string)).mtimeMs;
+describe.skipIf(hasNodeCompileCache)(
+  "the bin's code cache (Nodes without a compile cache)",
+  { timeout: 90_000 },
+  () => {
+    it("writes a V8 code cache beside the bundle, then starts from it without rewriting it", async () => {
+      await runBin(() => waitFor(() => cacheFiles().length === 1));
+      const [file] = cacheFiles();
+      expect(file).toMatch(
+        new RegExp(`^main-[0-9a-f]{16}-\\d+-\\d+-${process.version}-${process.arch}\\.v8$`),
+      );
+      const written = statSync(join(cacheDir(), file as string)).mtimeMs;
 
-    // An accepted cache is left alone; a rejected one would be rewritten a second after start.
-    await runBin(() => pause(1500));
-    expect(cacheFiles()).toEqual([file]);
-    expect(statSync(join(cacheDir(), file as string)).mtimeMs).toBe(written);
-  });
+      // An accepted cache is left alone; a rejected one would be rewritten a second after start.
+      await runBin(() => pause(1500));
+      expect(cacheFiles()).toEqual([file]);
+      expect(statSync(join(cacheDir(), file as string)).mtimeMs).toBe(written);
+    });
 
-  it("starts normally from a corrupt cache and replaces it", async () => {
-    await runBin(() => waitFor(() => cacheFiles().length === 1));
-    const path = join(cacheDir(), cacheFiles()[0] as string);
-    writeFileSync(path, "not a code cache");
-    await runBin(() => waitFor(() => readFileSync(path, "utf8") !== "not a code cache"));
-    expect(statSync(path).size).toBeGreaterThan(1000);
-  });
+    it("starts normally from a corrupt cache and replaces it", async () => {
+      await runBin(() => waitFor(() => cacheFiles().length === 1));
+      const path = join(cacheDir(), cacheFiles()[0] as string);
+      writeFileSync(path, "not a code cache");
+      await runBin(() => waitFor(() => readFileSync(path, "utf8") !== "not a code cache"));
+      expect(statSync(path).size).toBeGreaterThan(1000);
+    });
 
-  it("keys the cache to the bundle, so an edited one never runs stale code", async () => {
-    await runBin(() => waitFor(() => cacheFiles().length === 1));
-    const before = cacheFiles()[0];
-    writeFileSync(join(dir, "main.cjs"), `${readFileSync(join(dir, "main.cjs"), "utf8")}\n`);
-    await runBin(() => waitFor(() => cacheFiles().length === 2));
-    expect(cacheFiles()).toContain(before);
-  });
+    it("keys the cache to the bundle, so an edited one never runs stale code", async () => {
+      await runBin(() => waitFor(() => cacheFiles().length === 1));
+      const before = cacheFiles()[0];
+      writeFileSync(join(dir, "main.cjs"), `${readFileSync(join(dir, "main.cjs"), "utf8")}\n`);
+      await runBin(() => waitFor(() => cacheFiles().length === 2));
+      expect(cacheFiles()).toContain(before);
+    });
 
-  it("writes nothing when NODE_DISABLE_COMPILE_CACHE is set", async () => {
-    await runBin(() => pause(1500), { NODE_DISABLE_COMPILE_CACHE: "1" });
-    expect(cacheFiles()).toEqual([]);
-  });
-});
+    it("writes nothing when NODE_DISABLE_COMPILE_CACHE is set", async () => {
+      await runBin(() => pause(1500), { NODE_DISABLE_COMPILE_CACHE: "1" });
+      expect(cacheFiles()).toEqual([]);
+    });
+  },
+);
