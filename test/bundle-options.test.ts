@@ -1,14 +1,21 @@
-import * as sdkTypes from "@modelcontextprotocol/sdk/types.js";
+import {
+  isJSONRPCErrorResponse,
+  isJSONRPCNotification,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+} from "@modelcontextprotocol/sdk/types.js";
 import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
 import { quickRejectInSdkGuards } from "../scripts/bundle-options.mjs";
 
-const GUARDS = [
-  "isJSONRPCResultResponse",
-  "isJSONRPCErrorResponse",
-  "isJSONRPCRequest",
-  "isJSONRPCNotification",
-] as const;
+/** The SDK's own guards, as the source (not the bundle) runs them. */
+const SDK_GUARDS = {
+  isJSONRPCResultResponse,
+  isJSONRPCErrorResponse,
+  isJSONRPCRequest,
+  isJSONRPCNotification,
+};
+const GUARDS = Object.keys(SDK_GUARDS) as (keyof typeof SDK_GUARDS)[];
 
 const MESSAGES: unknown[] = [
   { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "x" } },
@@ -55,7 +62,7 @@ describe("the bundle's quicker SDK message guards", () => {
         expect([guard, message, module.exports[guard]?.(message)]).toEqual([
           guard,
           message,
-          sdkTypes[guard](message),
+          SDK_GUARDS[guard](message),
         ]);
       }
     }
