@@ -360,7 +360,7 @@ async function errorFromExchange(
   const options = { cause: { status, body: text.slice(0, 512) }, service };
   const retryAfter = parseRetryAfter(exchange.header("retry-after") ?? null);
   if (status >= 300 && status < 400) {
-    return new RedirectError(status, exchange.header("location"), options);
+    return new RedirectError(status, redirectTarget(exchange.header("location")), options);
   }
   if (!target.apiKey) {
     // A local Ollama: 401 means it is not signed in, 403 "cloud is disabled" that the user said no.
@@ -375,6 +375,17 @@ async function errorFromExchange(
   }
   if (status === 429) return new RateLimitedError(serviceMessage, retryAfter, options);
   return new UpstreamHttpError(status, statusText, serviceMessage, options);
+}
+
+/** A Location worth quoting: an absolute http(s) URL of sane length, never free text. */
+function redirectTarget(location: string | undefined): string | undefined {
+  if (!location || location.length > 300) return undefined;
+  try {
+    const url = new URL(location);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function signinUrlFrom(text: string): string | undefined {
