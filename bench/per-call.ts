@@ -5,8 +5,8 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { Ollama } from "ollama";
 import { FAKE_API_KEY } from "../test/fake-ollama-cloud.js";
 import { connect } from "../test/harness.js";
+import { openRawSession } from "../test/spawn-bin.js";
 import { median, ms, type Row, timeIt } from "./measure.js";
-import { RawStdioClient } from "./raw-stdio-client.js";
 
 const BIN = fileURLToPath(new URL("../dist/index.cjs", import.meta.url));
 const FAKE = fileURLToPath(new URL("./fake-upstream-process.ts", import.meta.url));
@@ -83,7 +83,7 @@ export async function benchPerCall(): Promise<Row[]> {
     OLLAMA_SEARCH_CACHE_TTL_MS: "0",
     OLLAMA_MCP_LOG_LEVEL: "off",
   };
-  const raw = await RawStdioClient.start(process.execPath, [BIN], env);
+  const raw = await openRawSession(process.execPath, [BIN], env);
   const client = new Client({ name: "bench", version: "1" });
   await client.connect(new StdioClientTransport({ command: process.execPath, args: [BIN], env }));
   // ollama-js posts web search to https://ollama.com; point it at the same fake.

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import {
   copyFileSync,
   mkdtempSync,
@@ -11,9 +10,8 @@ import {
 import Module from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { assertBuilt, BIN, INITIALIZE_REQUEST } from "./spawn-bin.js";
+import { assertBuilt, BIN, openRawSession } from "./spawn-bin.js";
 
 const DIST = join(BIN, "..");
 const hasNodeCompileCache = "enableCompileCache" in Module;
@@ -41,32 +39,14 @@ async function runBin(
   untilDone: () => Promise<void>,
   env: Record<string, string> = {},
 ): Promise<void> {
-  const child = spawn(process.execPath, [join(dir, "index.cjs")], {
-    env: { PATH: process.env.PATH ?? "", ...env },
-    stdio: ["pipe", "pipe", "ignore"],
+  const session = await openRawSession(process.execPath, [join(dir, "index.cjs")], {
+    PATH: process.env.PATH ?? "",
+    ...env,
   });
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  const send = (message: object) => child.stdin.write(`${JSON.stringify(message)}\n`);
-  let toolNames: string[] = [];
-  const listed = new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      const message = JSON.parse(line);
-      if (message.id === 1) {
-        send({ jsonrpc: "2.0", method: "notifications/initialized" });
-        send({ jsonrpc: "2.0", id: 2, method: "tools/list" });
-      } else if (message.id === 2) {
-        toolNames = message.result.tools.map((tool: { name: string }) => tool.name);
-        resolve();
-      }
-    });
-    void exited.then(() => reject(new Error("the bin exited before answering tools/list")));
-  });
-  send(INITIALIZE_REQUEST);
-  await listed;
-  expect(toolNames).toContain("cloud_chat");
+  const listed = (await session.request("tools/list")) as { result: { tools: { name: string }[] } };
+  expect(listed.result.tools.map((tool) => tool.name)).toContain("cloud_chat");
   await untilDone();
-  child.stdin.end();
-  await exited;
+  await session.close();
 }
 
 async function waitFor(condition: () => boolean): Promise<void> {

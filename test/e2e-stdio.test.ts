@@ -1,4 +1,4 @@
-import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -6,7 +6,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
 import { textOf } from "./harness.js";
-import { assertBuilt, BIN, binEnv as envFor, INITIALIZE_REQUEST } from "./spawn-bin.js";
+import { assertBuilt, BIN, binEnv as envFor, INITIALIZE_REQUEST, rawSession } from "./spawn-bin.js";
 
 const run = promisify(execFile);
 
@@ -127,7 +127,7 @@ describe("the built bin over stdio", () => {
     const child = spawn(process.execPath, [BIN], {
       env: binEnv({ OLLAMA_API_KEY: `Bearer ${canaryKey}` }),
     });
-    const session = rawSession(child);
+    const session = rawSession(child, { record: true });
     await session.request("initialize", INITIALIZE_REQUEST.params);
     session.notify("notifications/initialized");
     await session.request("tools/list", {});
@@ -140,8 +140,7 @@ describe("the built bin over stdio", () => {
     ];
     const results = [];
     for (const params of calls) results.push(await session.request("tools/call", params));
-    child.stdin.end();
-    const code = await new Promise((resolve) => child.on("exit", resolve));
+    const code = await session.close();
 
     expect(code).toBe(0);
     expect(results.map((r) => (r as { result: CallToolResult }).result.isError ?? false)).toEqual([
@@ -200,41 +199,3 @@ describe("the built bin over stdio", () => {
     expect((unknownFlag as { stderr: string }).stderr).toMatch(/--modle.*--help/s);
   });
 });
-
-/** Minimal newline-delimited JSON-RPC over a child's stdio, keeping every byte it wrote. */
-function rawSession(child: ChildProcessWithoutNullStreams) {
-  let out = "";
-  let err = "";
-  let nextId = 1;
-  const waiting = new Map<number, (message: unknown) => void>();
-  let buffered = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    out += chunk.toString();
-    buffered += chunk.toString();
-    const lines = buffered.split("\n");
-    buffered = lines.pop() ?? "";
-    for (const line of lines) {
-      try {
-        const message = JSON.parse(line) as { id?: number };
-        if (message.id !== undefined) waiting.get(message.id)?.(message);
-      } catch {
-        // Kept in `out`; the test asserts every line is JSON.
-      }
-    }
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    err += chunk.toString();
-  });
-  return {
-    request(method: string, params: unknown): Promise<unknown> {
-      const id = nextId++;
-      child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", id, method, params })}\n`);
-      return new Promise((resolve) => waiting.set(id, resolve));
-    },
-    notify(method: string) {
-      child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", method })}\n`);
-    },
-    stdout: () => out,
-    stderr: () => err,
-  };
-}

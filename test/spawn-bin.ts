@@ -78,3 +78,90 @@ export async function spawnHttpBin(
     },
   };
 }
+
+export interface RawSession {
+  /** Sends a request; resolves with the whole response message, or fails if the child exits. */
+  request(method: string, params?: unknown): Promise<unknown>;
+  notify(method: string): void;
+  /** Everything the child wrote, when the session records it. */
+  stdout(): string;
+  stderr(): string;
+  /** Ends the child's stdin; resolves with its exit code. */
+  close(): Promise<number | null>;
+}
+
+/**
+ * Minimal newline-delimited JSON-RPC over a child's stdio, for tests and benchmarks that need to
+ * see the wire without a client library in between. With `record`, every byte the child writes
+ * is kept, lines that are not JSON included.
+ */
+export function rawSession(child: ChildProcess, { record = false } = {}): RawSession {
+  const { stdin, stdout } = child;
+  if (!stdin || !stdout) throw new Error("a raw session needs the child's stdin and stdout piped");
+  let out = "";
+  let err = "";
+  let buffered = "";
+  let nextId = 1;
+  const waiting = new Map<
+    number,
+    { resolve(message: unknown): void; reject(error: Error): void }
+  >();
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  void exited.then((code) => {
+    for (const { reject } of waiting.values()) reject(new Error(`the child exited with ${code}`));
+    waiting.clear();
+  });
+  stdout.on("data", (chunk: Buffer) => {
+    const text = chunk.toString();
+    if (record) out += text;
+    buffered += text;
+    const lines = buffered.split("\n");
+    buffered = lines.pop() ?? "";
+    for (const line of lines) {
+      let message: { id?: number };
+      try {
+        message = JSON.parse(line);
+      } catch {
+        continue; // kept in stdout() when recording; such tests assert every line is JSON
+      }
+      if (message.id === undefined) continue;
+      waiting.get(message.id)?.resolve(message);
+      waiting.delete(message.id);
+    }
+  });
+  if (record) {
+    child.stderr?.on("data", (chunk: Buffer) => {
+      err += chunk.toString();
+    });
+  }
+  return {
+    request(method, params) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        stdin.write(`${JSON.stringify({ jsonrpc: "2.0", id, method, params })}\n`);
+      });
+    },
+    notify(method) {
+      stdin.write(`${JSON.stringify({ jsonrpc: "2.0", method })}\n`);
+    },
+    stdout: () => out,
+    stderr: () => err,
+    close() {
+      stdin.end();
+      return exited;
+    },
+  };
+}
+
+/** Spawns a server (stderr ignored) and opens a raw session to it: initialize, then initialized. */
+export async function openRawSession(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<RawSession> {
+  const session = rawSession(spawn(command, args, { env, stdio: ["pipe", "pipe", "ignore"] }));
+  await session.request(INITIALIZE_REQUEST.method, INITIALIZE_REQUEST.params);
+  session.notify("notifications/initialized");
+  return session;
+}
