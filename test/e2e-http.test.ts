@@ -5,6 +5,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
+import { TOOL_NAMES } from "./harness.js";
 import {
   assertBuilt,
   BIN,
@@ -62,14 +63,7 @@ async function sdkClient(url: string, headers: Record<string, string> = {}) {
 
 async function callEveryTool(client: Client): Promise<void> {
   const { tools } = await client.listTools();
-  expect(tools.map((t) => t.name).sort()).toEqual([
-    "cloud_chat",
-    "list_models",
-    "research",
-    "search_and_summarize",
-    "web_fetch",
-    "web_search",
-  ]);
+  expect(tools.map((t) => t.name).sort()).toEqual([...TOOL_NAMES].sort());
   const calls: Record<string, Record<string, unknown>> = {
     cloud_chat: { prompt: "hi" },
     web_search: { query: "q", max_results: 2 },
@@ -135,7 +129,7 @@ describe("Streamable HTTP through the SDK client", () => {
       /401|Unauthorized/,
     );
     const { client } = await sdkClient(bin.url, { authorization: `Bearer ${TOKEN}` });
-    expect((await client.listTools()).tools).toHaveLength(6);
+    expect((await client.listTools()).tools).toHaveLength(TOOL_NAMES.length);
     await client.close();
   });
 });

@@ -5,7 +5,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { textOf } from "./harness.js";
+import { TOOL_NAMES, textOf } from "./harness.js";
 import { assertBuilt, BIN, binEnv as envFor, INITIALIZE_REQUEST, rawSession } from "./spawn-bin.js";
 
 const run = promisify(execFile);
@@ -42,14 +42,7 @@ describe("the built bin over stdio", () => {
     const { client } = await connectBin(binEnv());
     try {
       const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name)).toEqual([
-        "cloud_chat",
-        "web_search",
-        "search_and_summarize",
-        "web_fetch",
-        "list_models",
-        "research",
-      ]);
+      expect(tools.map((t) => t.name)).toEqual(TOOL_NAMES);
       // The bundle answers with the list precomputed at build time; it must be the same surface.
       await expect(JSON.stringify(tools, null, 2)).toMatchFileSnapshot(
         "__snapshots__/tools-list.json",
@@ -99,7 +92,7 @@ describe("the built bin over stdio", () => {
   it("starts without a key, lists tools, and explains how to set one", async () => {
     const { client, stderr } = await connectBin(binEnv({ OLLAMA_API_KEY: undefined }));
     try {
-      expect((await client.listTools()).tools).toHaveLength(6);
+      expect((await client.listTools()).tools).toHaveLength(TOOL_NAMES.length);
       const result = (await client.callTool({
         name: "web_search",
         arguments: { query: "x" },

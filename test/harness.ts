@@ -7,6 +7,16 @@ import { createServer } from "../src/server.js";
 import { createUpstream } from "../src/upstream/upstream.js";
 import { FAKE_API_KEY, FakeOllamaCloud } from "./fake-ollama-cloud.js";
 
+/** The tool surface, in the order tools/list gives it; pinned on purpose, so a change shows here. */
+export const TOOL_NAMES = [
+  "cloud_chat",
+  "web_search",
+  "search_and_summarize",
+  "web_fetch",
+  "list_models",
+  "research",
+] as const;
+
 export interface Connected {
   client: Client;
   logLines: string[];

@@ -10,6 +10,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pkg from "../package.json" with { type: "json" };
 import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
+import { TOOL_NAMES } from "./harness.js";
 import { assertBuilt, binEnv } from "./spawn-bin.js";
 
 const run = promisify(execFile);
@@ -84,7 +85,7 @@ describe("the packed tarball", () => {
     const client = new Client({ name: "pack-test", version: "1.0.0" });
     await client.connect(transport);
     try {
-      expect((await client.listTools()).tools).toHaveLength(6);
+      expect((await client.listTools()).tools).toHaveLength(TOOL_NAMES.length);
       const result = (await client.callTool({
         name: "web_search",
         arguments: { query: "packed" },

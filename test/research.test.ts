@@ -1,6 +1,7 @@
 import type { Progress } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { FINAL_ANSWER_PROMPT } from "../src/tools/research-prompts.js";
+import type { Source, Step } from "../src/tools/research-tools.js";
 import type { ChatRequestBody, ChatScript } from "./fake-ollama-cloud.js";
 import { type Connected, connect, textOf, useFakeCloud } from "./harness.js";
 
@@ -12,16 +13,8 @@ afterEach(async () => {
 
 interface Structured {
   answer: string;
-  sources: { index: number; title: string; url: string }[];
-  steps: {
-    tool: string;
-    query?: string;
-    url?: string;
-    ok: boolean;
-    ms: number;
-    repeated?: boolean;
-    error?: string;
-  }[];
+  sources: Source[];
+  steps: Step[];
   stopped_by: string;
   usage: { model_calls: number; searches: number; page_fetches: number; prompt_tokens: number };
   model: string;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect } from "./harness.js";
+import { type Connected, connect, TOOL_NAMES } from "./harness.js";
 
 let fake: FakeOllamaCloud;
 let mcp: Connected;
@@ -24,14 +24,7 @@ describe("the tools/list surface", () => {
 
   it("gives every tool a title, a description, annotations and an output schema", async () => {
     const { tools } = await mcp.client.listTools();
-    expect(tools.map((t) => t.name)).toEqual([
-      "cloud_chat",
-      "web_search",
-      "search_and_summarize",
-      "web_fetch",
-      "list_models",
-      "research",
-    ]);
+    expect(tools.map((t) => t.name)).toEqual(TOOL_NAMES);
     for (const tool of tools) {
       expect(tool.title, tool.name).toBeTruthy();
       expect(tool.description?.length, tool.name).toBeGreaterThan(80);
