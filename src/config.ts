@@ -42,6 +42,10 @@ export interface ServerConfig {
   researchTimeLimitMs: number;
   /** Characters of one tool result that go back to the model in a research loop. */
   researchResultChars: number;
+  /** Most upstream requests at once (per caller when callers bring their own keys). */
+  upstreamConcurrency: number;
+  /** Retries as a percentage of recent requests. */
+  retryBudgetPercent: number;
 }
 
 export interface HttpOptions {
@@ -81,6 +85,8 @@ interface Setting {
   help: string;
   /** A switch: the flag takes no value, the env var takes 1/0, true/false, yes/no. */
   boolean?: true;
+  /** A whole number within these bounds. */
+  range?: readonly [number, number];
 }
 
 export const SETTINGS = {
@@ -106,18 +112,21 @@ export const SETTINGS = {
     env: "OLLAMA_CLOUD_TIMEOUT_MS",
     flag: "timeout-ms",
     default: "120000",
+    range: [1, 3_600_000],
     help: "Milliseconds to wait for a response to start, and between chunks of a streamed answer. A long answer that keeps streaming is never cut.",
   },
   retries: {
     env: "OLLAMA_CLOUD_RETRIES",
     flag: "retries",
     default: "2",
+    range: [0, 10],
     help: "Retries after 502/503/504, a connection reset, or a 429 with a short Retry-After (0 turns them off). Usage limits and started streams are never retried.",
   },
   searchCacheTtlMs: {
     env: "OLLAMA_SEARCH_CACHE_TTL_MS",
     flag: "search-cache-ttl-ms",
     default: "120000",
+    range: [0, 86_400_000],
     help: "Milliseconds an identical web search is answered from memory (0 turns the cache off).",
   },
   logLevel: {
@@ -130,6 +139,7 @@ export const SETTINGS = {
     env: "OLLAMA_SUMMARY_CONCURRENCY",
     flag: "summary-concurrency",
     default: "5",
+    range: [1, 10],
     help: "How many pages search_and_summarize summarises at the same time (1-10).",
   },
   mode: {
@@ -166,13 +176,29 @@ export const SETTINGS = {
     env: "OLLAMA_RESEARCH_TIME_LIMIT_MS",
     flag: "research-time-limit-ms",
     default: "300000",
+    range: [1_000, 3_600_000],
     help: "How long a research call may search and read before it asks the model for its best answer.",
   },
   researchResultChars: {
     env: "OLLAMA_RESEARCH_RESULT_CHARS",
     flag: "research-result-chars",
     default: "8000",
+    range: [500, 100_000],
     help: "Characters of each search or page result that research hands back to the model (500-100000).",
+  },
+  upstreamConcurrency: {
+    env: "OLLAMA_UPSTREAM_CONCURRENCY",
+    flag: "upstream-concurrency",
+    default: "16",
+    range: [1, 1_000],
+    help: "Most requests to Ollama at once (Ollama's plans limit how many cloud models run at the same time); more wait in line.",
+  },
+  retryBudgetPercent: {
+    env: "OLLAMA_CLOUD_RETRY_BUDGET_PERCENT",
+    flag: "retry-budget-percent",
+    default: "20",
+    range: [0, 100],
+    help: "Retries may be at most this percentage of the requests of the last 10 seconds (plus a few), so an outage is not met with three times the traffic.",
   },
 } as const satisfies Record<keyof ServerConfig, Setting>;
 
@@ -194,6 +220,7 @@ export const HTTP_SETTINGS = {
     env: "MCP_HTTP_PORT",
     flag: "port",
     default: "3333",
+    range: [0, 65_535],
     help: "Port to listen on (0 picks a free one).",
   },
   stateless: {
@@ -225,24 +252,28 @@ export const HTTP_SETTINGS = {
     env: "MCP_HTTP_MAX_SESSIONS",
     flag: "max-sessions",
     default: "500",
+    range: [1, 100_000],
     help: "Most concurrent sessions; past it, new sessions get 503.",
   },
   sessionIdleMs: {
     env: "MCP_HTTP_SESSION_IDLE_MS",
     flag: "session-idle-ms",
     default: "1800000",
+    range: [1_000, 604_800_000],
     help: "A session unused this long is closed.",
   },
   maxBodyBytes: {
     env: "MCP_HTTP_MAX_BODY_BYTES",
     flag: "max-body-bytes",
     default: "4194304",
+    range: [1_024, 104_857_600],
     help: "Largest request body accepted; larger ones get 413.",
   },
   shutdownGraceMs: {
     env: "MCP_HTTP_SHUTDOWN_GRACE_MS",
     flag: "shutdown-grace-ms",
     default: "10000",
+    range: [0, 600_000],
     help: "On SIGINT/SIGTERM, how long in-flight calls may run before sessions are closed.",
   },
 } as const satisfies Record<keyof HttpOptions, Setting>;
@@ -285,6 +316,7 @@ function layered(setting: Setting, flags: Flags, env: Env): string | undefined {
 
 export function resolveHttpOptions(flags: Flags, env: Env): HttpOptions {
   const raw = (setting: Setting) => layered(setting, flags, env);
+  const int = (setting: Setting) => integerSetting(setting, raw(setting));
   const S = HTTP_SETTINGS;
   const list = (value: string | undefined) =>
     (value ?? "")
@@ -295,15 +327,15 @@ export function resolveHttpOptions(flags: Flags, env: Env): HttpOptions {
   const options: HttpOptions = {
     enabled: booleanSetting(S.enabled, raw(S.enabled)),
     host,
-    port: integerSetting(S.port, raw(S.port), 0, 65_535),
+    port: int(S.port),
     stateless: booleanSetting(S.stateless, raw(S.stateless)),
     token: raw(S.token),
     allowedOrigins: list(raw(S.allowedOrigins)),
     allowedHosts: list(raw(S.allowedHosts)).map((h) => h.toLowerCase()),
-    maxSessions: integerSetting(S.maxSessions, raw(S.maxSessions), 1, 100_000),
-    sessionIdleMs: integerSetting(S.sessionIdleMs, raw(S.sessionIdleMs), 1_000, 604_800_000),
-    maxBodyBytes: integerSetting(S.maxBodyBytes, raw(S.maxBodyBytes), 1_024, 104_857_600),
-    shutdownGraceMs: integerSetting(S.shutdownGraceMs, raw(S.shutdownGraceMs), 0, 600_000),
+    maxSessions: int(S.maxSessions),
+    sessionIdleMs: int(S.sessionIdleMs),
+    maxBodyBytes: int(S.maxBodyBytes),
+    shutdownGraceMs: int(S.shutdownGraceMs),
   };
   if (options.enabled && !options.token && !isLoopbackHostname(host)) {
     throw new ConfigError(
@@ -388,43 +420,27 @@ function booleanSetting(setting: Setting, value: string | undefined): boolean {
 /** Layers defaults < environment < flags (keyed by flag name), then validates the result. */
 export function resolveConfig(flags: Flags, env: Env): ServerConfig {
   const raw = (setting: Setting) => layered(setting, flags, env);
+  const int = (setting: Setting) => integerSetting(setting, raw(setting));
   const apiKey = normalizeApiKey(env[SETTINGS.apiKey.env]);
   return {
     apiKey,
     cloudHost: normalizeCloudHost(raw(SETTINGS.cloudHost) as string, apiKey !== undefined),
     defaultModel: validateDefaultModel(raw(SETTINGS.defaultModel) as string),
-    timeoutMs: integerSetting(SETTINGS.timeoutMs, raw(SETTINGS.timeoutMs), 1, 3_600_000),
-    retries: integerSetting(SETTINGS.retries, raw(SETTINGS.retries), 0, 10),
-    searchCacheTtlMs: integerSetting(
-      SETTINGS.searchCacheTtlMs,
-      raw(SETTINGS.searchCacheTtlMs),
-      0,
-      86_400_000,
-    ),
+    timeoutMs: int(SETTINGS.timeoutMs),
+    retries: int(SETTINGS.retries),
+    searchCacheTtlMs: int(SETTINGS.searchCacheTtlMs),
     logLevel: logLevelSetting(raw(SETTINGS.logLevel) as string),
-    summaryConcurrency: integerSetting(
-      SETTINGS.summaryConcurrency,
-      raw(SETTINGS.summaryConcurrency),
-      1,
-      10,
-    ),
+    summaryConcurrency: int(SETTINGS.summaryConcurrency),
     ...routingSettings(raw, apiKey),
-    researchTimeLimitMs: integerSetting(
-      SETTINGS.researchTimeLimitMs,
-      raw(SETTINGS.researchTimeLimitMs),
-      1_000,
-      3_600_000,
-    ),
-    researchResultChars: integerSetting(
-      SETTINGS.researchResultChars,
-      raw(SETTINGS.researchResultChars),
-      500,
-      100_000,
-    ),
+    researchTimeLimitMs: int(SETTINGS.researchTimeLimitMs),
+    researchResultChars: int(SETTINGS.researchResultChars),
+    upstreamConcurrency: int(SETTINGS.upstreamConcurrency),
+    retryBudgetPercent: int(SETTINGS.retryBudgetPercent),
   };
 }
 
-function integerSetting(setting: Setting, value: string | undefined, min: number, max: number) {
+function integerSetting(setting: Setting, value: string | undefined): number {
+  const [min, max] = setting.range ?? [0, Number.MAX_SAFE_INTEGER];
   const parsed = Number(value);
   if (!value || !/^\d+$/.test(value) || parsed < min || parsed > max) {
     const name = setting.flag ? `${setting.env} (--${setting.flag})` : setting.env;

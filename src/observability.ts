@@ -1,6 +1,6 @@
 import type { LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
 import type { LogLevel } from "./config.js";
-import type { UpstreamEvent } from "./upstream/upstream-fetch.js";
+import type { UpstreamEvent } from "./upstream/fetch-seam.js";
 
 /** Operational facts only: names, statuses, counts and timings. Never prompts, queries, results or keys. */
 export type LogFields = Record<string, string | number | boolean | undefined>;

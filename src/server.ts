@@ -1,4 +1,5 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { type Clock, systemClock } from "./clock.js";
 import type { ServerConfig } from "./config.js";
 import { noElicitationValidator } from "./no-elicitation-validator.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
@@ -13,6 +14,7 @@ export interface ServerDeps {
   writeLog?: (line: string) => void;
   /** Minimum milliseconds between two progress notifications of one call. */
   progressThrottleMs?: number;
+  clock?: Clock;
 }
 
 const NO_LOG: OpsLogger = { log: () => {} };
@@ -41,6 +43,7 @@ export function createServer(deps: ServerDeps): McpServer {
     config: deps.config,
     stderr: deps.writeLog ? stderrLogger(deps.config.logLevel, deps.writeLog) : NO_LOG,
     progressThrottleMs: deps.progressThrottleMs ?? 200,
+    clock: deps.clock ?? systemClock,
   });
   return server;
 }

@@ -29,6 +29,8 @@ describe("configuration", () => {
       localModel: undefined,
       researchTimeLimitMs: 300_000,
       researchResultChars: 8_000,
+      upstreamConcurrency: 16,
+      retryBudgetPercent: 20,
     });
   });
 

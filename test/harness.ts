@@ -1,7 +1,9 @@
+import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { afterAll, afterEach, beforeAll } from "vitest";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
+import type { Clock } from "../src/clock.js";
 import { resolveConfig } from "../src/config.js";
 import { createServer } from "../src/server.js";
 import { createUpstream } from "../src/upstream/upstream.js";
@@ -17,6 +19,17 @@ export const TOOL_NAMES = [
   "research",
 ] as const;
 
+/**
+ * One reviewed snapshot per tool, so a change to a tool reviews as a change to its own file
+ * (update with `npx vitest run -u` and review the diff).
+ */
+export async function expectToolSnapshots(tools: { name: string }[]): Promise<void> {
+  for (const tool of tools) {
+    const file = fileURLToPath(new URL(`./__snapshots__/tools/${tool.name}.json`, import.meta.url));
+    await expect(`${JSON.stringify(tool, null, 2)}\n`).toMatchFileSnapshot(file);
+  }
+}
+
 export interface Connected {
   client: Client;
   logLines: string[];
@@ -24,14 +37,15 @@ export interface Connected {
   close(): Promise<void>;
 }
 
-/** A real SDK client talking to createServer() over an in-memory transport, upstream = the fake. */
 /**
+ * A real SDK client talking to createServer() over an in-memory transport, upstream = the fake.
  * Retries and the search cache are off unless a test turns them on through `env`, so each test
  * sees exactly the upstream behaviour it injects. Backoff is 1 ms so retry tests stay quick.
  */
 export async function connect(
   fake: Pick<FakeOllamaCloud, "url">,
   env: Record<string, string | undefined> = {},
+  options: { clock?: Clock } = {},
 ): Promise<Connected> {
   const config = resolveConfig(
     {},
@@ -45,11 +59,13 @@ export async function connect(
     },
   );
   const logLines: string[] = [];
+  const { clock } = options;
   const server = createServer({
     config,
-    client: createUpstream({ config, retryPolicy: { backoffMs: 1 } }),
+    client: createUpstream({ config, retryPolicy: { backoffMs: 1 }, ...(clock && { clock }) }),
     writeLog: (line) => logLines.push(line),
     progressThrottleMs: 0,
+    ...(clock && { clock }),
   });
   const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);
@@ -65,6 +81,16 @@ export async function connect(
       await server.close();
     },
   };
+}
+
+/** Waits until the server has logged a line that matches: the call it reports has ended. */
+export async function logged(mcp: Connected, pattern: RegExp): Promise<string> {
+  for (let waited = 0; waited < 10_000; waited += 2) {
+    const line = mcp.logLines.find((l) => pattern.test(l));
+    if (line) return line;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  throw new Error(`no log line matched ${pattern} within 10 s`);
 }
 
 export function textOf(result: CallToolResult): string {

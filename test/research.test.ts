@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { FINAL_ANSWER_PROMPT } from "../src/tools/research-prompts.js";
 import type { Source, Step } from "../src/tools/research-tools.js";
 import type { ChatRequestBody, ChatScript } from "./fake-ollama-cloud.js";
-import { type Connected, connect, textOf, useFakeCloud } from "./harness.js";
+import { type Connected, connect, logged, textOf, useFakeCloud } from "./harness.js";
+import { ManualClock } from "./manual-clock.js";
 
 const t = useFakeCloud();
 const extra: Connected[] = [];
@@ -107,17 +108,20 @@ describe("research", () => {
   });
 
   it("stops at the wall-clock limit", async () => {
-    const limited = await connect(t.fake, { OLLAMA_RESEARCH_TIME_LIMIT_MS: "1000" });
+    const clock = new ManualClock();
+    const limited = await connect(t.fake, { OLLAMA_RESEARCH_TIME_LIMIT_MS: "1000" }, { clock });
     extra.push(limited);
-    t.fake.latency.chat = 600;
-    t.fake.chatResponder = (request) =>
-      request.tools
+    t.fake.chatResponder = (request) => {
+      // Each model round takes 600 ms of the research's time.
+      clock.advance(600);
+      return request.tools
         ? calls(["web_search", { query: `q${toolMessages(request).length}` }])
         : { content: "So far [1]." };
+    };
     const result = await limited.call("research", { question: "q", max_steps: 20 });
     const structured = result.structuredContent as unknown as Structured;
     expect(structured.stopped_by).toBe("time_limit");
-    expect(structured.usage.model_calls).toBeLessThan(20);
+    expect(structured.usage.model_calls).toBe(3);
     expect(chats().at(-1)?.tools).toBeUndefined();
   });
 
@@ -232,7 +236,8 @@ describe("research", () => {
     await expect(call).rejects.toThrow();
     await t.fake.requestsTo("/api/chat")[1]?.closed;
     const sent = t.fake.requests.length;
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Once the call has logged its end, nothing can send on its behalf any more.
+    await logged(t.mcp, /research cancelled/);
     expect(t.fake.requests.length).toBe(sent);
   });
 

@@ -4,7 +4,8 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeOllamaCloud, type RecordedRequest } from "./fake-ollama-cloud.js";
-import { type Connected, connect, textOf } from "./harness.js";
+import { type Connected, connect, logged, textOf } from "./harness.js";
+import { ManualClock } from "./manual-clock.js";
 
 let fake: FakeOllamaCloud;
 const open: Connected[] = [];
@@ -20,8 +21,8 @@ afterAll(async () => {
   await fake.close();
 });
 
-async function server(env: Record<string, string> = {}): Promise<Connected> {
-  const connected = await connect(fake, env);
+async function server(env: Record<string, string> = {}, clock?: ManualClock): Promise<Connected> {
+  const connected = await connect(fake, env, clock && { clock });
   open.push(connected);
   return connected;
 }
@@ -98,15 +99,20 @@ describe("retries", () => {
   });
 
   it("retries a 429 with a short Retry-After, after waiting it out", async () => {
-    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "2" });
+    const clock = new ManualClock();
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "2" }, clock);
     fake.inject("web_search", {
       status: 429,
       body: { error: "slow down" },
       headers: { "retry-after": "1" },
     });
-    const started = Date.now();
-    expect((await mcp.call("web_search", { query: "x" })).isError).toBeFalsy();
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    const started = clock.now();
+    const call = mcp.call("web_search", { query: "x" });
+    await clock.sleeping(1000);
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(1);
+    clock.advance(1001);
+    expect((await call).isError).toBeFalsy();
+    expect(clock.now() - started).toBeGreaterThanOrEqual(1000);
     expect(fake.requestsTo("/api/web_search")).toHaveLength(2);
   });
 
@@ -228,7 +234,8 @@ describe("cancellation", () => {
   });
 
   it("stops waiting out a retry back-off when cancelled", async () => {
-    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "2" });
+    const clock = new ManualClock();
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "2" }, clock);
     fake.inject("web_search", {
       status: 429,
       body: { error: "slow down" },
@@ -238,11 +245,12 @@ describe("cancellation", () => {
     const call = mcp.client.callTool({ name: "web_search", arguments: { query: "q" } }, undefined, {
       signal: controller.signal,
     });
-    await firstRequestTo("/api/web_search");
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await clock.sleeping(8000);
     controller.abort();
     await expect(call).rejects.toThrow();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await logged(mcp, /web_search cancelled/);
+    clock.advance(10_000);
+    await mcp.client.ping();
     expect(fake.requestsTo("/api/web_search")).toHaveLength(1);
     expect(mcp.logLines.join("\n")).not.toMatch(/unexpected/);
     expect(mcp.logLines.join("\n")).toMatch(/web_search cancelled/);
@@ -361,7 +369,7 @@ describe("logging", () => {
     });
     await mcp.client.setLoggingLevel("info");
     await mcp.call("cloud_chat", { prompt: "x", model: "gpt-oss:20b" });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await mcp.client.ping();
     expect(messages.some((m) => m.level === "debug")).toBe(false);
     expect(messages).toContainEqual({
       level: "info",
@@ -378,7 +386,7 @@ describe("logging", () => {
     await mcp.client.setLoggingLevel("error");
     fake.inject("chat", { status: 500, body: { error: "x" } });
     await mcp.call("cloud_chat", { prompt: "x" });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await mcp.client.ping();
     expect(messages).toEqual([]);
   });
 
@@ -391,7 +399,7 @@ describe("logging", () => {
     await mcp.call("web_search", { query: "quiet" });
     fake.inject("web_search", { status: 503, body: { error: "busy" } });
     await mcp.call("web_search", { query: "retried" });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await mcp.client.ping();
     expect(levels).toEqual(["warning"]);
   });
 
@@ -418,7 +426,7 @@ describe("logging", () => {
     fake.inject("chat", { streamErrorAfter: 1, message: `${canary}-stream` });
     await mcp.call("cloud_chat", { prompt: `${canary}-prompt two` });
     await mcp.call("cloud_chat", { prompt: `${canary}`, model: `bad model ${canary}` });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await mcp.client.ping();
 
     const everything = [...mcp.logLines, ...messages.map((m) => JSON.stringify(m))].join("\n");
     expect(mcp.logLines.length).toBeGreaterThan(5);

@@ -1,5 +1,6 @@
 import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
+import type { Clock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
 import type { LogFields, ProgressReporter } from "../observability.js";
 import type { CallOptions, Upstream } from "../upstream/upstream.js";
@@ -13,6 +14,7 @@ export interface ToolContext {
   progress: ProgressReporter;
   /** Facts about this call for the operational log (e.g. the model); never content. */
   logFields: LogFields;
+  clock: Clock;
 }
 
 export interface ToolOutput<Structured> {

@@ -1,11 +1,10 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import {
   type CallToolResult,
-  ListToolsRequestSchema,
-  type ListToolsResult,
   type LoggingLevel,
   SetLevelRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
+import type { Clock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
 import {
   DEFAULT_MCP_LOG_LEVEL,
@@ -17,7 +16,8 @@ import {
   type OpsLogger,
   progressReporter,
 } from "../observability.js";
-import { isAbortError, UpstreamError } from "../upstream/errors.js";
+import { UpstreamError } from "../upstream/errors.js";
+import { isAbortError } from "../upstream/signals.js";
 import type { Upstream } from "../upstream/upstream.js";
 import { cloudChat } from "./cloud-chat.js";
 import { type ToolContext, type ToolDefinition, ToolFailure } from "./define-tool.js";
@@ -36,19 +36,13 @@ export const TOOLS: readonly ToolDefinition[] = [
   research,
 ] as unknown as readonly ToolDefinition[];
 
-/**
- * Defined only in the bundle: the tools/list answer the SDK gave for these same tools at build
- * time (scripts/build.mjs). Converting the Zod schemas to JSON Schema costs about 12 ms at every
- * start and at every HTTP session's first list; the tool surface is fixed, so the bundle skips it.
- */
-declare const __TOOLS_LIST__: ListToolsResult | undefined;
-
 export interface RegistryDeps {
   client: Upstream;
   config: ServerConfig;
   /** Where human-readable operational lines go (stderr in the bin). */
   stderr: OpsLogger;
   progressThrottleMs: number;
+  clock: Clock;
 }
 
 export function registerTools(server: McpServer, deps: RegistryDeps): void {
@@ -69,7 +63,7 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
         annotations: tool.annotations,
       },
       async (input: unknown, extra): Promise<CallToolResult> => {
-        const started = Date.now();
+        const started = deps.clock.now();
         const log = fanOut(
           deps.stderr,
           mcpLogger(
@@ -88,6 +82,7 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
                     params: { progressToken: token, ...params },
                   }),
                 deps.progressThrottleMs,
+                deps.clock.now,
               );
         const logFields: LogFields = {};
         const context: ToolContext = {
@@ -99,6 +94,7 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
           },
           progress,
           logFields,
+          clock: deps.clock,
         };
         let result: CallToolResult;
         try {
@@ -115,16 +111,12 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
         log.log(result.isError ? "warning" : "info", `${tool.name} ${status}`, {
           tool: tool.name,
           status,
-          ms: Date.now() - started,
+          ms: deps.clock.now() - started,
           ...logFields,
         });
         return result;
       },
     );
-  }
-  if (typeof __TOOLS_LIST__ !== "undefined") {
-    const toolsList = __TOOLS_LIST__;
-    server.server.setRequestHandler(ListToolsRequestSchema, () => toolsList);
   }
 }
 

@@ -1,51 +1,38 @@
 import * as z from "zod";
+import type { Clock } from "../clock.js";
 import type { CallOptions, ToolCall, ToolSpec, Upstream } from "../upstream/upstream.js";
 import { MAX_SEARCH_RESULTS, queryField, urlField } from "./fields.js";
 
+const searchArgs = z.object({
+  query: queryField.describe("What to search for."),
+  // A model's slip here (a string, an out-of-range number) costs it the default, not the call.
+  max_results: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_SEARCH_RESULTS)
+    .catch(5)
+    .default(5)
+    .describe("How many results (default 5)."),
+});
+const fetchArgs = z.object({
+  url: urlField.describe("An absolute http:// or https:// URL."),
+});
+
 /** The two tools the research loop offers its model, named as in Ollama's own examples. */
 export const RESEARCH_TOOL_SPECS: ToolSpec[] = [
-  {
-    type: "function",
-    function: {
-      name: "web_search",
-      description:
-        "Search the web. Returns numbered results with their URL and the relevant page text.",
-      parameters: {
-        type: "object",
-        properties: {
-          query: { type: "string", description: "What to search for." },
-          max_results: {
-            type: "integer",
-            minimum: 1,
-            maximum: MAX_SEARCH_RESULTS,
-            description: "How many results (default 5).",
-          },
-        },
-        required: ["query"],
-      },
-    },
-  },
-  {
-    type: "function",
-    function: {
-      name: "web_fetch",
-      description: "Read one web page in full (as markdown), by its http(s) URL.",
-      parameters: {
-        type: "object",
-        properties: {
-          url: { type: "string", description: "An absolute http:// or https:// URL." },
-        },
-        required: ["url"],
-      },
-    },
-  },
+  toolSpec(
+    "web_search",
+    "Search the web. Returns numbered results with their URL and the relevant page text.",
+    searchArgs,
+  ),
+  toolSpec("web_fetch", "Read one web page in full (as markdown), by its http(s) URL.", fetchArgs),
 ];
 
-const searchArgs = z.object({
-  query: queryField,
-  max_results: z.coerce.number().int().min(1).max(MAX_SEARCH_RESULTS).catch(5).default(5),
-});
-const fetchArgs = z.object({ url: urlField });
+function toolSpec(name: string, description: string, schema: z.ZodObject): ToolSpec {
+  const { $schema: _, ...parameters } = z.toJSONSchema(schema, { io: "input" });
+  return { type: "function", function: { name, description, parameters } };
+}
 
 export interface Source {
   index: number;
@@ -86,6 +73,7 @@ export class SourceBook {
 
 export interface ToolRunnerDeps {
   client: Upstream;
+  clock: Clock;
   call: CallOptions;
   sources: SourceBook;
   /** Characters of one result handed back to the model. */
@@ -106,12 +94,12 @@ export class ToolRunner {
 
   async run(toolCall: ToolCall): Promise<{ name: string; content: string }> {
     const { name, arguments: args } = toolCall.function;
-    const started = Date.now();
+    const started = this.deps.clock.now();
     const step: Step = { tool: name || "(unnamed)", ok: false, ms: 0 };
     this.steps.push(step);
     const finish = (content: string, ok: boolean, error?: string) => {
       step.ok = ok;
-      step.ms = Date.now() - started;
+      step.ms = this.deps.clock.now() - started;
       if (error) step.error = error;
       return { name, content: this.cut(content) };
     };

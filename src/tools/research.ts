@@ -1,7 +1,15 @@
 import * as z from "zod";
 import type { ChatMessage, ChatReply, Route } from "../upstream/upstream.js";
 import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
-import { modelField, routeSchema, strictArguments, thinkField } from "./fields.js";
+import {
+  integerField,
+  modelField,
+  multiCallUsageSchema,
+  routeSchema,
+  strictArguments,
+  textField,
+  thinkField,
+} from "./fields.js";
 import { FINAL_ANSWER_PROMPT, researchSystemPrompt } from "./research-prompts.js";
 import { RESEARCH_TOOL_SPECS, SourceBook, ToolRunner } from "./research-tools.js";
 
@@ -22,18 +30,9 @@ export const research = defineTool({
     "Answer a question with a large cloud model that decides for itself what to search and which pages to read (Ollama web search and fetch), then writes a markdown answer with numbered citations [n] to the listed sources. Use it for questions that need several searches or careful reading; use search_and_summarize for a quick one-search overview. Returns the answer, its sources, every step taken and why it stopped.",
   inputSchema: strictArguments(
     {
-      question: z
-        .string({ error: "question must be a string" })
-        .trim()
-        .min(1, { error: "question must not be empty" })
-        .max(4_000, { error: "question must be at most 4000 characters" })
-        .describe("The question to research."),
+      question: textField("question", 4_000).describe("The question to research."),
       model: modelField.optional(),
-      max_steps: z
-        .number({ error: "max_steps must be an integer from 1 to 20" })
-        .int({ error: "max_steps must be an integer from 1 to 20" })
-        .min(1, { error: "max_steps must be an integer from 1 to 20" })
-        .max(20, { error: "max_steps must be an integer from 1 to 20" })
+      max_steps: integerField("max_steps", 1, 20)
         .default(8)
         .describe(
           "Model rounds that may call tools (1-20, default 8); then the model must answer.",
@@ -57,25 +56,28 @@ export const research = defineTool({
       .describe(
         "answer: the model finished; max_steps or time_limit: it was asked for its best answer.",
       ),
-    usage: z.object({
-      prompt_tokens: z.number(),
-      output_tokens: z.number(),
-      model_calls: z.number().int(),
-      searches: z.number().int(),
-      page_fetches: z.number().int(),
-    }),
+    usage: multiCallUsageSchema,
     route: routeSchema,
   }),
   annotations: READ_ONLY_OPEN_WORLD,
   async handle(input, context) {
-    const { client, config, call, progress } = context;
+    const { client, config, call, progress, clock } = context;
     client.checkModel(input.model);
-    const started = Date.now();
+    const started = clock.now();
     const sources = new SourceBook();
-    const runner = new ToolRunner({ client, call, sources, budget: config.researchResultChars });
+    const runner = new ToolRunner({
+      client,
+      clock,
+      call,
+      sources,
+      budget: config.researchResultChars,
+    });
     const usage = { prompt_tokens: 0, output_tokens: 0, model_calls: 0 };
     const messages: ChatMessage[] = [
-      { role: "system", content: researchSystemPrompt(new Date().toISOString().slice(0, 10)) },
+      {
+        role: "system",
+        content: researchSystemPrompt(new Date(started).toISOString().slice(0, 10)),
+      },
       { role: "user", content: input.question },
     ];
     // Progress counts events (rounds, tool calls, the answer): how many there will be is unknown.
@@ -104,7 +106,7 @@ export const research = defineTool({
     let stoppedBy: "answer" | "max_steps" | "time_limit" = "max_steps";
     let answer: string | undefined;
     for (let round = 1; round <= input.max_steps; round++) {
-      if (Date.now() - started >= config.researchTimeLimitMs) {
+      if (clock.now() - started >= config.researchTimeLimitMs) {
         stoppedBy = "time_limit";
         break;
       }

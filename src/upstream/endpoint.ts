@@ -1,19 +1,8 @@
-import type { ChatResponse, Ollama, WebSearchRequest } from "ollama";
+import { type ChatResponse, Ollama, type WebSearchRequest } from "ollama/browser";
 import * as z from "zod";
-import {
-  isAbortError,
-  MalformedResponseError,
-  type Service,
-  StreamError,
-  UpstreamError,
-} from "./errors.js";
-import type { SendRequest } from "./http-transport.js";
-import {
-  type CallHooks,
-  createUpstreamFetch,
-  type RetryPolicy,
-  type UpstreamTarget,
-} from "./upstream-fetch.js";
+import { MalformedResponseError, type Service, StreamError, UpstreamError } from "./errors.js";
+import { type CallHooks, createSeam, type SeamDeps, type UpstreamTarget } from "./fetch-seam.js";
+import { isAbortError } from "./signals.js";
 
 export type ThinkLevel = boolean | "low" | "medium" | "high";
 
@@ -137,94 +126,44 @@ const tagsResponseSchema = z.object({
   ),
 });
 
-let ollamaModule: Promise<typeof import("ollama")> | undefined;
-const loadOllama = () => {
-  ollamaModule ??= import("ollama");
-  return ollamaModule;
-};
-
-export function createEndpoint(
-  target: UpstreamTarget,
-  policy: RetryPolicy,
-  send: SendRequest,
-): Endpoint {
+export function createEndpoint(target: UpstreamTarget, deps: SeamDeps): Endpoint {
   const { service } = target;
-  // One ollama-js instance per call: its fetch carries that call's signal and hooks. The library
-  // is loaded on the first call, so listing tools never pays for it.
-  const ollamaFor = async (hooks: CallHooks): Promise<Ollama> => {
-    const { Ollama } = await loadOllama();
-    return new Ollama({
-      host: target.baseUrl,
-      fetch: createUpstreamFetch(target, policy, send, hooks),
-    });
+  /**
+   * Runs `use` with an ollama-js instance whose fetch carries this call's signal and hooks (the
+   * browser build: the Node one reads any image string that names an existing file).
+   */
+  const withOllama = async <T>(hooks: CallHooks, use: (ollama: Ollama) => Promise<T>) => {
+    const seam = createSeam(target, deps, hooks);
+    try {
+      return await use(new Ollama({ host: target.baseUrl, fetch: seam.fetch }));
+    } finally {
+      seam.close();
+    }
   };
-  const guard = <T>(call: () => Promise<T>, what: string) => guarded(call, what, service);
+  const guard = <T>(hooks: CallHooks, what: string, call: (ollama: Ollama) => Promise<T>) =>
+    guarded(() => withOllama(hooks, call), what, service);
 
   return {
     service,
 
-    async chat(request, options = {}) {
-      const ollama = await ollamaFor(options);
-      let final: ChatResponse | undefined;
-      let content = "";
-      let thinking = "";
-      const toolCalls: ToolCall[] = [];
-      try {
-        const stream = await ollama.chat({
-          model: request.model,
-          messages: request.messages,
-          stream: true,
-          ...(request.tools !== undefined && { tools: request.tools }),
-          ...(request.think !== undefined && { think: request.think }),
-          ...(request.format !== undefined && { format: request.format }),
-          ...(request.options !== undefined && { options: request.options }),
-        });
-        for await (const chunk of stream) {
-          content += chunk.message?.content ?? "";
-          thinking += chunk.message?.thinking ?? "";
-          for (const call of chunk.message?.tool_calls ?? [])
-            toolCalls.push(normalizeToolCall(call));
-          options.onProgress?.({ receivedChars: content.length + thinking.length });
-          if (chunk.done) final = chunk;
-        }
-      } catch (error) {
-        throw classifyStreamFailure(error, service);
-      }
-      if (!final) throw new StreamError("the stream ended before the model finished", { service });
-      return {
-        model: final.model || request.model,
-        content,
-        thinking,
-        tool_calls: toolCalls,
-        done_reason: final.done_reason || "stop",
-        usage: {
-          prompt_tokens: final.prompt_eval_count ?? 0,
-          output_tokens: final.eval_count ?? 0,
-          total_ms: nanosToMs(final.total_duration),
-          load_ms: nanosToMs(final.load_duration),
-          prompt_ms: nanosToMs(final.prompt_eval_duration),
-          generation_ms: nanosToMs(final.eval_duration),
-        },
-      };
+    chat(request, options = {}) {
+      return withOllama(options, (ollama) => streamChat(ollama, request, options, service));
     },
 
     async webSearch(query, maxResults, options = {}) {
       // ollama-js types the field as maxResults, but the service reads max_results.
       const body = { query, max_results: maxResults } as unknown as WebSearchRequest;
-      const raw = await guard(async () => (await ollamaFor(options)).webSearch(body), "web search");
+      const raw = await guard(options, "web search", (ollama) => ollama.webSearch(body));
       return parse(searchResponseSchema, raw, "web search", service).results;
     },
 
     async webFetch(url, options = {}) {
-      const raw = await guard(
-        async () => (await ollamaFor(options)).webFetch({ url }),
-        "web fetch",
-      );
+      const raw = await guard(options, "web fetch", (ollama) => ollama.webFetch({ url }));
       return parse(fetchResponseSchema, raw, "web fetch", service);
     },
 
     async tags(options = {}) {
-      const raw = await guard(async () => (await ollamaFor(options)).list(), "model list");
+      const raw = await guard(options, "model list", (ollama) => ollama.list());
       return parse(tagsResponseSchema, raw, "model list", service).models.map((m) => ({
         name: (m.name ?? m.model) as string,
         modified_at: m.modified_at,
@@ -233,6 +172,54 @@ export function createEndpoint(
         remote_host: m.remote_host,
         remote_model: m.remote_model,
       }));
+    },
+  };
+}
+
+async function streamChat(
+  ollama: Ollama,
+  request: ChatRequest,
+  options: CallOptions & { onProgress?: (progress: ChatProgress) => void },
+  service: Service,
+): Promise<ChatReply> {
+  let final: ChatResponse | undefined;
+  let content = "";
+  let thinking = "";
+  const toolCalls: ToolCall[] = [];
+  try {
+    const stream = await ollama.chat({
+      model: request.model,
+      messages: request.messages,
+      stream: true,
+      ...(request.tools !== undefined && { tools: request.tools }),
+      ...(request.think !== undefined && { think: request.think }),
+      ...(request.format !== undefined && { format: request.format }),
+      ...(request.options !== undefined && { options: request.options }),
+    });
+    for await (const chunk of stream) {
+      content += chunk.message?.content ?? "";
+      thinking += chunk.message?.thinking ?? "";
+      for (const call of chunk.message?.tool_calls ?? []) toolCalls.push(normalizeToolCall(call));
+      options.onProgress?.({ receivedChars: content.length + thinking.length });
+      if (chunk.done) final = chunk;
+    }
+  } catch (error) {
+    throw classifyStreamFailure(error, service);
+  }
+  if (!final) throw new StreamError("the stream ended before the model finished", { service });
+  return {
+    model: final.model || request.model,
+    content,
+    thinking,
+    tool_calls: toolCalls,
+    done_reason: final.done_reason || "stop",
+    usage: {
+      prompt_tokens: final.prompt_eval_count ?? 0,
+      output_tokens: final.eval_count ?? 0,
+      total_ms: nanosToMs(final.total_duration),
+      load_ms: nanosToMs(final.load_duration),
+      prompt_ms: nanosToMs(final.prompt_eval_duration),
+      generation_ms: nanosToMs(final.eval_duration),
     },
   };
 }

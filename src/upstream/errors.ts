@@ -56,9 +56,18 @@ export class NoWayToCloudError extends UpstreamError {
 
 export class AuthError extends UpstreamError {
   override name = "AuthError";
-  constructor(status: number, serviceMessage: string | undefined, options: ErrorOptions = {}) {
+  constructor(
+    status: number,
+    serviceMessage: string | undefined,
+    keySource: "OLLAMA_API_KEY" | "caller",
+    options: ErrorOptions = {},
+  ) {
+    const check =
+      keySource === "caller"
+        ? "Check the Ollama API key your MCP client sends as its bearer token"
+        : "Check that OLLAMA_API_KEY is correct";
     super(
-      `Ollama's cloud rejected the API key (${status}${serviceMessage ? `: ${clause(serviceMessage)}` : ""}). Check that OLLAMA_API_KEY is correct and has not been revoked at ${API_KEYS_URL}.`,
+      `Ollama's cloud rejected the API key (${status}${serviceMessage ? `: ${clause(serviceMessage)}` : ""}). ${check} and that it has not been revoked at ${API_KEYS_URL}.`,
       { ...options, status },
     );
   }
@@ -229,10 +238,6 @@ export class StreamError extends UpstreamError {
   constructor(detail: string, options: ErrorOptions = {}) {
     super(`The model's response stream failed: ${clause(detail)}. Try again.`, options);
   }
-}
-
-export function isAbortError(error: unknown): boolean {
-  return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
 }
 
 function formatSeconds(ms: number): string {

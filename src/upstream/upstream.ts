@@ -1,5 +1,7 @@
+import { type Clock, systemClock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
 import { type ModelRef, parseModelRef } from "../model-name.js";
+import { redactor } from "../redact.js";
 import {
   type CallOptions,
   type ChatProgress,
@@ -13,7 +15,6 @@ import {
 import {
   CLOUD,
   capitalize,
-  isAbortError,
   ModelNotFoundError,
   NoWayToCloudError,
   type Service,
@@ -21,9 +22,11 @@ import {
   UpstreamHttpError,
   UpstreamNetworkError,
 } from "./errors.js";
-import { createHttpTransport, type SendRequest } from "./http-transport.js";
+import type { Fetch, SeamDeps } from "./fetch-seam.js";
+import { Limiter } from "./limiter.js";
+import { DEFAULT_RETRY_POLICY, RetryBudget, type RetryPolicy } from "./retry.js";
+import { isAbortError } from "./signals.js";
 import { TtlCache } from "./ttl-cache.js";
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./upstream-fetch.js";
 
 export type {
   CallOptions,
@@ -76,9 +79,11 @@ export interface Upstream {
 
 export interface UpstreamDeps {
   config: ServerConfig;
-  /** How HTTP requests are sent; node:http with kept-alive connections unless given. */
-  send?: SendRequest;
-  now?: () => number;
+  /** Secrets to redact from upstream text besides the key (the HTTP token). */
+  secrets?: readonly (string | undefined)[];
+  /** How HTTP requests are sent: the platform fetch unless given. */
+  fetch?: Fetch;
+  clock?: Clock;
   /** Overrides for the parts of the retry policy that are not configuration (tests use these). */
   retryPolicy?: Partial<RetryPolicy>;
 }
@@ -99,13 +104,21 @@ const EXPERIMENTAL_WEB_PATHS = {
 
 export function createUpstream(deps: UpstreamDeps): Upstream {
   const { config } = deps;
-  const sendRequest = deps.send ?? createHttpTransport();
-  const now = deps.now ?? Date.now;
+  const clock = deps.clock ?? systemClock;
+  const now = () => clock.now();
   const policy: RetryPolicy = {
     ...DEFAULT_RETRY_POLICY,
     timeoutMs: config.timeoutMs,
     retries: config.retries,
     ...deps.retryPolicy,
+  };
+  const seamDeps: SeamDeps = {
+    policy,
+    clock,
+    fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
+    limiter: new Limiter(config.upstreamConcurrency),
+    budget: new RetryBudget(config.retryBudgetPercent / 100, clock),
+    redact: redactor([config.apiKey, ...(deps.secrets ?? [])]),
   };
   const localHost = new URL(config.ollamaHost).host;
   const localService: Service = {
@@ -116,8 +129,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
   // The key goes to ollama.com only; the local Ollama signs cloud calls with its own.
   const direct = createEndpoint(
     { baseUrl: config.cloudHost, apiKey: config.apiKey, requiresKey: true, service: CLOUD },
-    policy,
-    sendRequest,
+    seamDeps,
   );
   const local = createEndpoint(
     {
@@ -127,8 +139,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
       service: localService,
       paths: EXPERIMENTAL_WEB_PATHS,
     },
-    policy,
-    sendRequest,
+    seamDeps,
   );
   const cloudViaLocal = config.cloudVia === "local";
   const cloudRoute: Route = { ran_on: "cloud", via: config.cloudVia };

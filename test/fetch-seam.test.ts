@@ -1,15 +1,23 @@
 import { describe, expect, it } from "vitest";
+import { systemClock } from "../src/clock.js";
+import { redactor } from "../src/redact.js";
+import { parseRetryAfter, serviceMessageFrom } from "../src/upstream/error-mapping.js";
 import { CLOUD, UpstreamHttpError } from "../src/upstream/errors.js";
-import { createHttpTransport } from "../src/upstream/http-transport.js";
-import {
-  createUpstreamFetch,
-  DEFAULT_RETRY_POLICY,
-  linkSignals,
-  parseRetryAfter,
-  retarget,
-  serviceMessageFrom,
-} from "../src/upstream/upstream-fetch.js";
+import { createSeam, retarget, type SeamDeps } from "../src/upstream/fetch-seam.js";
+import { Limiter } from "../src/upstream/limiter.js";
+import { DEFAULT_RETRY_POLICY, RetryBudget } from "../src/upstream/retry.js";
+import { linkSignals } from "../src/upstream/signals.js";
 import { listenOnLoopback } from "./loopback-server.js";
+
+const seamDeps = (overrides: Partial<SeamDeps> = {}): SeamDeps => ({
+  policy: DEFAULT_RETRY_POLICY,
+  clock: systemClock,
+  fetch: (input, init) => fetch(input, init),
+  limiter: new Limiter(16),
+  budget: new RetryBudget(0.2, systemClock),
+  redact: redactor([]),
+  ...overrides,
+});
 
 describe("upstream fetch helpers", () => {
   it("re-targets every URL ollama-js builds onto the configured base", () => {
@@ -37,10 +45,10 @@ describe("upstream fetch helpers", () => {
   });
 
   it("reads Retry-After as seconds or as a date", () => {
-    expect(parseRetryAfter("42")).toBe(42);
+    expect(parseRetryAfter("42", 0)).toBe(42);
     expect(parseRetryAfter(new Date(60_000).toUTCString(), 0)).toBe(60);
-    expect(parseRetryAfter("soon")).toBeUndefined();
-    expect(parseRetryAfter(null)).toBeUndefined();
+    expect(parseRetryAfter("soon", 0)).toBeUndefined();
+    expect(parseRetryAfter(null, 0)).toBeUndefined();
   });
 
   it("takes the service's message from JSON, short text, never an HTML page", () => {
@@ -77,17 +85,65 @@ describe("upstream fetch helpers", () => {
       res.write('{"error":"overloa');
     });
     try {
-      const upstreamFetch = createUpstreamFetch(
+      const seam = createSeam(
         { baseUrl: server.url, apiKey: "k", requiresKey: true, service: CLOUD },
-        { ...DEFAULT_RETRY_POLICY, timeoutMs: 100, retries: 0 },
-        createHttpTransport(),
+        seamDeps({ policy: { ...DEFAULT_RETRY_POLICY, timeoutMs: 100, retries: 0 } }),
       );
-      const failure = await upstreamFetch(`${server.url}/api/web_search`, {
-        method: "POST",
-        body: "{}",
-      }).catch((error: unknown) => error);
+      const failure = await seam
+        .fetch(`${server.url}/api/web_search`, {
+          method: "POST",
+          body: "{}",
+        })
+        .catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(UpstreamHttpError);
       expect((failure as UpstreamHttpError).status).toBe(500);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("the seam over the platform fetch", () => {
+  const target = (url: string) => ({
+    baseUrl: url,
+    apiKey: "k-123456",
+    requiresKey: true,
+    service: CLOUD,
+  });
+
+  it("decodes a compressed answer, as fetch does", async () => {
+    const { gzipSync } = await import("node:zlib");
+    const server = await listenOnLoopback(async (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" });
+      res.end(gzipSync('{"results":[]}'));
+    });
+    try {
+      const response = await createSeam(target(server.url), seamDeps()).fetch(
+        `${server.url}/api/web_search`,
+        { method: "POST", body: "{}" },
+      );
+      expect(await response.json()).toEqual({ results: [] });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("hands back a redirect as an error without following it", async () => {
+    let requests = 0;
+    const server = await listenOnLoopback(async (_req, res) => {
+      requests++;
+      res.writeHead(307, { location: "http://127.0.0.1:9/elsewhere" });
+      res.end();
+    });
+    try {
+      const failure = await createSeam(target(server.url), seamDeps())
+        .fetch(`${server.url}/api/tags`)
+        .catch((error: unknown) => error);
+      expect((failure as Error).name).toBe("RedirectError");
+      expect((failure as Error).message).toMatch(
+        /redirect \(307\) to http:\/\/127\.0\.0\.1:9\/elsewhere/,
+      );
+      expect(requests).toBe(1);
     } finally {
       await server.close();
     }
