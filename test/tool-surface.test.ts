@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect, TOOL_NAMES } from "./harness.js";
+import { type Connected, connect, expectToolSnapshots, TOOL_NAMES } from "./harness.js";
 
 let fake: FakeOllamaCloud;
 let mcp: Connected;
@@ -15,11 +15,8 @@ afterAll(async () => {
 });
 
 describe("the tools/list surface", () => {
-  it("matches the reviewed snapshot (update with `npx vitest -u` and review the diff)", async () => {
-    const { tools } = await mcp.client.listTools();
-    await expect(JSON.stringify(tools, null, 2)).toMatchFileSnapshot(
-      "__snapshots__/tools-list.json",
-    );
+  it("matches each tool's reviewed snapshot", async () => {
+    await expectToolSnapshots((await mcp.client.listTools()).tools);
   });
 
   it("gives every tool a title, a description, annotations and an output schema", async () => {

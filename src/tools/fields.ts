@@ -14,18 +14,26 @@ export function strictArguments<Shape extends z.ZodRawShape>(shape: Shape, what:
   });
 }
 
-export const queryField = z
-  .string({ error: "query must be a string" })
-  .trim()
-  .min(1, { error: "query must not be empty" })
-  .max(2_000, { error: "query must be at most 2000 characters" })
-  .describe("What to search the web for, in natural language or keywords.");
+/** A whole number within bounds; every way of missing them gets the same message. */
+export function integerField(name: string, min: number, max: number) {
+  const error = `${name} must be an integer from ${min} to ${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
 
-export const maxResultsField = z
-  .number({ error: "max_results must be an integer from 1 to 10" })
-  .int({ error: "max_results must be an integer from 1 to 10" })
-  .min(1, { error: "max_results must be an integer from 1 to 10" })
-  .max(MAX_SEARCH_RESULTS, { error: "max_results must be an integer from 1 to 10" })
+/** Trimmed text that must not be empty nor longer than `maxChars`. */
+export function textField(name: string, maxChars: number) {
+  return z
+    .string({ error: `${name} must be a string` })
+    .trim()
+    .min(1, { error: `${name} must not be empty` })
+    .max(maxChars, { error: `${name} must be at most ${maxChars} characters` });
+}
+
+export const queryField = textField("query", 2_000).describe(
+  "What to search the web for, in natural language or keywords.",
+);
+
+export const maxResultsField = integerField("max_results", 1, MAX_SEARCH_RESULTS)
   .default(5)
   .describe("How many results to return, 1-10 (default 5).");
 
@@ -84,3 +92,14 @@ export const routeSchema = z
       ),
   })
   .describe("Where the call ran.");
+
+/** Token and call counts of a tool that makes several upstream calls. */
+export const multiCallUsageSchema = z.object({
+  prompt_tokens: z.number(),
+  output_tokens: z.number(),
+  model_calls: z.number().int(),
+  searches: z.number().int(),
+  page_fetches: z.number().int(),
+});
+
+export type MultiCallUsage = z.infer<typeof multiCallUsageSchema>;

@@ -3,7 +3,15 @@ import { settleWithConcurrency } from "../concurrency.js";
 import type { ModelRef } from "../model-name.js";
 import type { CallOptions, Route, Upstream, WebSearchHit } from "../upstream/upstream.js";
 import { defineTool, READ_ONLY_OPEN_WORLD, type ToolContext, ToolFailure } from "./define-tool.js";
-import { maxResultsField, modelField, queryField, routeSchema, strictArguments } from "./fields.js";
+import {
+  type MultiCallUsage,
+  maxResultsField,
+  modelField,
+  multiCallUsageSchema,
+  queryField,
+  routeSchema,
+  strictArguments,
+} from "./fields.js";
 import {
   type SummaryLength,
   SYNTHESIS_SYSTEM_PROMPT,
@@ -31,15 +39,7 @@ const sourceSchema = z.object({
 
 type Source = z.infer<typeof sourceSchema>;
 
-const usageSchema = z.object({
-  prompt_tokens: z.number(),
-  output_tokens: z.number(),
-  model_calls: z.number().int(),
-  searches: z.number().int(),
-  page_fetches: z.number().int(),
-});
-
-type Usage = z.infer<typeof usageSchema>;
+type Usage = MultiCallUsage;
 
 export const searchAndSummarize = defineTool({
   name: "search_and_summarize",
@@ -84,7 +84,7 @@ export const searchAndSummarize = defineTool({
         "Markdown answer citing sources as [n]; absent when synthesize is false or synthesis failed.",
       ),
     sources: z.array(sourceSchema),
-    usage: usageSchema,
+    usage: multiCallUsageSchema,
     routes: z.object({
       search: routeSchema,
       model: routeSchema.optional().describe("Where the summaries ran (absent when none did)."),

@@ -1,6 +1,6 @@
 import * as z from "zod";
 import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
-import { routeSchema, strictArguments, urlField } from "./fields.js";
+import { integerField, routeSchema, strictArguments, urlField } from "./fields.js";
 
 export const DEFAULT_FETCH_MAX_CHARS = 20_000;
 const MAX_LINKS = 100;
@@ -13,11 +13,7 @@ export const webFetch = defineTool({
   inputSchema: strictArguments(
     {
       url: urlField,
-      max_chars: z
-        .number({ error: "max_chars must be an integer from 500 to 200000" })
-        .int({ error: "max_chars must be an integer from 500 to 200000" })
-        .min(500, { error: "max_chars must be an integer from 500 to 200000" })
-        .max(200_000, { error: "max_chars must be an integer from 500 to 200000" })
+      max_chars: integerField("max_chars", 500, 200_000)
         .default(DEFAULT_FETCH_MAX_CHARS)
         .describe(`Longest content to return, in characters (default ${DEFAULT_FETCH_MAX_CHARS}).`),
     },

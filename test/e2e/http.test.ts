@@ -4,8 +4,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { TOOL_NAMES } from "./harness.js";
+import { FakeOllamaCloud } from "../fake-ollama-cloud.js";
+import { TOOL_NAMES } from "../harness.js";
 import {
   assertBuilt,
   BIN,
@@ -13,7 +13,7 @@ import {
   type HttpBin,
   INITIALIZE_REQUEST as INIT,
   spawnHttpBin,
-} from "./spawn-bin.js";
+} from "../spawn-bin.js";
 
 const run = promisify(execFile);
 const TOKEN = "http-token-c0ffee";

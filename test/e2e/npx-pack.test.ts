@@ -8,13 +8,13 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import pkg from "../package.json" with { type: "json" };
-import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { TOOL_NAMES } from "./harness.js";
-import { assertBuilt, binEnv } from "./spawn-bin.js";
+import pkg from "../../package.json" with { type: "json" };
+import { FakeOllamaCloud } from "../fake-ollama-cloud.js";
+import { TOOL_NAMES } from "../harness.js";
+import { assertBuilt, binEnv } from "../spawn-bin.js";
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** npm settings inherited from an outer `npm test` or `npx -c` (such as its `call`) must not leak in. */
 const npmEnv: NodeJS.ProcessEnv = {
   ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key))),

@@ -1,7 +1,7 @@
 /**
  * A load run in its own Node process: vitest's instrumented workers keep references to objects
  * their tests touched, which would hide (or fake) a leak. Prints one JSON line of results.
- * Usage: node --import tsx test/load/http-load-run.ts <sessions>
+ * Usage: node --import tsx test/e2e/http-load-run.ts <sessions>
  */
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";

@@ -4,13 +4,13 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
-const SCRIPT = fileURLToPath(new URL("./load/http-load-run.ts", import.meta.url));
+const SCRIPT = fileURLToPath(new URL("./http-load-run.ts", import.meta.url));
 const SESSIONS = 100;
 
 describe("HTTP under load", () => {
   it(`serves ${SESSIONS} concurrent sessions calling tools, then holds none and frees them`, async () => {
     const { stdout } = await run(process.execPath, ["--import", "tsx", SCRIPT, String(SESSIONS)], {
-      cwd: fileURLToPath(new URL("..", import.meta.url)),
+      cwd: fileURLToPath(new URL("../..", import.meta.url)),
       timeout: 120_000,
     });
     const report = JSON.parse(stdout.trim().split("\n").at(-1) as string);
