@@ -23,25 +23,3 @@ export function peerBin(): string {
     typeof pkg.bin === "string" ? pkg.bin : Object.values(pkg.bin as Record<string, string>)[0];
   return join(dir, bin as string);
 }
-
-/** The least an MCP server can do: a bare Node JSON-RPC responder for initialize and tools/list. */
-export function bareResponder(): string {
-  mkdirSync(PEERS_DIR, { recursive: true });
-  const file = join(PEERS_DIR, "bare-responder.mjs");
-  writeFileSync(
-    file,
-    `process.stdin.on("data", (data) => {
-  for (const line of String(data).split("\\n")) {
-    if (!line.trim()) continue;
-    const m = JSON.parse(line);
-    if (m.id === undefined) continue;
-    const result = m.method === "initialize"
-      ? { protocolVersion: "2025-06-18", capabilities: { tools: {} }, serverInfo: { name: "bare", version: "1" } }
-      : { tools: [] };
-    process.stdout.write(JSON.stringify({ jsonrpc: "2.0", id: m.id, result }) + "\\n");
-  }
-});
-`,
-  );
-  return file;
-}

@@ -1,13 +1,12 @@
 import { arch, cpus, totalmem } from "node:os";
 import { benchCancel } from "./cancel.js";
-import { benchFootprint, benchStartup } from "./launch.js";
+import { benchStartup } from "./launch.js";
 import { printTable, type Row } from "./measure.js";
 import { benchPerCall } from "./per-call.js";
 import { benchSearchAndSummarize } from "./search-and-summarize.js";
 
 const rows: Row[] = [
   ...(await benchStartup()),
-  ...benchFootprint(),
   ...(await benchPerCall()),
   ...(await benchCancel()),
   ...(await benchSearchAndSummarize()),
