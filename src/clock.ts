@@ -4,53 +4,51 @@
  */
 export interface Clock {
   now(): number;
-  /** Resolves after `ms`; rejects with the signal's reason (an AbortError) if it aborts first. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Calls `fn` after `ms`, unless the returned function is called first. */
+  schedule(ms: number, fn: () => void): () => void;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep(ms, signal) {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(abortReason(signal));
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(abortReason(signal as AbortSignal));
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
+  schedule(ms, fn) {
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
   },
 };
 
-/**
- * A timer on a clock that can be re-armed (an idle timeout) or stopped. `onFire` runs at most
- * once per arming.
- */
+/** Resolves after `ms` on the clock; rejects with the signal's reason if it aborts first. */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortReason(signal));
+    const onAbort = () => {
+      cancel();
+      reject(abortReason(signal as AbortSignal));
+    };
+    const cancel = clock.schedule(ms, () => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    });
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** A timer on a clock that can be re-armed (an idle timeout) or stopped. */
 export function clockTimer(clock: Clock, ms: number, onFire: () => void) {
-  let current: AbortController | undefined;
+  let cancel: (() => void) | undefined;
   const stop = () => {
-    current?.abort();
-    current = undefined;
+    cancel?.();
+    cancel = undefined;
   };
-  const arm = () => {
-    stop();
-    const armed = new AbortController();
-    current = armed;
-    clock.sleep(ms, armed.signal).then(
-      () => {
-        if (current === armed) {
-          current = undefined;
-          onFire();
-        }
-      },
-      () => {},
-    );
+  return {
+    arm() {
+      stop();
+      cancel = clock.schedule(ms, () => {
+        cancel = undefined;
+        onFire();
+      });
+    },
+    stop,
   };
-  return { arm, stop };
 }
 
 /** The signal's reason when it is an error; otherwise an AbortError, as fetch would throw. */

@@ -1,56 +1,43 @@
-import { abortReason, type Clock } from "../src/clock.js";
+import type { Clock } from "../src/clock.js";
 
-interface Sleeper {
+interface Timer {
   at: number;
-  resolve(): void;
+  fn(): void;
 }
 
 /**
- * Virtual time for tests: sleeps end only when `advance` moves time past them, so retry
+ * Virtual time for tests: timers fire only when `advance` moves time past them, so retry
  * back-off, time limits and leases are tested without waiting.
  */
 export class ManualClock implements Clock {
   private time = Date.UTC(2026, 10, 26, 12);
-  private readonly sleepers = new Set<Sleeper>();
+  private readonly timers = new Set<Timer>();
 
   now(): number {
     return this.time;
   }
 
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(abortReason(signal));
-      const sleeper: Sleeper = {
-        at: this.time + ms,
-        resolve: () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        },
-      };
-      const onAbort = () => {
-        this.sleepers.delete(sleeper);
-        reject(abortReason(signal as AbortSignal));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.sleepers.add(sleeper);
-    });
+  schedule(ms: number, fn: () => void): () => void {
+    const timer = { at: this.time + ms, fn };
+    this.timers.add(timer);
+    return () => this.timers.delete(timer);
   }
 
-  /** Moves time forward, ending every sleep that is due, earliest first. */
+  /** Moves time forward, firing every timer that is due, earliest first. */
   advance(ms: number): void {
     this.time += ms;
-    const due = [...this.sleepers].filter((s) => s.at <= this.time).sort((a, b) => a.at - b.at);
-    for (const sleeper of due) {
-      this.sleepers.delete(sleeper);
-      sleeper.resolve();
+    const due = [...this.timers].filter((t) => t.at <= this.time).sort((a, b) => a.at - b.at);
+    for (const timer of due) {
+      this.timers.delete(timer);
+      timer.fn();
     }
   }
 
-  /** Waits (in real time, briefly) until something sleeps for `min` to `max` ms from now. */
+  /** Waits (in real time, briefly) until a timer is set for `min` to `max` ms from now. */
   async sleeping(min: number, max = min * 2): Promise<void> {
     for (let waited = 0; waited < 10_000; waited += 2) {
-      if ([...this.sleepers].some((s) => s.at - this.time >= min && s.at - this.time <= max))
-        return;
+      const pending = [...this.timers].map((t) => t.at - this.time);
+      if (pending.some((left) => left >= min && left <= max)) return;
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
     throw new Error(`nothing slept for ${min}-${max} ms within 10 s`);

@@ -1,4 +1,4 @@
-import { abortReason, type Clock, clockTimer } from "../clock.js";
+import { abortReason, type Clock, clockTimer, sleep } from "../clock.js";
 import { combine, type Redact, redactor } from "../redact.js";
 import { errorFromAnswer, type KeySource, networkDetail } from "./error-mapping.js";
 import {
@@ -91,7 +91,8 @@ export function createSeam(
   const keySource: KeySource = callerKey ? "caller" : "OLLAMA_API_KEY";
   const redact = callerKey ? combine(deps.redact, redactor([callerKey])) : deps.redact;
   const lane = hooks.lane ?? SHARED_LANE;
-  const openBodies = new Set<ReadableStream<Uint8Array>>();
+  /** Stops an attempt whose body is still open; each removes itself when its body ends. */
+  const openAttempts = new Set<() => void>();
 
   const seamFetch = async (input: string | URL | Request, init: RequestInit = {}) => {
     if (target.requiresKey && !apiKey) throw new MissingApiKeyError();
@@ -128,7 +129,7 @@ export function createSeam(
       if (retryInMs === undefined) throw failure;
       const caller = linkSignals(callerSignals);
       try {
-        await clock.sleep(retryInMs, caller.signal);
+        await sleep(clock, retryInMs, caller.signal);
       } finally {
         caller.dispose();
       }
@@ -142,44 +143,54 @@ export function createSeam(
     request: { method: string; headers: Headers; body: RequestInit["body"] },
     callerSignals: (AbortSignal | undefined)[],
   ): Promise<Attempt> {
-    // The request, and the body after it, stay linked to the caller's signals until the body ends.
-    const caller = linkSignals(callerSignals);
-    const callerSignal = caller.signal;
+    // One signal for the request and its body: the caller's signals, or the timeout. It stays
+    // linked until the body ends.
+    const linked = linkSignals(callerSignals);
     let release: () => void;
     try {
-      release = await limiter.acquire(lane, callerSignal);
+      release = await limiter.acquire(lane, linked.signal);
     } catch (error) {
-      caller.dispose();
+      linked.dispose();
       throw error;
     }
     budget.recordRequest();
-    const timeout = new AbortController();
-    const linked = linkSignals([callerSignal, timeout.signal]);
-    const timer = clockTimer(clock, policy.timeoutMs, () => timeout.abort());
+    let timedOut = false;
+    const timer = clockTimer(clock, policy.timeoutMs, () => {
+      timedOut = true;
+      linked.abort();
+    });
     let ended = false;
     const end = () => {
       if (ended) return;
       ended = true;
+      openAttempts.delete(stop);
       timer.stop();
       linked.dispose();
-      caller.dispose();
       release();
     };
-    const cancelled = () => ({ failure: abortReason(callerSignal), outcome: "cancelled" as const });
+    const stop = () => {
+      linked.abort();
+      end();
+    };
+    openAttempts.add(stop);
+    const cancelled = () => ({
+      failure: abortReason(linked.signal),
+      outcome: "cancelled" as const,
+    });
     let response: Response;
     timer.arm();
     try {
       response = await deps.fetch(url, { ...request, signal: linked.signal, redirect: "manual" });
     } catch (error) {
       end();
-      if (timeout.signal.aborted) {
+      if (timedOut) {
         const failure = new UpstreamTimeoutError("response", policy.timeoutMs, {
           cause: error,
           service: target.service,
         });
         return { failure, outcome: "timeout" };
       }
-      if (callerSignal.aborted || isAbortError(error)) return cancelled();
+      if (linked.signal.aborted || isAbortError(error)) return cancelled();
       const failure = new UpstreamNetworkError(host, networkDetail(error), {
         cause: error,
         service: target.service,
@@ -188,27 +199,25 @@ export function createSeam(
     }
     timer.stop();
     const body = guardedBody(response.body, {
-      idle: (onFire) => clockTimer(clock, policy.timeoutMs, onFire),
+      idle: timer,
       onEnd: end,
       fail: (error) => {
-        if (timeout.signal.aborted) {
+        if (timedOut) {
           return new UpstreamTimeoutError("stream", policy.timeoutMs, {
             cause: error,
             service: target.service,
           });
         }
-        if (callerSignal.aborted || isAbortError(error)) return abortReason(callerSignal);
+        if (linked.signal.aborted || isAbortError(error)) return abortReason(linked.signal);
         return new UpstreamNetworkError(host, "connection lost mid-response", {
           cause: error,
           service: target.service,
         });
       },
-      abort: () => timeout.abort(),
     });
     if (response.ok) {
       const ndjson = /ndjson/i.test(response.headers.get("content-type") ?? "");
       const readable = ndjson ? body.pipeThrough(wellFormedNdjson(redact)) : body;
-      openBodies.add(readable);
       const noBody = response.status === 204 || response.status === 205;
       return {
         response: new Response(noBody ? null : readable, {
@@ -219,7 +228,7 @@ export function createSeam(
       };
     }
     const text = await readCapped(body);
-    if (callerSignal.aborted) return cancelled();
+    if (linked.signal.aborted && !timedOut) return cancelled();
     const failure = errorFromAnswer(
       { status: response.status, statusText: response.statusText, headers: response.headers, text },
       {
@@ -236,8 +245,7 @@ export function createSeam(
   return {
     fetch: seamFetch as Fetch,
     close() {
-      for (const body of openBodies) body.cancel().catch(() => {});
-      openBodies.clear();
+      for (const stop of [...openAttempts]) stop();
     },
   };
 }
@@ -251,9 +259,8 @@ export function retarget(url: string, target: Pick<UpstreamTarget, "baseUrl" | "
 }
 
 interface BodyGuard {
-  /** A timer for the wait of one chunk; firing it aborts the request. */
-  idle(onFire: () => void): { arm(): void; stop(): void };
-  abort(): void;
+  /** The request's timer, re-armed for the wait of each chunk; firing it aborts the request. */
+  idle: { arm(): void; stop(): void };
   /** Called once when the body ends, fails or is cancelled: releases the request's resources. */
   onEnd(): void;
   /** Turns a read failure into the error the reader sees. */
@@ -269,7 +276,7 @@ function guardedBody(
   guard: BodyGuard,
 ): ReadableStream<Uint8Array> {
   const reader = source?.getReader();
-  const idle = guard.idle(() => guard.abort());
+  const { idle } = guard;
   let ended = false;
   const end = () => {
     if (ended) return;

@@ -6,6 +6,8 @@ import { abortReason } from "../clock.js";
  */
 export function linkSignals(inputs: readonly (AbortSignal | undefined)[]): {
   signal: AbortSignal;
+  /** Aborts the linked signal itself (a timeout), whatever the inputs do. */
+  abort: (reason?: unknown) => void;
   dispose: () => void;
 } {
   const signals = inputs.filter((s): s is AbortSignal => s !== undefined);
@@ -16,6 +18,7 @@ export function linkSignals(inputs: readonly (AbortSignal | undefined)[]): {
   else for (const s of signals) s.addEventListener("abort", onAbort, { once: true });
   return {
     signal: controller.signal,
+    abort: (reason) => controller.abort(reason),
     dispose: () => {
       for (const s of signals) s.removeEventListener("abort", onAbort);
     },
