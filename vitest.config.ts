@@ -1,26 +1,17 @@
 import { defineConfig } from "vitest/config";
 
+// Generous bounds: tests assert behaviour, never speed.
+const shared = { testTimeout: 30_000, hookTimeout: 30_000 };
+
 export default defineConfig({
   test: {
+    // Once for the whole run: it fails the run if any request to a local fake carried a key.
     globalSetup: ["test/global-setup.ts"],
-    // Generous bounds: tests assert behaviour, never speed.
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
     projects: [
+      { test: { ...shared, name: "unit", include: ["test/*.test.ts"] } },
       {
-        extends: true,
-        test: {
-          name: "unit",
-          include: ["test/*.test.ts"],
-        },
-      },
-      {
-        extends: true,
-        test: {
-          // The built bin over stdio and HTTP, the packed tarball, load: each spawns processes.
-          name: "e2e",
-          include: ["test/e2e/*.test.ts"],
-        },
+        // The built bin over stdio and HTTP, the packed tarball, load: each spawns processes.
+        test: { ...shared, name: "e2e", include: ["test/e2e/*.test.ts"] },
       },
     ],
   },

@@ -1,24 +1,35 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { ConfigError, type HttpOptions, type LogLevel, parseCli } from "./config.js";
+import { systemClock } from "./clock.js";
+import { ConfigError, type HttpOptions, parseCli, type ServerConfig } from "./config.js";
 import { helpText } from "./help.js";
-import { stderrLogger } from "./observability.js";
+import { type OpsLogger, stderrLogger } from "./observability.js";
 import { createServer } from "./server.js";
 import { StdioTransport } from "./transports/stdio.js";
 import { createUpstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
 
-const writeErr = (line: string) => process.stderr.write(`ollama-cloud-mcp: ${line}\n`);
+const PREFIX = "ollama-cloud-mcp:";
+const writeErr = (line: string) => process.stderr.write(`${PREFIX} ${line}\n`);
 
 /**
- * On stdio, stdout is the protocol. Libraries that print (ollama-js logs with console.log on
- * some error paths) must not reach it, so console output goes to stderr.
+ * No library may print: on stdio, stdout is the protocol, and what libraries print (ollama-js
+ * logs unparsable lines and error bodies with console) can carry prompts and model output.
+ * Console output is dropped, and only its occurrence is logged, at debug level.
  */
-function keepStdoutForProtocol(): void {
-  const toStderr = (...args: unknown[]) =>
-    process.stderr.write(`${args.map((a) => (typeof a === "string" ? a : String(a))).join(" ")}\n`);
-  console.log = toStderr;
-  console.info = toStderr;
-  console.debug = toStderr;
+function silenceConsole(log: OpsLogger): void {
+  const drop = () => log.log("debug", "a bundled library tried to print to the console (dropped)");
+  for (const method of [
+    "log",
+    "info",
+    "debug",
+    "warn",
+    "error",
+    "trace",
+    "dir",
+    "table",
+  ] as const) {
+    console[method] = drop;
+  }
 }
 
 async function main(): Promise<void> {
@@ -41,44 +52,66 @@ async function main(): Promise<void> {
     return;
   }
   const { config, http } = action;
+  const log = stderrLogger(config.logLevel, writeErr);
+  silenceConsole(log);
   // One upstream client for the process: connections and caches are shared by every session.
-  const client = createUpstream({ config });
-  const newServer = () => createServer({ config, client, writeLog: writeErr });
+  const client = createUpstream({ config, secrets: [http.token] });
+  const newServer = () =>
+    createServer({ config, client, writeLog: writeErr, secrets: [http.token] });
   if (!config.apiKey) {
     writeErr("OLLAMA_API_KEY is not set; tools are listed but calls will explain how to set it.");
   }
-  if (http.enabled) return serveHttp(http, config.logLevel, newServer);
-  return serveStdio(newServer);
+  if (http.enabled) return serveHttp(http, log, newServer);
+  return serveStdio(config, http.shutdownGraceMs, log, newServer);
 }
 
-async function serveStdio(newServer: () => McpServer): Promise<void> {
-  keepStdoutForProtocol();
+/**
+ * On stdin's end, SIGTERM or SIGINT: read no more, let the calls in flight finish within the
+ * grace period and write their replies, answer any still running with an error, then exit 0.
+ */
+async function serveStdio(
+  config: ServerConfig,
+  graceMs: number,
+  log: OpsLogger,
+  newServer: () => McpServer,
+): Promise<void> {
   const server = newServer();
-  await server.connect(new StdioTransport());
+  const transport = new StdioTransport({ maxMessageBytes: config.maxMessageBytes, log });
+  await server.connect(transport);
   let stopping = false;
-  const shutdown = () => {
+  const shutdown = async (why: string) => {
     if (stopping) return;
     stopping = true;
-    void server.close().finally(() => process.exit(0));
+    transport.stopReading();
+    const running = transport.unansweredRequests().length;
+    if (running > 0)
+      log.log("info", `${why}: finishing ${running} call(s) in flight, then stopping`);
+    let cancelGrace = () => {};
+    await Promise.race([
+      transport.whenAnswered(),
+      new Promise<void>((resolve) => {
+        cancelGrace = systemClock.schedule(graceMs, resolve);
+      }),
+    ]);
+    cancelGrace();
+    transport.answerUnansweredAsStopping();
+    await server.close().catch(() => {});
+    await transport.flushed();
+    process.exit(0);
   };
-  process.stdin.on("end", shutdown);
-  process.on("SIGINT", shutdown);
-  process.on("SIGTERM", shutdown);
+  process.stdin.on("end", () => void shutdown("stdin ended"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
 async function serveHttp(
   http: HttpOptions,
-  logLevel: LogLevel,
+  log: OpsLogger,
   newServer: () => McpServer,
 ): Promise<void> {
-  // Loaded only here, so a stdio start never pays for the HTTP stack.
   const { startHttpServer } = await import("./transports/http.js");
-  const running = await startHttpServer({
-    options: http,
-    createMcpServer: newServer,
-    log: stderrLogger(logLevel, writeErr),
-  });
-  process.stderr.write(`Listening on ${running.url}\n`);
+  const running = await startHttpServer({ options: http, createMcpServer: newServer, log });
+  writeErr(`Listening on ${running.url}`);
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

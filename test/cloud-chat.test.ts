@@ -231,6 +231,15 @@ describe("cloud_chat", () => {
       warn.mockRestore();
     });
 
+    it("a line that is not JSON in the middle of a stream, whatever its content type", async () => {
+      for (const contentType of ["application/x-ndjson", "application/json"]) {
+        t.fake.inject("chat", { badLineAfter: 2, line: "{oops", contentType });
+        const result = await t.mcp.call("cloud_chat", { prompt: "a prompt long enough to stream" });
+        expect(result.isError, contentType).toBe(true);
+        expect(textOf(result)).toMatch(/not valid JSON/);
+      }
+    });
+
     it("a connection reset", async () => {
       t.fake.inject("chat", { reset: true });
       const result = await t.mcp.call("cloud_chat", { prompt: "x" });

@@ -216,8 +216,11 @@ export function createSeam(
       },
     });
     if (response.ok) {
-      const ndjson = /ndjson/i.test(response.headers.get("content-type") ?? "");
-      const readable = ndjson ? body.pipeThrough(wellFormedNdjson(redact)) : body;
+      // A generation is read line by line by ollama-js whatever its content type says.
+      const lines =
+        GENERATES.test(new URL(url).pathname) ||
+        /ndjson/i.test(response.headers.get("content-type") ?? "");
+      const readable = lines ? body.pipeThrough(wellFormedNdjson(redact)) : body;
       const noBody = response.status === 204 || response.status === 205;
       return {
         response: new Response(noBody ? null : readable, {

@@ -196,3 +196,58 @@ describe("the built bin over stdio", () => {
     expect((unknownFlag as { stderr: string }).stderr).toMatch(/--modle.*--help/s);
   });
 });
+
+describe("nothing but the protocol leaves the bin, at every log level", () => {
+  const CANARY = "CANARY-9c41";
+  it.each(["debug", "info", "warning", "error", "off"])(
+    "log level %s: no prompt, page, model output or upstream text on stderr or stdout",
+    async (level) => {
+      const faults = [
+        () =>
+          fake.inject("chat", {
+            malformed: `${CANARY} not json\n`,
+            contentType: "application/x-ndjson",
+          }),
+        () => fake.inject("chat", { streamErrorAfter: 1, message: `${CANARY}-stream-error` }),
+        () => fake.inject("chat", { status: 500, body: { error: `${CANARY}-json-error` } }),
+        () => fake.inject("chat", { status: 500, body: `${CANARY}-text-error` }),
+        () => fake.inject("chat", { cutAfter: 1 }),
+        () =>
+          fake.inject("chat", {
+            badLineAfter: 1,
+            line: `${CANARY} bad line`,
+            contentType: "application/json",
+          }),
+        () => fake.inject("web_search", { malformed: `${CANARY} <html>` }),
+      ];
+      const child = spawn(process.execPath, [BIN], {
+        env: binEnv({ OLLAMA_MCP_LOG_LEVEL: level }),
+      });
+      const session = rawSession(child, { record: true });
+      await session.request("initialize", INITIALIZE_REQUEST.params);
+      session.notify("notifications/initialized");
+      const results: CallToolResult[] = [];
+      for (const inject of faults) {
+        inject();
+        const params =
+          inject === faults.at(-1)
+            ? { name: "web_search", arguments: { query: `${CANARY} query` } }
+            : {
+                name: "cloud_chat",
+                arguments: { prompt: `${CANARY} prompt that streams in chunks` },
+              };
+        results.push(
+          ((await session.request("tools/call", params)) as { result: CallToolResult }).result,
+        );
+      }
+      expect(await session.close()).toBe(0);
+      expect(results.map((r) => r.isError)).toEqual(faults.map(() => true));
+      expect(session.stderr()).not.toContain(CANARY);
+      // On stdout, the canary may only appear inside the tool results that quote the service.
+      for (const line of session.stdout().split("\n").filter(Boolean)) {
+        const message = JSON.parse(line) as { result?: unknown };
+        if (!message.result) expect(line).not.toContain(CANARY);
+      }
+    },
+  );
+});
