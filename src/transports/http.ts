@@ -1,19 +1,27 @@
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import {
   isInitializeRequest,
+  isJSONRPCNotification,
   isJSONRPCRequest,
   type JSONRPCMessage,
+  type RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
 import { type HttpOptions, isLoopbackHostname } from "../config.js";
 import type { OpsLogger } from "../observability.js";
 import { VERSION } from "../version.js";
+import { limitConnections, readBody, refuse } from "./http-guards.js";
+import { checkMessage, errorReply, INVALID_REQUEST, SERVER_ERROR } from "./jsonrpc.js";
 
 export const MCP_PATH = "/mcp";
 const HEALTH_PATH = "/healthz";
+const SWEEP_INTERVAL_MS = 1_000;
+/** How long answers written at shutdown may take to leave before connections are cut. */
+const FLUSH_AT_SHUTDOWN_MS = 1_000;
 
 export interface HttpServerDeps {
   options: HttpOptions;
@@ -25,62 +33,74 @@ export interface HttpServerDeps {
 export interface RunningHttpServer {
   url: string;
   sessionCount(): number;
-  /** Stops accepting, lets in-flight requests finish within the grace period, closes sessions. */
+  /**
+   * Stops accepting, lets calls in flight finish within the grace period, answers those still
+   * running with a shutting-down error, then closes sessions and connections.
+   */
   close(): Promise<void>;
+}
+
+/** Who is calling: sessions belong to the identity that created them. */
+interface Caller {
+  identity: string;
+  auth: AuthInfo;
 }
 
 interface Session {
   transport: StreamableHTTPServerTransport;
   server: McpServer;
+  identity: string;
+  createdAt: number;
   lastActive: number;
-  /** POSTs being answered: the calls a graceful shutdown waits for. */
-  inFlight: number;
+  /** Set when the client sent notifications/initialized: the handshake is complete. */
+  initialized: boolean;
 }
 
-/** Answers with a status and a JSON-RPC error body, the shape MCP clients expect. */
-function reject(
-  res: ServerResponse,
-  status: number,
-  message: string,
-  headers: Record<string, string> = {},
-  code = -32000,
-): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { "content-type": "application/json", ...headers });
-  res.end(JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id: null }));
+/** A request being answered on a transport: what shutdown waits for, or answers. */
+interface OpenCall {
+  id: RequestId;
+  res: ServerResponse;
 }
 
 export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttpServer> {
   const { options, log } = deps;
   const sessions = new Map<string, Session>();
+  /** Sessions whose initialize is being answered, by identity. */
+  const starting = new Map<string, number>();
+  const openCalls = new Map<StreamableHTTPServerTransport, Map<string, OpenCall>>();
   const tokenDigest = options.token ? digest(options.token) : undefined;
-  let pendingSessions = 0;
-  let inFlight = 0;
   let closing = false;
 
   const httpServer = createServer((req, res) => {
-    inFlight++;
-    res.on("close", () => inFlight--);
     handle(req, res).catch((error: unknown) => {
       log.log("error", "http request failed", { error: (error as Error)?.name ?? "error" });
-      reject(res, 500, "Internal server error");
+      refuse(res, 500, "Internal server error");
     });
   });
-  // Long generations stream for minutes; the MCP session, not Node, decides when to give up.
+  // Bodies have their own deadline (readBody); an answer may stream for minutes.
   httpServer.requestTimeout = 0;
-  httpServer.headersTimeout = 60_000;
+  httpServer.headersTimeout = 30_000;
+  limitConnections(
+    httpServer,
+    { total: options.maxConnections, perAddress: options.maxConnectionsPerAddress },
+    log,
+  );
 
   const sweeper = setInterval(
     () => {
       const now = Date.now();
       for (const [id, session] of sessions) {
-        if (session.inFlight === 0 && now - session.lastActive > options.sessionIdleMs) {
+        const calls = openCalls.get(session.transport)?.size ?? 0;
+        if (!session.initialized && now - session.createdAt > options.handshakeTimeoutMs) {
+          log.log("info", "session closed: the client never completed the handshake");
+          void endSession(id);
+        } else if (calls === 0 && now - session.lastActive > options.sessionIdleMs) {
           log.log("info", "session expired", { idle_ms: now - session.lastActive });
           void endSession(id);
         }
       }
     },
-    Math.min(60_000, options.sessionIdleMs),
+    Math.min(SWEEP_INTERVAL_MS, options.sessionIdleMs),
   );
   sweeper.unref();
 
@@ -105,49 +125,123 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       );
       return;
     }
-    if (path !== MCP_PATH) return reject(res, 404, `Not found: the MCP endpoint is ${MCP_PATH}`);
-    if (closing) return reject(res, 503, "Server is shutting down", { connection: "close" });
+    if (path.startsWith("/.well-known/")) {
+      // Plain text on purpose: MCP clients probe here for OAuth metadata, and a JSON body would
+      // be read as a broken OAuth document instead of "this server has none".
+      res.writeHead(404, { "content-type": "text/plain; charset=utf-8", connection: "close" });
+      res.end("Not found: this server does not use OAuth; it takes a bearer token.\n");
+      return;
+    }
+    if (path !== MCP_PATH) return refuse(res, 404, `Not found: the MCP endpoint is ${MCP_PATH}`);
+    if (closing) return refuse(res, 503, "Server is shutting down");
 
     const hostProblem = checkHost(req.headers.host);
-    if (hostProblem) return reject(res, 403, hostProblem);
+    if (hostProblem) return refuse(res, 403, hostProblem);
     const originProblem = checkOrigin(req.headers.origin);
-    if (originProblem) return reject(res, 403, originProblem);
-    if (tokenDigest && !hasToken(req.headers.authorization, tokenDigest)) {
-      return reject(res, 401, "Unauthorized: send Authorization: Bearer <MCP_HTTP_TOKEN>", {
-        "www-authenticate": 'Bearer realm="ollama-cloud-mcp"',
+    if (originProblem) return refuse(res, 403, originProblem);
+    const caller = identify(req);
+    if (!caller) {
+      return refuse(res, 401, "Unauthorized: send Authorization: Bearer <MCP_HTTP_TOKEN>", {
+        headers: { "www-authenticate": 'Bearer realm="ollama-cloud-mcp"' },
       });
     }
     if (req.method !== "POST" && req.method !== "GET" && req.method !== "DELETE") {
-      return reject(res, 405, `Method ${req.method} not allowed`, { allow: "GET, POST, DELETE" });
+      return refuse(res, 405, `Method ${req.method} not allowed`, {
+        headers: { allow: "GET, POST, DELETE" },
+      });
     }
 
     let body: unknown;
+    let messages: JSONRPCMessage[] = [];
     if (req.method === "POST") {
       const type = req.headers["content-type"] ?? "";
       if (!/^application\/json\b/i.test(type)) {
-        return reject(res, 415, "Unsupported Media Type: send Content-Type: application/json");
+        return refuse(res, 415, "Unsupported Media Type: send Content-Type: application/json");
       }
-      const raw = await readBody(req, options.maxBodyBytes);
-      if (raw === undefined) {
-        return reject(res, 413, `Request body larger than ${options.maxBodyBytes} bytes`, {
-          connection: "close",
-        });
+      const read = await readBody(req, options.maxBodyBytes, options.bodyTimeoutMs);
+      if (read.kind === "aborted") return void res.destroy();
+      if (read.kind === "too-large") {
+        return refuse(
+          res,
+          413,
+          `Request body larger than ${options.maxBodyBytes} bytes (MCP_HTTP_MAX_BODY_BYTES)`,
+        );
+      }
+      if (read.kind === "too-slow") {
+        return refuse(res, 408, `Request body not received within ${options.bodyTimeoutMs} ms`);
       }
       try {
-        body = JSON.parse(raw);
+        body = JSON.parse(read.text);
       } catch {
-        return reject(res, 400, "Parse error: the body is not valid JSON", {}, -32700);
+        return refuse(res, 400, "Parse error: the body is not valid JSON", { code: -32700 });
       }
+      const checked = (Array.isArray(body) ? body : [body]).map(checkMessage);
+      const invalid = checked.filter((c) => !c.ok);
+      if (invalid.length > 0 || (Array.isArray(body) && body.length === 0)) {
+        return answerInvalid(res, body, invalid);
+      }
+      messages = checked.flatMap((c) => (c.ok ? [c.message] : []));
     }
-
-    if (options.stateless) return serveStateless(req, res, body);
-    return serveStateful(req, res, body);
+    (req as IncomingMessage & { auth?: AuthInfo }).auth = caller.auth;
+    if (options.stateless) return serveStateless(req, res, body, messages);
+    return serveStateful(req, res, body, messages, caller);
   }
 
-  async function serveStateless(req: IncomingMessage, res: ServerResponse, body: unknown) {
+  function answerInvalid(
+    res: ServerResponse,
+    body: unknown,
+    invalid: { ok: false; reason: string; reply: ReturnType<typeof errorReply> | undefined }[],
+  ): void {
+    const replies = invalid.flatMap((c) => (c.reply ? [c.reply] : []));
+    if (replies.length === 0) {
+      const reason = invalid[0]?.reason ?? "an empty batch";
+      refuse(res, 400, `Invalid Request: ${reason}`, { code: INVALID_REQUEST });
+      return;
+    }
+    res.writeHead(400, { "content-type": "application/json", connection: "close" });
+    res.end(JSON.stringify(Array.isArray(body) ? replies : replies[0]));
+  }
+
+  /** Which requests of a POST are being answered, so shutdown can wait for them or answer them. */
+  function track(
+    transport: StreamableHTTPServerTransport,
+    res: ServerResponse,
+    messages: JSONRPCMessage[],
+  ) {
+    const requests = messages.filter(isJSONRPCRequest);
+    if (requests.length === 0) return;
+    let calls = openCalls.get(transport);
+    if (!calls) {
+      calls = new Map();
+      openCalls.set(transport, calls);
+    }
+    const held = calls;
+    for (const { id } of requests) held.set(`${typeof id}:${id}`, { id, res });
+    res.on("close", () => {
+      for (const { id } of requests) held.delete(`${typeof id}:${id}`);
+      if (held.size === 0) openCalls.delete(transport);
+      // The SDK does not cancel a request when its HTTP client goes away: say so in the
+      // protocol's own words, which aborts the call and its upstream request.
+      if (res.writableFinished) return;
+      for (const { id } of requests) {
+        transport.onmessage?.({
+          jsonrpc: "2.0",
+          method: "notifications/cancelled",
+          params: { requestId: id, reason: "the HTTP client disconnected" },
+        });
+      }
+    });
+  }
+
+  async function serveStateless(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    messages: JSONRPCMessage[],
+  ) {
     if (req.method !== "POST") {
-      return reject(res, 405, "This server is stateless: only POST is supported", {
-        allow: "POST",
+      return refuse(res, 405, "This server is stateless: only POST is supported", {
+        headers: { allow: "POST" },
       });
     }
     const server = deps.createMcpServer();
@@ -155,29 +249,35 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
     // Closing the server aborts its in-flight handlers, and with them the upstream requests.
     res.on("close", () => void server.close().catch(() => {}));
     await server.connect(transport);
+    track(transport, res, messages);
     await transport.handleRequest(req, res, body);
   }
 
-  async function serveStateful(req: IncomingMessage, res: ServerResponse, body: unknown) {
+  async function serveStateful(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    messages: JSONRPCMessage[],
+    caller: Caller,
+  ) {
     const sessionId = header(req, "mcp-session-id");
     if (sessionId) {
       const session = sessions.get(sessionId);
-      if (!session) {
-        return reject(
-          res,
-          404,
-          "Session not found: it ended or expired; start a new one",
-          {},
-          -32001,
-        );
+      // Another identity's session is as unknown as one that never existed.
+      if (!session || session.identity !== caller.identity) {
+        return refuse(res, 404, "Session not found: it ended or expired; start a new one", {
+          code: -32001,
+        });
       }
       session.lastActive = Date.now();
-      // A GET is the standalone notification stream, open for as long as the client is: not a call.
+      if (
+        messages.some((m) => isJSONRPCNotification(m) && m.method === "notifications/initialized")
+      ) {
+        session.initialized = true;
+      }
       if (req.method === "POST") {
-        session.inFlight++;
-        cancelOnDisconnect(res, session.transport, body);
+        track(session.transport, res, messages);
         res.on("close", () => {
-          session.inFlight--;
           session.lastActive = Date.now();
         });
       }
@@ -185,41 +285,81 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       if (req.method === "DELETE") await endSession(sessionId);
       return;
     }
-    if (req.method !== "POST" || !isInitialize(body)) {
-      return reject(
+    if (req.method !== "POST" || !messages.some((m) => isInitializeRequest(m))) {
+      return refuse(
         res,
         400,
         "Bad Request: send an initialize request first, without a session id",
       );
     }
-    if (sessions.size + pendingSessions >= options.maxSessions) {
-      return reject(
+    const startingTotal = [...starting.values()].reduce((n, count) => n + count, 0);
+    if (sessions.size + startingTotal >= options.maxSessions) {
+      return refuse(
         res,
         503,
         `Too many sessions (the limit is ${options.maxSessions}); close unused sessions or try again later`,
-        { "retry-after": "30" },
+        { headers: { "retry-after": "30" } },
       );
     }
-    pendingSessions++;
+    const own = [...sessions.values()].filter((s) => s.identity === caller.identity).length;
+    if (own + (starting.get(caller.identity) ?? 0) >= options.maxSessionsPerClient) {
+      return refuse(
+        res,
+        503,
+        `Too many sessions for this client (the limit is ${options.maxSessionsPerClient}, MCP_HTTP_MAX_SESSIONS_PER_CLIENT); close unused sessions (DELETE /mcp) or wait for them to expire`,
+        { headers: { "retry-after": "30" } },
+      );
+    }
+    starting.set(caller.identity, (starting.get(caller.identity) ?? 0) + 1);
+    let counted = true;
+    const doneStarting = () => {
+      if (!counted) return;
+      counted = false;
+      const left = (starting.get(caller.identity) ?? 1) - 1;
+      if (left > 0) starting.set(caller.identity, left);
+      else starting.delete(caller.identity);
+    };
     const server = deps.createMcpServer();
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        pendingSessions--;
-        sessions.set(id, { transport, server, lastActive: Date.now(), inFlight: 0 });
+        doneStarting();
+        const now = Date.now();
+        sessions.set(id, {
+          transport,
+          server,
+          identity: caller.identity,
+          createdAt: now,
+          lastActive: now,
+          initialized: false,
+        });
       },
     });
     transport.onclose = () => {
       if (transport.sessionId) sessions.delete(transport.sessionId);
     };
     res.on("close", () => {
-      if (!transport.sessionId) {
-        pendingSessions--;
-        void server.close().catch(() => {});
-      }
+      doneStarting();
+      if (!transport.sessionId) void server.close().catch(() => {});
     });
     await server.connect(transport);
+    track(transport, res, messages);
     await transport.handleRequest(req, res, body);
+  }
+
+  /**
+   * The identity behind a request, or undefined when it must authenticate: the token it
+   * carries, or on an open loopback server its remote address.
+   */
+  function identify(req: IncomingMessage): Caller | undefined {
+    if (tokenDigest) {
+      const presented = bearer(req.headers.authorization);
+      if (!presented || !timingSafeEqual(digest(presented), tokenDigest)) return undefined;
+      const identity = `token:${tokenDigest.toString("hex").slice(0, 16)}`;
+      return { identity, auth: { token: "", clientId: identity, scopes: [] } };
+    }
+    const identity = `address:${req.socket.remoteAddress ?? "unknown"}`;
+    return { identity, auth: { token: "", clientId: identity, scopes: [] } };
   }
 
   function checkHost(host: string | undefined): string | undefined {
@@ -268,11 +408,28 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
       httpServer.closeIdleConnections();
       const deadline = Date.now() + options.shutdownGraceMs;
-      // The process-wide count includes standalone GET streams, which never end on their own.
-      const activeCalls = () => [...sessions.values()].reduce((n, s) => n + s.inFlight, 0);
-      while ((options.stateless ? inFlight : activeCalls()) > 0 && Date.now() < deadline) {
+      while (openCalls.size > 0 && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
+      const cut: Promise<void>[] = [];
+      for (const [transport, calls] of openCalls) {
+        for (const { id, res } of calls.values()) {
+          cut.push(new Promise((resolve) => res.once("close", () => resolve())));
+          transport
+            .send(
+              errorReply(
+                id,
+                SERVER_ERROR,
+                "The server is shutting down, so this call was stopped before it finished. Run it again.",
+              ),
+            )
+            .catch(() => {});
+        }
+      }
+      await Promise.race([
+        Promise.all(cut),
+        new Promise((resolve) => setTimeout(resolve, FLUSH_AT_SHUTDOWN_MS)),
+      ]);
       await Promise.all([...sessions.keys()].map(endSession));
       httpServer.closeAllConnections();
       await stopped;
@@ -280,39 +437,14 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
   };
 }
 
-/**
- * The SDK does not cancel a request when its HTTP client goes away, so a disconnect is turned
- * into the protocol's own `notifications/cancelled` for each request in that POST.
- */
-function cancelOnDisconnect(
-  res: ServerResponse,
-  transport: StreamableHTTPServerTransport,
-  body: unknown,
-): void {
-  const requests = (Array.isArray(body) ? body : [body]).filter((m) =>
-    isJSONRPCRequest(m as JSONRPCMessage),
-  ) as { id: string | number }[];
-  if (requests.length === 0) return;
-  res.on("close", () => {
-    if (res.writableFinished) return;
-    for (const { id } of requests) {
-      transport.onmessage?.({
-        jsonrpc: "2.0",
-        method: "notifications/cancelled",
-        params: { requestId: id, reason: "the HTTP client disconnected" },
-      });
-    }
-  });
-}
-
-function isInitialize(body: unknown): boolean {
-  const messages = Array.isArray(body) ? body : [body];
-  return messages.some((m) => isInitializeRequest(m));
-}
-
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+function bearer(authorization: string | undefined): string | undefined {
+  const match = /^Bearer\s+(.+)$/i.exec(authorization ?? "");
+  return match?.[1]?.trim() || undefined;
 }
 
 function hostName(host: string): string {
@@ -320,40 +452,7 @@ function hostName(host: string): string {
   return (name ?? "").toLowerCase();
 }
 
+/** Comparing digests, neither the token nor its length leaks through timing. */
 function digest(value: string): Buffer {
   return createHash("sha256").update(value).digest();
-}
-
-/** Compares digests, so neither the token nor its length leaks through timing. */
-function hasToken(authorization: string | undefined, expected: Buffer): boolean {
-  const match = /^Bearer\s+(.+)$/i.exec(authorization ?? "");
-  if (!match?.[1]) return false;
-  return timingSafeEqual(digest(match[1].trim()), expected);
-}
-
-/**
- * The body as text, or undefined as soon as it passes `limit` bytes; the rest is drained so the
- * 413 can still be written.
- */
-function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
-  return new Promise((resolve, rejectRead) => {
-    if (Number(req.headers["content-length"]) > limit) {
-      req.resume();
-      return resolve(undefined);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) return void chunks.push(chunk);
-      req.off("data", onData);
-      req.resume();
-      resolve(undefined);
-    };
-    req.on("data", onData);
-    req.on("end", () =>
-      resolve(size <= limit ? Buffer.concat(chunks).toString("utf8") : undefined),
-    );
-    req.on("error", rejectRead);
-  });
 }
