@@ -2,7 +2,13 @@ import type { Progress } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { FINAL_ANSWER_PROMPT } from "../src/tools/research-prompts.js";
 import type { Source, Step } from "../src/tools/research-tools.js";
-import type { ChatRequestBody, ChatScript } from "./fake-ollama-cloud.js";
+import {
+  attackerPage,
+  type ChatRequestBody,
+  type ChatScript,
+  defaultFetchPage,
+  obedientModel,
+} from "./fake-ollama-cloud.js";
 import { type Connected, connect, logged, textOf, useFakeCloud } from "./harness.js";
 import { ManualClock } from "./manual-clock.js";
 
@@ -38,7 +44,10 @@ describe("research", () => {
       if (done === 1) return calls(["web_fetch", { url: "https://ollama.com/blog" }]);
       return { content: "Ollama's cloud runs large models [1] and has a blog [3]." };
     };
-    const result = await t.mcp.call("research", { question: "  What is Ollama's cloud?  " });
+    // The page it reads is named in the question: research fetches only URLs it has seen.
+    const result = await t.mcp.call("research", {
+      question: "  What is Ollama's cloud? Start at https://ollama.com/blog  ",
+    });
     expect(result.isError).toBeFalsy();
     const structured = result.structuredContent as unknown as Structured;
     expect(structured.answer).toBe("Ollama's cloud runs large models [1] and has a blog [3].");
@@ -191,7 +200,7 @@ describe("research", () => {
       toolMessages(request).length === 0
         ? calls(["web_fetch", { url: "https://long.example" }])
         : { content: "ok" };
-    await small.call("research", { question: "q" });
+    await small.call("research", { question: "q, see https://long.example" });
     const content = toolMessages(chats()[1] as ChatRequestBody)[0]?.content ?? "";
     expect(content.length).toBeLessThanOrEqual(600);
     expect(content).toMatch(/\[cut: 600 of \d+ characters shown\]$/);
@@ -260,5 +269,108 @@ describe("research", () => {
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(message);
     expect(t.fake.requests).toHaveLength(0);
+  });
+});
+
+describe("research cannot be steered to leak", () => {
+  it("refuses to fetch what a page tells it to, so the question never leaves for another host", async () => {
+    const question = "What is the secret plan of ACME-7731?";
+    t.fake.fetchResponder = (url) =>
+      url.includes("attacker") ? defaultFetchPage(url) : attackerPage(url);
+    // It searches, reads a result that turns out to be the steering page, then obeys it.
+    t.fake.chatResponder = obedientModel([
+      calls(["web_search", { query: "acme plan" }]),
+      calls(["web_fetch", { url: "https://example.com/acme-plan/1" }]),
+    ]);
+    const result = await t.mcp.call("research", { question });
+    expect(result.isError).toBeFalsy();
+    const fetched = t.fake.requestsTo("/api/web_fetch").map((r) => (r.body as { url: string }).url);
+    expect(fetched).toEqual(["https://example.com/acme-plan/1"]);
+    const structured = result.structuredContent as unknown as Structured;
+    const refused = structured.steps.filter((s) => !s.ok);
+    expect(refused.map((s) => s.url)).toEqual([
+      `https://attacker.example/collect?q=${encodeURIComponent(question)}`,
+      "http://169.254.169.254/latest/meta-data/",
+    ]);
+    expect(refused[0]?.error).toMatch(
+      /^not fetched: research fetches only URLs found in its search results/,
+    );
+    expect(refused[1]?.error).toMatch(
+      /^not fetched: 169\.254\.169\.254 is a loopback, private or local-network host/,
+    );
+  });
+
+  it("fetches URLs from the question and from the links of pages it read, but no private host", async () => {
+    t.fake.fetchResponder = (url) => ({
+      title: url,
+      content: `text of ${url}`,
+      links: [`${url}/next`],
+    });
+    let round = 0;
+    t.fake.chatResponder = () => {
+      round++;
+      if (round === 1) {
+        return calls(
+          ["web_fetch", { url: "https://docs.example/start" }],
+          ["web_fetch", { url: "http://127.0.0.1:8080/admin" }],
+          ["web_fetch", { url: "https://wiki.corp.internal/page" }],
+          ["web_fetch", { url: "http://[::ffff:7f00:1]/x" }],
+        );
+      }
+      if (round === 2) return calls(["web_fetch", { url: "https://docs.example/start/next#part" }]);
+      return { content: "Done." };
+    };
+    const result = await t.mcp.call("research", {
+      question:
+        "Read https://docs.example/start, http://127.0.0.1:8080/admin and https://wiki.corp.internal/page",
+    });
+    const structured = result.structuredContent as unknown as Structured;
+    expect(structured.steps.map((s) => [s.url, s.ok])).toEqual([
+      ["https://docs.example/start", true],
+      ["http://127.0.0.1:8080/admin", false],
+      ["https://wiki.corp.internal/page", false],
+      ["http://[::ffff:7f00:1]/x", false],
+      ["https://docs.example/start/next#part", true],
+    ]);
+    expect(t.fake.requestsTo("/api/web_fetch")).toHaveLength(2);
+  });
+
+  it("runs at most OLLAMA_RESEARCH_MAX_CALLS_PER_ROUND calls of one reply and answers the rest 'not run'", async () => {
+    const many = Array.from(
+      { length: 200 },
+      (_, i) => ["web_search", { query: `q${i}` }] as [string, Record<string, unknown>],
+    );
+    t.fake.chatResponder = (request) =>
+      toolMessages(request).length === 0 ? calls(...many) : { content: "Done." };
+    const result = await t.mcp.call("research", { question: "q" });
+    expect(result.isError).toBeFalsy();
+    expect(t.fake.requestsTo("/api/web_search")).toHaveLength(8);
+    const answered = toolMessages(chats()[1] as ChatRequestBody);
+    expect(answered).toHaveLength(200);
+    expect(answered[8]?.content).toBe(
+      "Error: not run: at most 8 tool calls are run per round; ask again for the ones you still need.",
+    );
+    expect((result.structuredContent as unknown as Structured).steps).toHaveLength(8);
+  });
+
+  it("stops a tool call that is still running when the time limit passes", async () => {
+    const clock = new ManualClock();
+    const limited = await connect(t.fake, { OLLAMA_RESEARCH_TIME_LIMIT_MS: "1000" }, { clock });
+    extra.push(limited);
+    t.fake.inject("web_fetch", { hang: true });
+    t.fake.chatResponder = (request) =>
+      request.tools
+        ? calls(["web_fetch", { url: "https://slow.example/" }])
+        : { content: "Best so far." };
+    const call = limited.call("research", { question: "see https://slow.example/" });
+    while (t.fake.requestsTo("/api/web_fetch").length === 0)
+      await new Promise((r) => setTimeout(r, 2));
+    clock.advance(1000);
+    const result = await call;
+    const structured = result.structuredContent as unknown as Structured;
+    expect(structured.stopped_by).toBe("time_limit");
+    expect(structured.steps[0]?.error).toBe("stopped: the research time limit was reached");
+    expect(structured.answer).toBe("Best so far.");
+    await t.fake.requestsTo("/api/web_fetch")[0]?.closed;
   });
 });

@@ -1,7 +1,16 @@
 import * as z from "zod";
 import type { Clock } from "../clock.js";
-import type { CallOptions, ToolCall, ToolSpec, Upstream } from "../upstream/upstream.js";
+import { linkSignals } from "../upstream/signals.js";
+import type {
+  CallOptions,
+  ToolCall,
+  ToolSpec,
+  Upstream,
+  WebPage,
+  WebSearchHit,
+} from "../upstream/upstream.js";
 import { MAX_SEARCH_RESULTS, queryField, urlField } from "./fields.js";
+import type { UrlPolicy } from "./url-policy.js";
 
 const searchArgs = z.object({
   query: queryField.describe("What to search for."),
@@ -76,105 +85,140 @@ export interface ToolRunnerDeps {
   clock: Clock;
   call: CallOptions;
   sources: SourceBook;
+  policy: UrlPolicy;
   /** Characters of one result handed back to the model. */
   budget: number;
 }
 
+/** What running one tool call produced, before its sources are numbered. */
+type Outcome =
+  | { kind: "search"; query: string; hits: WebSearchHit[] }
+  | { kind: "fetch"; url: string; page: WebPage }
+  | { kind: "error"; message: string };
+
+/** A tool call that has run (or been refused), waiting to be recorded in reply order. */
+export interface Ran {
+  name: string;
+  step: Step;
+  outcome: Outcome;
+}
+
 /**
  * Runs the model's tool calls through the same upstream client the public tools use. A failing,
- * unknown or badly argued call becomes that tool's result, with the error, and the loop goes on.
+ * refused, unknown or badly argued call becomes that tool's result, with the error, and the loop
+ * goes on. Running and recording are separate: calls of one reply may run at once, and are
+ * recorded (their sources numbered, their steps listed) in the reply's order.
  */
 export class ToolRunner {
-  private readonly answered = new Map<string, string>();
+  /** Calls already made, by their arguments: a repeated one is answered from the first. */
+  private readonly made = new Map<string, Promise<Outcome>>();
   readonly steps: Step[] = [];
   searches = 0;
   fetches = 0;
 
   constructor(private readonly deps: ToolRunnerDeps) {}
 
-  async run(toolCall: ToolCall): Promise<{ name: string; content: string }> {
+  /** Runs one call; `signal` also stops it (the research time limit). Never rejects but on cancel. */
+  async run(toolCall: ToolCall, signal?: AbortSignal): Promise<Ran> {
     const { name, arguments: args } = toolCall.function;
     const started = this.deps.clock.now();
     const step: Step = { tool: name || "(unnamed)", ok: false, ms: 0 };
-    this.steps.push(step);
-    const finish = (content: string, ok: boolean, error?: string) => {
-      step.ok = ok;
+    const ran = (outcome: Outcome): Ran => {
       step.ms = this.deps.clock.now() - started;
-      if (error) step.error = error;
-      return { name, content: this.cut(content) };
+      step.ok = outcome.kind !== "error";
+      if (outcome.kind === "error") step.error = outcome.message;
+      return { name, step, outcome };
     };
 
     if (name === "web_search") {
       const parsed = searchArgs.safeParse(args);
-      if (parsed.success) step.query = parsed.data.query;
-      if (!parsed.success)
-        return finish(`Error: ${issues(parsed.error)}`, false, issues(parsed.error));
-      return this.once(
-        `search\u0000${parsed.data.max_results}\u0000${parsed.data.query}`,
-        step,
-        finish,
-        () => this.search(parsed.data.query, parsed.data.max_results),
+      if (!parsed.success) return ran({ kind: "error", message: issues(parsed.error) });
+      const { query, max_results } = parsed.data;
+      step.query = query;
+      return ran(
+        await this.once(`search\u0000${max_results}\u0000${query}`, step, signal, async (call) => {
+          this.searches++;
+          const { results } = await this.deps.client.webSearch(query, max_results, call);
+          return { kind: "search", query, hits: results };
+        }),
       );
     }
     if (name === "web_fetch") {
       const parsed = fetchArgs.safeParse(args);
       step.url = typeof args.url === "string" ? args.url : undefined;
-      if (!parsed.success)
-        return finish(`Error: ${issues(parsed.error)}`, false, issues(parsed.error));
-      step.url = parsed.data.url;
-      return this.once(`fetch\u0000${parsed.data.url}`, step, finish, () =>
-        this.fetch(parsed.data.url),
+      if (!parsed.success) return ran({ kind: "error", message: issues(parsed.error) });
+      const { url } = parsed.data;
+      step.url = url;
+      const refusal = this.deps.policy.refusal(url);
+      if (refusal) return ran({ kind: "error", message: `not fetched: ${refusal}` });
+      return ran(
+        await this.once(`fetch\u0000${url}`, step, signal, async (call) => {
+          this.fetches++;
+          const { page } = await this.deps.client.webFetch(url, call);
+          return { kind: "fetch", url, page };
+        }),
       );
     }
-    const error = `unknown tool "${name}"; the tools are web_search and web_fetch`;
-    return finish(`Error: ${error}`, false, error);
+    return ran({
+      kind: "error",
+      message: `unknown tool "${name}"; the tools are web_search and web_fetch`,
+    });
   }
 
-  /** A repeated identical call is answered from what the loop already has. */
+  /** Numbers the sources of a call that ran and lists its step; returns the tool message. */
+  record({ name, step, outcome }: Ran): { name: string; content: string } {
+    this.steps.push(step);
+    const { sources, policy, budget } = this.deps;
+    let content: string;
+    if (outcome.kind === "error") {
+      content = `Error: ${outcome.message}`;
+    } else if (outcome.kind === "search") {
+      const { hits, query } = outcome;
+      const perResult = Math.max(200, Math.floor(budget / Math.max(1, hits.length)) - 200);
+      for (const hit of hits) policy.allow(hit.url);
+      content = hits.length
+        ? hits
+            .map((hit) => {
+              const source = sources.add(hit.title, hit.url);
+              return `[${source.index}] ${hit.title}\nURL: ${hit.url}\n${cutTo(hit.content, perResult)}`;
+            })
+            .join("\n\n")
+        : `No results for "${query}".`;
+    } else {
+      const { page, url } = outcome;
+      for (const link of page.links) policy.allow(link);
+      const source = sources.add(page.title, url);
+      content = `[${source.index}] ${page.title}\nURL: ${url}\n${page.content}`;
+    }
+    return { name, content: cutTo(content, budget) };
+  }
+
   private async once(
     key: string,
     step: Step,
-    finish: (content: string, ok: boolean, error?: string) => { name: string; content: string },
-    work: () => Promise<string>,
-  ) {
-    const earlier = this.answered.get(key);
-    if (earlier !== undefined) {
+    signal: AbortSignal | undefined,
+    work: (call: CallOptions) => Promise<Outcome>,
+  ): Promise<Outcome> {
+    const earlier = this.made.get(key);
+    if (earlier) {
       step.repeated = true;
-      return finish(earlier, true);
+      return earlier;
     }
-    try {
-      const content = await work();
-      this.answered.set(key, content);
-      return finish(content, true);
-    } catch (error) {
-      if (this.deps.call.signal?.aborted) throw error;
-      const message = error instanceof Error ? error.message : String(error);
-      return finish(`Error: ${message}`, false, message);
-    }
-  }
-
-  private async search(query: string, maxResults: number): Promise<string> {
-    this.searches++;
-    const { results } = await this.deps.client.webSearch(query, maxResults, this.deps.call);
-    if (results.length === 0) return `No results for "${query}".`;
-    const perResult = Math.max(200, Math.floor(this.deps.budget / results.length) - 200);
-    return results
-      .map((hit) => {
-        const source = this.deps.sources.add(hit.title, hit.url);
-        return `[${source.index}] ${hit.title}\nURL: ${hit.url}\n${cutTo(hit.content, perResult)}`;
+    const { call } = this.deps;
+    const linked = linkSignals([call.signal, signal]);
+    const outcome = work({ ...call, signal: linked.signal })
+      .catch((error: unknown): Outcome => {
+        if (call.signal?.aborted) throw error;
+        if (signal?.aborted)
+          return { kind: "error", message: "stopped: the research time limit was reached" };
+        return { kind: "error", message: error instanceof Error ? error.message : String(error) };
       })
-      .join("\n\n");
-  }
-
-  private async fetch(url: string): Promise<string> {
-    this.fetches++;
-    const { page } = await this.deps.client.webFetch(url, this.deps.call);
-    const source = this.deps.sources.add(page.title, url);
-    return `[${source.index}] ${page.title}\nURL: ${url}\n${page.content}`;
-  }
-
-  private cut(content: string): string {
-    return cutTo(content, this.deps.budget);
+      .finally(linked.dispose);
+    this.made.set(key, outcome);
+    const result = await outcome;
+    // A failure is not an answer to repeat: the model may try the same call again.
+    if (result.kind === "error") this.made.delete(key);
+    return result;
   }
 }
 

@@ -12,6 +12,7 @@ import {
 } from "./fields.js";
 import { FINAL_ANSWER_PROMPT, researchSystemPrompt } from "./research-prompts.js";
 import { RESEARCH_TOOL_SPECS, SourceBook, ToolRunner } from "./research-tools.js";
+import { UrlPolicy } from "./url-policy.js";
 
 const stepSchema = z.object({
   tool: z.string(),
@@ -70,8 +71,12 @@ export const research = defineTool({
       clock,
       call,
       sources,
+      policy: new UrlPolicy(input.question),
       budget: config.researchResultChars,
     });
+    // The time limit stops tool calls while they run, not only between rounds.
+    const deadline = new AbortController();
+    const cancelDeadline = clock.schedule(config.researchTimeLimitMs, () => deadline.abort());
     const usage = { prompt_tokens: 0, output_tokens: 0, model_calls: 0 };
     const messages: ChatMessage[] = [
       {
@@ -105,26 +110,52 @@ export const research = defineTool({
 
     let stoppedBy: "answer" | "max_steps" | "time_limit" = "max_steps";
     let answer: string | undefined;
-    for (let round = 1; round <= input.max_steps; round++) {
-      if (clock.now() - started >= config.researchTimeLimitMs) {
-        stoppedBy = "time_limit";
-        break;
+    const perRound = config.researchMaxCallsPerRound;
+    try {
+      for (let round = 1; round <= input.max_steps; round++) {
+        if (deadline.signal.aborted) {
+          stoppedBy = "time_limit";
+          break;
+        }
+        report(`round ${round} of at most ${input.max_steps}: asking the model`);
+        const reply = await ask(true);
+        if (reply.tool_calls.length === 0) {
+          stoppedBy = "answer";
+          answer = reply.content;
+          break;
+        }
+        messages.push({ role: "assistant", content: reply.content, tool_calls: reply.tool_calls });
+        for (const [i, toolCall] of reply.tool_calls.entries()) {
+          throwIfAborted(call.signal);
+          const name = toolCall.function.name;
+          if (i >= perRound) {
+            messages.push({
+              role: "tool",
+              tool_name: name,
+              content: `Error: not run: at most ${perRound} tool calls are run per round; ask again for the ones you still need.`,
+            });
+            continue;
+          }
+          if (deadline.signal.aborted) {
+            messages.push({
+              role: "tool",
+              tool_name: name,
+              content: "Error: not run: the research time limit was reached.",
+            });
+            continue;
+          }
+          const result = runner.record(await runner.run(toolCall, deadline.signal));
+          messages.push({ role: "tool", tool_name: result.name, content: result.content });
+          const step = runner.steps.at(-1);
+          report(`round ${round}: ${step?.tool} ${step?.ok ? "done" : "failed"}`);
+        }
+        if (deadline.signal.aborted) {
+          stoppedBy = "time_limit";
+          break;
+        }
       }
-      report(`round ${round} of at most ${input.max_steps}: asking the model`);
-      const reply = await ask(true);
-      if (reply.tool_calls.length === 0) {
-        stoppedBy = "answer";
-        answer = reply.content;
-        break;
-      }
-      messages.push({ role: "assistant", content: reply.content, tool_calls: reply.tool_calls });
-      for (const toolCall of reply.tool_calls) {
-        throwIfAborted(call.signal);
-        const result = await runner.run(toolCall);
-        messages.push({ role: "tool", tool_name: result.name, content: result.content });
-        const step = runner.steps.at(-1);
-        report(`round ${round}: ${step?.tool} ${step?.ok ? "done" : "failed"}`);
-      }
+    } finally {
+      cancelDeadline();
     }
     if (answer === undefined) {
       report("writing the answer");
