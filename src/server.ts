@@ -3,6 +3,7 @@ import { type Clock, systemClock } from "./clock.js";
 import type { ServerConfig } from "./config.js";
 import { noElicitationValidator } from "./no-elicitation-validator.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
+import { redactor } from "./redact.js";
 import { registerTools } from "./tools/registry.js";
 import type { Upstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
@@ -12,6 +13,8 @@ export interface ServerDeps {
   client: Upstream;
   /** Writes a human-readable operational line (stderr in the bin). Never given content or the key. */
   writeLog?: (line: string) => void;
+  /** Secrets besides the Ollama key that must never appear in a result (the HTTP token). */
+  secrets?: readonly (string | undefined)[];
   /** Minimum milliseconds between two progress notifications of one call. */
   progressThrottleMs?: number;
   clock?: Clock;
@@ -44,6 +47,7 @@ export function createServer(deps: ServerDeps): McpServer {
     stderr: deps.writeLog ? stderrLogger(deps.config.logLevel, deps.writeLog) : NO_LOG,
     progressThrottleMs: deps.progressThrottleMs ?? 200,
     clock: deps.clock ?? systemClock,
+    redact: redactor([deps.config.apiKey, ...(deps.secrets ?? [])]),
   });
   return server;
 }

@@ -45,7 +45,7 @@ export interface Connected {
 export async function connect(
   fake: Pick<FakeOllamaCloud, "url">,
   env: Record<string, string | undefined> = {},
-  options: { clock?: Clock } = {},
+  options: { clock?: Clock; secrets?: string[] } = {},
 ): Promise<Connected> {
   const config = resolveConfig(
     {},
@@ -59,13 +59,19 @@ export async function connect(
     },
   );
   const logLines: string[] = [];
-  const { clock } = options;
+  const { clock, secrets } = options;
   const server = createServer({
     config,
-    client: createUpstream({ config, retryPolicy: { backoffMs: 1 }, ...(clock && { clock }) }),
+    client: createUpstream({
+      config,
+      retryPolicy: { backoffMs: 1 },
+      ...(clock && { clock }),
+      ...(secrets && { secrets }),
+    }),
     writeLog: (line) => logLines.push(line),
     progressThrottleMs: 0,
     ...(clock && { clock }),
+    ...(secrets && { secrets }),
   });
   const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);

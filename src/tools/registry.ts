@@ -16,6 +16,7 @@ import {
   type OpsLogger,
   progressReporter,
 } from "../observability.js";
+import type { Redact } from "../redact.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { isAbortError } from "../upstream/signals.js";
 import type { Upstream } from "../upstream/upstream.js";
@@ -43,6 +44,8 @@ export interface RegistryDeps {
   stderr: OpsLogger;
   progressThrottleMs: number;
   clock: Clock;
+  /** The last line of defence: no secret leaves in a result, whatever an upstream echoed. */
+  redact: Redact;
 }
 
 export function registerTools(server: McpServer, deps: RegistryDeps): void {
@@ -107,6 +110,7 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
           result = errorResult(tool.name, error, log);
           logFields.error = error instanceof Error ? error.name : "error";
         }
+        result = redactResult(result, deps.redact);
         const status = extra.signal.aborted ? "cancelled" : result.isError ? "error" : "ok";
         log.log(result.isError ? "warning" : "info", `${tool.name} ${status}`, {
           tool: tool.name,
@@ -118,6 +122,20 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
       },
     );
   }
+}
+
+function redactResult(result: CallToolResult, redact: Redact): CallToolResult {
+  const content = result.content.map((part) =>
+    part.type === "text" ? { ...part, text: redact(part.text) } : part,
+  );
+  if (!result.structuredContent) return { ...result, content };
+  const json = JSON.stringify(result.structuredContent);
+  const clean = redact(json);
+  return {
+    ...result,
+    content,
+    structuredContent: clean === json ? result.structuredContent : JSON.parse(clean),
+  };
 }
 
 export function errorResult(toolName: string, error: unknown, log: OpsLogger): CallToolResult {
