@@ -46,6 +46,10 @@ export interface ServerConfig {
   upstreamConcurrency: number;
   /** Retries as a percentage of recent requests. */
   retryBudgetPercent: number;
+  /** Tool calls run from one model reply in a research loop; the rest are answered "not run". */
+  researchMaxCallsPerRound: number;
+  /** The longest message read on stdio. */
+  maxMessageBytes: number;
 }
 
 export interface HttpOptions {
@@ -60,8 +64,16 @@ export interface HttpOptions {
   /** Host header names allowed; empty means loopback names when bound to loopback, else any. */
   allowedHosts: string[];
   maxSessions: number;
+  /** Sessions one identity (a token, a caller's key, a loopback address) may hold. */
+  maxSessionsPerClient: number;
   sessionIdleMs: number;
+  /** A session whose client never sent notifications/initialized is closed this soon. */
+  handshakeTimeoutMs: number;
   maxBodyBytes: number;
+  /** How long a request body may take to arrive. */
+  bodyTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
   shutdownGraceMs: number;
 }
 
@@ -200,6 +212,20 @@ export const SETTINGS = {
     range: [0, 100],
     help: "Retries may be at most this percentage of the requests of the last 10 seconds (plus a few), so an outage is not met with three times the traffic.",
   },
+  researchMaxCallsPerRound: {
+    env: "OLLAMA_RESEARCH_MAX_CALLS_PER_ROUND",
+    flag: "research-max-calls-per-round",
+    default: "8",
+    range: [1, 50],
+    help: 'Tool calls research runs from one model reply; the rest are answered "not run".',
+  },
+  maxMessageBytes: {
+    env: "OLLAMA_MCP_MAX_MESSAGE_BYTES",
+    flag: "max-message-bytes",
+    default: "33554432",
+    range: [1_024, 268_435_456],
+    help: "Largest message read on stdio; a larger one is answered with an error and the server goes on.",
+  },
 } as const satisfies Record<keyof ServerConfig, Setting>;
 
 export const HTTP_SETTINGS = {
@@ -255,12 +281,26 @@ export const HTTP_SETTINGS = {
     range: [1, 100_000],
     help: "Most concurrent sessions; past it, new sessions get 503.",
   },
+  maxSessionsPerClient: {
+    env: "MCP_HTTP_MAX_SESSIONS_PER_CLIENT",
+    flag: "max-sessions-per-client",
+    default: "100",
+    range: [1, 100_000],
+    help: "Most sessions one client (one token or key, or one loopback address) may hold, so no client can take them all.",
+  },
   sessionIdleMs: {
     env: "MCP_HTTP_SESSION_IDLE_MS",
     flag: "session-idle-ms",
     default: "1800000",
     range: [1_000, 604_800_000],
     help: "A session unused this long is closed.",
+  },
+  handshakeTimeoutMs: {
+    env: "MCP_HTTP_HANDSHAKE_TIMEOUT_MS",
+    flag: "handshake-timeout-ms",
+    default: "30000",
+    range: [1_000, 3_600_000],
+    help: "A session whose client never completes the handshake (notifications/initialized) is closed after this long.",
   },
   maxBodyBytes: {
     env: "MCP_HTTP_MAX_BODY_BYTES",
@@ -269,12 +309,33 @@ export const HTTP_SETTINGS = {
     range: [1_024, 104_857_600],
     help: "Largest request body accepted; larger ones get 413.",
   },
+  bodyTimeoutMs: {
+    env: "MCP_HTTP_BODY_TIMEOUT_MS",
+    flag: "body-timeout-ms",
+    default: "10000",
+    range: [100, 600_000],
+    help: "How long a request body may take to arrive; a slower one gets 408 and its connection is closed.",
+  },
+  maxConnections: {
+    env: "MCP_HTTP_MAX_CONNECTIONS",
+    flag: "max-connections",
+    default: "1024",
+    range: [1, 1_000_000],
+    help: "Most open connections in all; past it, new ones get 503 and are closed.",
+  },
+  maxConnectionsPerAddress: {
+    env: "MCP_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
+    flag: "max-connections-per-address",
+    default: "128",
+    range: [1, 1_000_000],
+    help: "Most open connections from one remote address (behind a reverse proxy every client shares its address: raise it there).",
+  },
   shutdownGraceMs: {
     env: "MCP_HTTP_SHUTDOWN_GRACE_MS",
     flag: "shutdown-grace-ms",
     default: "10000",
     range: [0, 600_000],
-    help: "On SIGINT/SIGTERM, how long in-flight calls may run before sessions are closed.",
+    help: "On SIGINT/SIGTERM (and on stdio when stdin ends), how long calls in flight may run before they are answered with a shutting-down error. Applies to stdio too.",
   },
 } as const satisfies Record<keyof HttpOptions, Setting>;
 
@@ -333,8 +394,13 @@ export function resolveHttpOptions(flags: Flags, env: Env): HttpOptions {
     allowedOrigins: list(raw(S.allowedOrigins)),
     allowedHosts: list(raw(S.allowedHosts)).map((h) => h.toLowerCase()),
     maxSessions: int(S.maxSessions),
+    maxSessionsPerClient: int(S.maxSessionsPerClient),
     sessionIdleMs: int(S.sessionIdleMs),
+    handshakeTimeoutMs: int(S.handshakeTimeoutMs),
     maxBodyBytes: int(S.maxBodyBytes),
+    bodyTimeoutMs: int(S.bodyTimeoutMs),
+    maxConnections: int(S.maxConnections),
+    maxConnectionsPerAddress: int(S.maxConnectionsPerAddress),
     shutdownGraceMs: int(S.shutdownGraceMs),
   };
   if (options.enabled && !options.token && !isLoopbackHostname(host)) {
@@ -436,6 +502,8 @@ export function resolveConfig(flags: Flags, env: Env): ServerConfig {
     researchResultChars: int(SETTINGS.researchResultChars),
     upstreamConcurrency: int(SETTINGS.upstreamConcurrency),
     retryBudgetPercent: int(SETTINGS.retryBudgetPercent),
+    researchMaxCallsPerRound: int(SETTINGS.researchMaxCallsPerRound),
+    maxMessageBytes: int(SETTINGS.maxMessageBytes),
   };
 }
 

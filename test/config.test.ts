@@ -31,6 +31,8 @@ describe("configuration", () => {
       researchResultChars: 8_000,
       upstreamConcurrency: 16,
       retryBudgetPercent: 20,
+      researchMaxCallsPerRound: 8,
+      maxMessageBytes: 33_554_432,
     });
   });
 

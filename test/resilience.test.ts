@@ -435,3 +435,56 @@ describe("logging", () => {
     expect(everything).not.toContain("fake-key-7f3a");
   });
 });
+
+describe("bounds on what one server asks of Ollama", () => {
+  it("never has more upstream requests open than OLLAMA_UPSTREAM_CONCURRENCY; the rest wait", async () => {
+    const mcp = await server({ OLLAMA_UPSTREAM_CONCURRENCY: "10" });
+    fake.latency.web_search = 20;
+    const results = await Promise.all(
+      Array.from({ length: 500 }, (_, i) => mcp.call("web_search", { query: `q${i}` })),
+    );
+    expect(results.filter((r) => r.isError)).toEqual([]);
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(500);
+    expect(fake.maxConcurrentRequests).toBe(10);
+  });
+
+  it("sends nothing for a call cancelled while it waits for a slot", async () => {
+    const mcp = await server({ OLLAMA_UPSTREAM_CONCURRENCY: "1" });
+    fake.inject("chat", { hang: true });
+    const holder = new AbortController();
+    const first = mcp.client.callTool(
+      { name: "cloud_chat", arguments: { prompt: "holds the only slot" } },
+      undefined,
+      { signal: holder.signal },
+    );
+    await firstRequestTo("/api/chat");
+    const controller = new AbortController();
+    const second = mcp.client.callTool(
+      { name: "web_search", arguments: { query: "q" } },
+      undefined,
+      {
+        signal: controller.signal,
+      },
+    );
+    await mcp.client.ping();
+    controller.abort();
+    await expect(second).rejects.toThrow();
+    await logged(mcp, /web_search cancelled/);
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(0);
+    holder.abort();
+    await expect(first).rejects.toThrow();
+  });
+
+  it("spends at most a fraction of recent requests on retries, so an outage is not tripled", async () => {
+    const mcp = await server({ OLLAMA_CLOUD_RETRIES: "2" });
+    fake.inject("web_search", { status: 502, body: { error: "bad gateway" } }, 1_000);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => mcp.call("web_search", { query: `q${i}` })),
+    );
+    expect(results.every((r) => r.isError)).toBe(true);
+    // Without a budget: 50 calls x 3 attempts = 150 requests.
+    const sent = fake.requestsTo("/api/web_search").length;
+    expect(sent).toBeGreaterThan(50);
+    expect(sent).toBeLessThanOrEqual(65);
+  });
+});
