@@ -50,6 +50,14 @@ export interface ServerConfig {
   researchMaxCallsPerRound: number;
   /** The longest message read on stdio. */
   maxMessageBytes: number;
+  /** A long call still running after this long returns a job handle; 0 turns deferral off. */
+  deferAfterMs: number;
+  /** How long a finished job's result stays readable. */
+  jobTtlMs: number;
+  /** Long calls running at once. */
+  maxJobs: number;
+  /** How long a running job's lease lasts unless its server renews it. */
+  jobLeaseMs: number;
 }
 
 export interface HttpOptions {
@@ -218,6 +226,34 @@ export const SETTINGS = {
     default: "8",
     range: [1, 50],
     help: 'Tool calls research runs from one model reply; the rest are answered "not run".',
+  },
+  deferAfterMs: {
+    env: "OLLAMA_MCP_DEFER_AFTER_MS",
+    flag: "defer-after-ms",
+    default: "45000",
+    range: [0, 3_600_000],
+    help: "A cloud_chat, search_and_summarize, research or consensus call still working after this long returns a job_id for get_result and goes on (clients such as Claude Desktop end calls at about 60 s). 0 turns this off: calls always wait to the end.",
+  },
+  jobTtlMs: {
+    env: "OLLAMA_MCP_JOB_TTL_MS",
+    flag: "job-ttl-ms",
+    default: "900000",
+    range: [1_000, 86_400_000],
+    help: "How long a finished job's result stays readable with get_result.",
+  },
+  maxJobs: {
+    env: "OLLAMA_MCP_MAX_JOBS",
+    flag: "max-jobs",
+    default: "64",
+    range: [1, 10_000],
+    help: "Long calls running at once on this server; past it, a new one is refused with a message.",
+  },
+  jobLeaseMs: {
+    env: "OLLAMA_MCP_JOB_LEASE_MS",
+    flag: "job-lease-ms",
+    default: "15000",
+    range: [300, 600_000],
+    help: "With a shared store: a running job's server renews its lease every third of this; a job whose lease runs out is reported lost.",
   },
   maxMessageBytes: {
     env: "OLLAMA_MCP_MAX_MESSAGE_BYTES",
@@ -504,6 +540,10 @@ export function resolveConfig(flags: Flags, env: Env): ServerConfig {
     retryBudgetPercent: int(SETTINGS.retryBudgetPercent),
     researchMaxCallsPerRound: int(SETTINGS.researchMaxCallsPerRound),
     maxMessageBytes: int(SETTINGS.maxMessageBytes),
+    deferAfterMs: int(SETTINGS.deferAfterMs),
+    jobTtlMs: int(SETTINGS.jobTtlMs),
+    maxJobs: int(SETTINGS.maxJobs),
+    jobLeaseMs: int(SETTINGS.jobLeaseMs),
   };
 }
 

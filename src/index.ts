@@ -2,8 +2,10 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { systemClock } from "./clock.js";
 import { ConfigError, type HttpOptions, parseCli, type ServerConfig } from "./config.js";
 import { helpText } from "./help.js";
+import { Jobs, jobsConfig } from "./jobs/jobs.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
 import { createServer } from "./server.js";
+import { MemoryStore } from "./store/memory-store.js";
 import { StdioTransport } from "./transports/stdio.js";
 import { createUpstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
@@ -56,13 +58,14 @@ async function main(): Promise<void> {
   silenceConsole(log);
   // One upstream client for the process: connections and caches are shared by every session.
   const client = createUpstream({ config, secrets: [http.token] });
+  const jobs = new Jobs(new MemoryStore(systemClock), systemClock, jobsConfig(config), log);
   const newServer = () =>
-    createServer({ config, client, writeLog: writeErr, secrets: [http.token] });
+    createServer({ config, client, jobs, writeLog: writeErr, secrets: [http.token] });
   if (!config.apiKey) {
     writeErr("OLLAMA_API_KEY is not set; tools are listed but calls will explain how to set it.");
   }
-  if (http.enabled) return serveHttp(http, log, newServer);
-  return serveStdio(config, http.shutdownGraceMs, log, newServer);
+  if (http.enabled) return serveHttp(http, log, newServer, jobs);
+  return serveStdio(config, http.shutdownGraceMs, log, newServer, jobs);
 }
 
 /**
@@ -74,6 +77,7 @@ async function serveStdio(
   graceMs: number,
   log: OpsLogger,
   newServer: () => McpServer,
+  jobs: Jobs,
 ): Promise<void> {
   const server = newServer();
   const transport = new StdioTransport({ maxMessageBytes: config.maxMessageBytes, log });
@@ -95,6 +99,7 @@ async function serveStdio(
     ]);
     cancelGrace();
     transport.answerUnansweredAsStopping();
+    await jobs.close(0);
     await server.close().catch(() => {});
     await transport.flushed();
     process.exit(0);
@@ -108,6 +113,7 @@ async function serveHttp(
   http: HttpOptions,
   log: OpsLogger,
   newServer: () => McpServer,
+  jobs: Jobs,
 ): Promise<void> {
   const { startHttpServer } = await import("./transports/http.js");
   const running = await startHttpServer({ options: http, createMcpServer: newServer, log });
@@ -117,7 +123,9 @@ async function serveHttp(
     if (stopping) return;
     stopping = true;
     writeErr(`${signal}: finishing in-flight calls, then stopping`);
-    void running.close().finally(() => process.exit(0));
+    void Promise.all([running.close(), jobs.close(http.shutdownGraceMs)]).finally(() =>
+      process.exit(0),
+    );
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));

@@ -1,6 +1,7 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { ServerConfig } from "./config.js";
+import type { Jobs } from "./jobs/jobs.js";
 import { noElicitationValidator } from "./no-elicitation-validator.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
 import { redactor } from "./redact.js";
@@ -18,6 +19,8 @@ export interface ServerDeps {
   /** Minimum milliseconds between two progress notifications of one call. */
   progressThrottleMs?: number;
   clock?: Clock;
+  /** Long calls deferred to jobs: one for the process, shared by every session. */
+  jobs: Jobs;
 }
 
 const NO_LOG: OpsLogger = { log: () => {} };
@@ -48,6 +51,7 @@ export function createServer(deps: ServerDeps): McpServer {
     progressThrottleMs: deps.progressThrottleMs ?? 200,
     clock: deps.clock ?? systemClock,
     redact: redactor([deps.config.apiKey, ...(deps.secrets ?? [])]),
+    jobs: deps.jobs,
   });
   return server;
 }

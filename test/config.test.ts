@@ -33,6 +33,10 @@ describe("configuration", () => {
       retryBudgetPercent: 20,
       researchMaxCallsPerRound: 8,
       maxMessageBytes: 33_554_432,
+      deferAfterMs: 45_000,
+      jobTtlMs: 900_000,
+      maxJobs: 64,
+      jobLeaseMs: 15_000,
     });
   });
 

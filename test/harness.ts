@@ -1,23 +1,18 @@
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
-import type { Clock } from "../src/clock.js";
+import { type Clock, systemClock } from "../src/clock.js";
 import { resolveConfig } from "../src/config.js";
+import { Jobs, jobsConfig } from "../src/jobs/jobs.js";
 import { createServer } from "../src/server.js";
+import { MemoryStore } from "../src/store/memory-store.js";
 import { createUpstream } from "../src/upstream/upstream.js";
 import { FAKE_API_KEY, FakeOllamaCloud } from "./fake-ollama-cloud.js";
 
-/** The tool surface, in the order tools/list gives it; pinned on purpose, so a change shows here. */
-export const TOOL_NAMES = [
-  "cloud_chat",
-  "web_search",
-  "search_and_summarize",
-  "web_fetch",
-  "list_models",
-  "research",
-] as const;
+export { TOOL_NAMES } from "./tool-names.js";
 
 /**
  * One reviewed snapshot per tool, so a change to a tool reviews as a change to its own file
@@ -32,6 +27,7 @@ export async function expectToolSnapshots(tools: { name: string }[]): Promise<vo
 
 export interface Connected {
   client: Client;
+  jobs: Jobs;
   logLines: string[];
   call(name: string, args: Record<string, unknown>): Promise<CallToolResult>;
   close(): Promise<void>;
@@ -45,7 +41,14 @@ export interface Connected {
 export async function connect(
   fake: Pick<FakeOllamaCloud, "url">,
   env: Record<string, string | undefined> = {},
-  options: { clock?: Clock; secrets?: string[] } = {},
+  options: {
+    clock?: Clock;
+    secrets?: string[];
+    /** Who the client is, as an HTTP transport would have said (its authInfo). */
+    authInfo?: AuthInfo;
+    /** Jobs shared with another connection (two clients of one server). */
+    jobs?: Jobs;
+  } = {},
 ): Promise<Connected> {
   const config = resolveConfig(
     {},
@@ -60,7 +63,14 @@ export async function connect(
   );
   const logLines: string[] = [];
   const { clock, secrets } = options;
+  const time = clock ?? systemClock;
+  const jobs =
+    options.jobs ??
+    new Jobs(new MemoryStore(time), time, jobsConfig(config), {
+      log: (level, message) => logLines.push(`${level}: ${message}`),
+    });
   const server = createServer({
+    jobs,
     config,
     client: createUpstream({
       config,
@@ -74,11 +84,17 @@ export async function connect(
     ...(secrets && { secrets }),
   });
   const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
+  const { authInfo } = options;
+  if (authInfo) {
+    const send = clientSide.send.bind(clientSide);
+    clientSide.send = (message, sendOptions) => send(message, { ...sendOptions, authInfo });
+  }
   await server.connect(serverSide);
   const client = new Client({ name: "test-client", version: "1.0.0" });
   await client.connect(clientSide);
   return {
     client,
+    jobs,
     logLines,
     call: async (name, args) =>
       (await client.callTool({ name, arguments: args })) as CallToolResult,

@@ -1,7 +1,7 @@
 import * as z from "zod";
 import type { ChatMessage, ChatReply, Route } from "../upstream/upstream.js";
 import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
-import { modelField, routeSchema, strictArguments, thinkField } from "./fields.js";
+import { deferrable, modelField, routeSchema, strictArguments, thinkField } from "./fields.js";
 
 const messageSchema = z.strictObject({
   role: z.enum(["system", "user", "assistant", "tool"], {
@@ -79,15 +79,17 @@ const usageSchema = z.object({
   done_reason: z.string().describe('Why generation stopped: "stop", "length", ...'),
 });
 
-const outputSchema = z.object({
-  model: z.string(),
-  answer: z.string(),
-  thinking: z.string().optional().describe("The model's reasoning, when think was requested."),
-  json: z.unknown().optional().describe("The answer parsed as JSON, when format was given."),
-  usage: usageSchema,
-  route: routeSchema,
-  warnings: z.array(z.string()).optional(),
-});
+const outputSchema = deferrable(
+  z.object({
+    model: z.string(),
+    answer: z.string(),
+    thinking: z.string().optional().describe("The model's reasoning, when think was requested."),
+    json: z.unknown().optional().describe("The answer parsed as JSON, when format was given."),
+    usage: usageSchema,
+    route: routeSchema,
+    warnings: z.array(z.string()).optional(),
+  }),
+);
 
 export const cloudChat = defineTool({
   name: "cloud_chat",
@@ -97,6 +99,7 @@ export const cloudChat = defineTool({
   inputSchema,
   outputSchema,
   annotations: READ_ONLY_OPEN_WORLD,
+  long: true,
   async handle(input, { client, call, progress, logFields }) {
     const warnings: string[] = [];
     const messages = withFormatInstruction(buildMessages(input), input.format);

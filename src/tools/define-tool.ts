@@ -1,7 +1,9 @@
-import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
+import type { Caller } from "../caller.js";
 import type { Clock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
+import type { Jobs } from "../jobs/jobs.js";
 import type { LogFields, ProgressReporter } from "../observability.js";
 import type { CallOptions, Upstream } from "../upstream/upstream.js";
 
@@ -15,13 +17,21 @@ export interface ToolContext {
   /** Facts about this call for the operational log (e.g. the model); never content. */
   logFields: LogFields;
   clock: Clock;
+  caller: Caller;
+  jobs: Jobs;
 }
 
-export interface ToolOutput<Structured> {
-  structured: Structured;
-  /** The readable form of the same result, for clients that only show text. */
-  text: string;
-}
+export type ToolOutput<Structured> =
+  | {
+      structured: Structured;
+      /** The readable form of the same result, for clients that only show text. */
+      text: string;
+    }
+  /** A result handed back as it is (get_result returns a stored one). */
+  | { raw: CallToolResult };
+
+/** Fields the registry adds to a long tool's result; its handler does not set them. */
+type JobFields = "status" | "job_id" | "progress";
 
 export interface ToolDefinition<
   Input extends z.ZodType = z.ZodType,
@@ -33,7 +43,12 @@ export interface ToolDefinition<
   inputSchema: Input;
   outputSchema: Output;
   annotations: ToolAnnotations;
-  handle(input: z.output<Input>, context: ToolContext): Promise<ToolOutput<z.input<Output>>>;
+  /** May outlast a client's patience: deferred to a job after OLLAMA_MCP_DEFER_AFTER_MS. */
+  long?: true;
+  handle(
+    input: z.output<Input>,
+    context: ToolContext,
+  ): Promise<ToolOutput<Omit<z.input<Output>, JobFields>>>;
 }
 
 export function defineTool<Input extends z.ZodType, Output extends z.ZodObject>(
@@ -42,7 +57,7 @@ export function defineTool<Input extends z.ZodType, Output extends z.ZodObject>(
   return definition;
 }
 
-/** Every tool here only reads, and reaches out to Ollama's cloud and the open web. */
+/** The tools that only read, and reach out to Ollama's cloud and the open web. */
 export const READ_ONLY_OPEN_WORLD: ToolAnnotations = {
   readOnlyHint: true,
   destructiveHint: false,

@@ -103,3 +103,36 @@ export const multiCallUsageSchema = z.object({
 });
 
 export type MultiCallUsage = z.infer<typeof multiCallUsageSchema>;
+
+/**
+ * A long tool's output: the finished result, or (status "running") a handle to it. Both shapes
+ * must validate, so the finished fields are optional here; a finished result always has them.
+ */
+export function deferrable<Shape extends z.ZodRawShape>(done: z.ZodObject<Shape>) {
+  return done.partial().extend({
+    status: z
+      .enum(["running", "done"])
+      .describe(
+        '"done": the other fields hold the result. "running": the call outlasted the client\'s patience and goes on; pass job_id to get_result.',
+      ),
+    job_id: z
+      .string()
+      .optional()
+      .describe("The handle of a call still running (or of a job whose result this is)."),
+    progress: jobProgressSchema
+      .optional()
+      .describe("While running: the time so far and the last step."),
+  });
+}
+
+export const jobProgressSchema = z.object({
+  elapsed_ms: z.number(),
+  message: z.string().optional(),
+});
+
+export const jobIdField = z
+  .string({ error: "job_id must be a string" })
+  .trim()
+  .min(1, { error: "job_id must not be empty" })
+  .max(200, { error: "job_id must be at most 200 characters" })
+  .describe("The job_id a deferred call returned.");

@@ -4,8 +4,10 @@ import {
   type LoggingLevel,
   SetLevelRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
+import { type Caller, callerFrom } from "../caller.js";
 import type { Clock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
+import { type Jobs, JobsFullError } from "../jobs/jobs.js";
 import {
   DEFAULT_MCP_LOG_LEVEL,
   fanOut,
@@ -14,14 +16,17 @@ import {
   mcpLogger,
   NO_PROGRESS,
   type OpsLogger,
+  type ProgressReporter,
   progressReporter,
 } from "../observability.js";
 import type { Redact } from "../redact.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { isAbortError } from "../upstream/signals.js";
 import type { Upstream } from "../upstream/upstream.js";
+import { cancelJob } from "./cancel-job.js";
 import { cloudChat } from "./cloud-chat.js";
 import { type ToolContext, type ToolDefinition, ToolFailure } from "./define-tool.js";
+import { getResult, runningResult } from "./get-result.js";
 import { listModels } from "./list-models.js";
 import { research } from "./research.js";
 import { searchAndSummarize } from "./search-and-summarize.js";
@@ -35,6 +40,8 @@ export const TOOLS: readonly ToolDefinition[] = [
   webFetch,
   listModels,
   research,
+  getResult,
+  cancelJob,
 ] as unknown as readonly ToolDefinition[];
 
 export interface RegistryDeps {
@@ -46,6 +53,7 @@ export interface RegistryDeps {
   clock: Clock;
   /** The last line of defence: no secret leaves in a result, whatever an upstream echoed. */
   redact: Redact;
+  jobs: Jobs;
 }
 
 export function registerTools(server: McpServer, deps: RegistryDeps): void {
@@ -66,7 +74,6 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
         annotations: tool.annotations,
       },
       async (input: unknown, extra): Promise<CallToolResult> => {
-        const started = deps.clock.now();
         const log = fanOut(
           deps.stderr,
           mcpLogger(
@@ -85,43 +92,81 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
                     params: { progressToken: token, ...params },
                   }),
                 deps.progressThrottleMs,
-                deps.clock.now,
+                () => deps.clock.now(),
               );
-        const logFields: LogFields = {};
-        const context: ToolContext = {
-          client: deps.client,
-          config: deps.config,
-          call: {
-            signal: extra.signal,
-            onEvent: (event) => logUpstreamEvent(log, tool.name, event),
-          },
-          progress,
-          logFields,
-          clock: deps.clock,
-        };
-        let result: CallToolResult;
+        const caller = callerFrom(extra.authInfo);
+        const execute = (signal: AbortSignal, reporter: ProgressReporter) =>
+          runTool(tool, input, { deps, log, signal, progress: reporter, caller });
+        if (!tool.long) return execute(extra.signal, progress);
         try {
-          const { structured, text } = await tool.handle(input, context);
-          result = {
-            content: [{ type: "text", text }],
-            structuredContent: structured as Record<string, unknown>,
-          };
+          return await deps.jobs.run({
+            tool: tool.name,
+            owner: caller.owner,
+            signal: extra.signal,
+            progress,
+            work: execute,
+            running: (job) =>
+              runningResult(tool.name, job, deps.clock.now(), deps.jobs.config.deferAfterMs),
+          });
         } catch (error) {
-          result = errorResult(tool.name, error, log);
-          logFields.error = error instanceof Error ? error.name : "error";
+          return errorResult(tool.name, error, log);
         }
-        result = redactResult(result, deps.redact);
-        const status = extra.signal.aborted ? "cancelled" : result.isError ? "error" : "ok";
-        log.log(result.isError ? "warning" : "info", `${tool.name} ${status}`, {
-          tool: tool.name,
-          status,
-          ms: deps.clock.now() - started,
-          ...logFields,
-        });
-        return result;
       },
     );
   }
+}
+
+/** One tool call to its end: the handler, errors as results, redaction, and the log line. */
+async function runTool(
+  tool: ToolDefinition,
+  input: unknown,
+  run: {
+    deps: RegistryDeps;
+    log: OpsLogger;
+    signal: AbortSignal;
+    progress: ProgressReporter;
+    caller: Caller;
+  },
+): Promise<CallToolResult> {
+  const { deps, log, signal } = run;
+  const started = deps.clock.now();
+  const logFields: LogFields = {};
+  const context: ToolContext = {
+    client: deps.client,
+    config: deps.config,
+    call: { signal, onEvent: (event) => logUpstreamEvent(log, tool.name, event) },
+    progress: run.progress,
+    logFields,
+    clock: deps.clock,
+    caller: run.caller,
+    jobs: deps.jobs,
+  };
+  let result: CallToolResult;
+  try {
+    const output = await tool.handle(input, context);
+    result =
+      "raw" in output
+        ? output.raw
+        : {
+            content: [{ type: "text", text: output.text }],
+            structuredContent: {
+              ...(output.structured as Record<string, unknown>),
+              ...(tool.long && { status: "done" }),
+            },
+          };
+  } catch (error) {
+    result = errorResult(tool.name, error, log);
+    logFields.error = error instanceof Error ? error.name : "error";
+  }
+  result = redactResult(result, deps.redact);
+  const status = signal.aborted ? "cancelled" : result.isError ? "error" : "ok";
+  log.log(result.isError ? "warning" : "info", `${tool.name} ${status}`, {
+    tool: tool.name,
+    status,
+    ms: deps.clock.now() - started,
+    ...logFields,
+  });
+  return result;
 }
 
 function redactResult(result: CallToolResult, redact: Redact): CallToolResult {
@@ -140,7 +185,11 @@ function redactResult(result: CallToolResult, redact: Redact): CallToolResult {
 
 export function errorResult(toolName: string, error: unknown, log: OpsLogger): CallToolResult {
   let text: string;
-  if (error instanceof UpstreamError || error instanceof ToolFailure) {
+  if (
+    error instanceof UpstreamError ||
+    error instanceof ToolFailure ||
+    error instanceof JobsFullError
+  ) {
     text = error.message;
   } else if (isAbortError(error)) {
     text = "The call was cancelled before it finished.";

@@ -2,6 +2,7 @@ import * as z from "zod";
 import type { ChatMessage, ChatReply, Route } from "../upstream/upstream.js";
 import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
 import {
+  deferrable,
   integerField,
   modelField,
   multiCallUsageSchema,
@@ -42,25 +43,28 @@ export const research = defineTool({
     },
     "research",
   ),
-  outputSchema: z.object({
-    question: z.string(),
-    model: z.string(),
-    answer: z.string().describe("Markdown answer citing sources as [n]."),
-    sources: z
-      .array(z.object({ index: z.number().int(), title: z.string(), url: z.string() }))
-      .describe(
-        "Every page the answer may cite: search hits and fetched pages, in the order found.",
-      ),
-    steps: z.array(stepSchema),
-    stopped_by: z
-      .enum(["answer", "max_steps", "time_limit"])
-      .describe(
-        "answer: the model finished; max_steps or time_limit: it was asked for its best answer.",
-      ),
-    usage: multiCallUsageSchema,
-    route: routeSchema,
-  }),
+  outputSchema: deferrable(
+    z.object({
+      question: z.string(),
+      model: z.string(),
+      answer: z.string().describe("Markdown answer citing sources as [n]."),
+      sources: z
+        .array(z.object({ index: z.number().int(), title: z.string(), url: z.string() }))
+        .describe(
+          "Every page the answer may cite: search hits and fetched pages, in the order found.",
+        ),
+      steps: z.array(stepSchema),
+      stopped_by: z
+        .enum(["answer", "max_steps", "time_limit"])
+        .describe(
+          "answer: the model finished; max_steps or time_limit: it was asked for its best answer.",
+        ),
+      usage: multiCallUsageSchema,
+      route: routeSchema,
+    }),
+  ),
   annotations: READ_ONLY_OPEN_WORLD,
+  long: true,
   async handle(input, context) {
     const { client, config, call, progress, clock } = context;
     client.checkModel(input.model);
@@ -125,29 +129,30 @@ export const research = defineTool({
           break;
         }
         messages.push({ role: "assistant", content: reply.content, tool_calls: reply.tool_calls });
+        // The calls of one reply run at once; their sources and messages keep the reply's order.
+        const runs = reply.tool_calls
+          .slice(0, perRound)
+          .map((toolCall) =>
+            deadline.signal.aborted ? undefined : runner.run(toolCall, deadline.signal),
+          );
         for (const [i, toolCall] of reply.tool_calls.entries()) {
+          const run = runs[i];
+          const ran = run && (await run);
           throwIfAborted(call.signal);
-          const name = toolCall.function.name;
-          if (i >= perRound) {
+          if (!ran) {
             messages.push({
               role: "tool",
-              tool_name: name,
-              content: `Error: not run: at most ${perRound} tool calls are run per round; ask again for the ones you still need.`,
+              tool_name: toolCall.function.name,
+              content:
+                i >= perRound
+                  ? `Error: not run: at most ${perRound} tool calls are run per round; ask again for the ones you still need.`
+                  : "Error: not run: the research time limit was reached.",
             });
             continue;
           }
-          if (deadline.signal.aborted) {
-            messages.push({
-              role: "tool",
-              tool_name: name,
-              content: "Error: not run: the research time limit was reached.",
-            });
-            continue;
-          }
-          const result = runner.record(await runner.run(toolCall, deadline.signal));
+          const result = runner.record(ran);
           messages.push({ role: "tool", tool_name: result.name, content: result.content });
-          const step = runner.steps.at(-1);
-          report(`round ${round}: ${step?.tool} ${step?.ok ? "done" : "failed"}`);
+          report(`round ${round}: ${ran.step.tool} ${ran.step.ok ? "done" : "failed"}`);
         }
         if (deadline.signal.aborted) {
           stoppedBy = "time_limit";

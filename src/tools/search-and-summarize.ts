@@ -4,6 +4,7 @@ import type { ModelRef } from "../model-name.js";
 import type { CallOptions, Route, Upstream, WebSearchHit } from "../upstream/upstream.js";
 import { defineTool, READ_ONLY_OPEN_WORLD, type ToolContext, ToolFailure } from "./define-tool.js";
 import {
+  deferrable,
   type MultiCallUsage,
   maxResultsField,
   modelField,
@@ -74,24 +75,27 @@ export const searchAndSummarize = defineTool({
     },
     "search_and_summarize",
   ),
-  outputSchema: z.object({
-    query: z.string(),
-    model: z.string(),
-    answer: z
-      .string()
-      .optional()
-      .describe(
-        "Markdown answer citing sources as [n]; absent when synthesize is false or synthesis failed.",
-      ),
-    sources: z.array(sourceSchema),
-    usage: multiCallUsageSchema,
-    routes: z.object({
-      search: routeSchema,
-      model: routeSchema.optional().describe("Where the summaries ran (absent when none did)."),
+  outputSchema: deferrable(
+    z.object({
+      query: z.string(),
+      model: z.string(),
+      answer: z
+        .string()
+        .optional()
+        .describe(
+          "Markdown answer citing sources as [n]; absent when synthesize is false or synthesis failed.",
+        ),
+      sources: z.array(sourceSchema),
+      usage: multiCallUsageSchema,
+      routes: z.object({
+        search: routeSchema,
+        model: routeSchema.optional().describe("Where the summaries ran (absent when none did)."),
+      }),
+      warnings: z.array(z.string()).optional(),
     }),
-    warnings: z.array(z.string()).optional(),
-  }),
+  ),
   annotations: READ_ONLY_OPEN_WORLD,
+  long: true,
   async handle(input, context) {
     const { client, config, call, progress } = context;
     client.checkModel(input.model);

@@ -9,11 +9,15 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { systemClock } from "../../src/clock.js";
 import { resolveConfig, resolveHttpOptions } from "../../src/config.js";
+import { Jobs, jobsConfig } from "../../src/jobs/jobs.js";
 import { createServer } from "../../src/server.js";
+import { MemoryStore } from "../../src/store/memory-store.js";
 import { startHttpServer } from "../../src/transports/http.js";
 import { createUpstream } from "../../src/upstream/upstream.js";
 import { FAKE_API_KEY, FakeOllamaCloud } from "../fake-ollama-cloud.js";
+import { TOOL_NAMES } from "../tool-names.js";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
@@ -28,6 +32,9 @@ const heapMiB = () => {
 const fake = await FakeOllamaCloud.start();
 const config = resolveConfig({}, { OLLAMA_API_KEY: FAKE_API_KEY, OLLAMA_CLOUD_HOST: fake.url });
 const client = createUpstream({ config });
+const jobs = new Jobs(new MemoryStore(systemClock), systemClock, jobsConfig(config), {
+  log: () => {},
+});
 const servers: WeakRef<McpServer>[] = [];
 const http = await startHttpServer({
   options: resolveHttpOptions(
@@ -35,7 +42,7 @@ const http = await startHttpServer({
     { MCP_HTTP: "1", MCP_HTTP_PORT: "0", MCP_HTTP_MAX_SESSIONS: "1000" },
   ),
   createMcpServer: () => {
-    const server = createServer({ config, client });
+    const server = createServer({ config, client, jobs });
     servers.push(new WeakRef(server));
     return server;
   },
@@ -47,7 +54,7 @@ async function oneSession(i: number): Promise<void> {
   const mcp = new Client({ name: `load-${i}`, version: "1.0.0" });
   await mcp.connect(transport);
   const { tools } = await mcp.listTools();
-  if (tools.length !== 6) throw new Error(`listed ${tools.length} tools`);
+  if (tools.length !== TOOL_NAMES.length) throw new Error(`listed ${tools.length} tools`);
   const search = (await mcp.callTool({
     name: "web_search",
     arguments: { query: `q${i}`, max_results: 3 },

@@ -64,6 +64,7 @@ async function sdkClient(url: string, headers: Record<string, string> = {}) {
 async function callEveryTool(client: Client): Promise<void> {
   const { tools } = await client.listTools();
   expect(tools.map((t) => t.name).sort()).toEqual([...TOOL_NAMES].sort());
+  // get_result and cancel_job need a deferred call: the jobs tests cover them.
   const calls: Record<string, Record<string, unknown>> = {
     cloud_chat: { prompt: "hi" },
     web_search: { query: "q", max_results: 2 },
@@ -72,7 +73,7 @@ async function callEveryTool(client: Client): Promise<void> {
     list_models: {},
     research: { question: "What is Ollama?", max_steps: 2 },
   };
-  for (const tool of tools) {
+  for (const tool of tools.filter((t) => t.name in calls)) {
     const result = (await client.callTool({
       name: tool.name,
       arguments: calls[tool.name],

@@ -1,0 +1,259 @@
+import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type ChatRequestBody, type ChatScript, FakeOllamaCloud } from "./fake-ollama-cloud.js";
+import { type Connected, connect, textOf } from "./harness.js";
+import { ManualClock } from "./manual-clock.js";
+
+let fake: FakeOllamaCloud;
+const open: Connected[] = [];
+
+beforeAll(async () => {
+  fake = await FakeOllamaCloud.start();
+});
+afterEach(async () => {
+  fake.reset();
+  await Promise.all(open.splice(0).map((c) => c.close()));
+});
+afterAll(async () => {
+  await fake.close();
+});
+
+const DEFER_MS = 1_000;
+
+async function server(
+  env: Record<string, string> = {},
+  options: Parameters<typeof connect>[2] = {},
+): Promise<{ mcp: Connected; clock: ManualClock }> {
+  const clock = new ManualClock();
+  const mcp = await connect(
+    fake,
+    { OLLAMA_MCP_DEFER_AFTER_MS: String(DEFER_MS), ...env },
+    { clock, ...options },
+  );
+  // The SDK client checks every result against the output schema it listed: both shapes must pass.
+  await mcp.client.listTools();
+  open.push(mcp);
+  return { mcp, clock };
+}
+
+interface Running {
+  status: "running";
+  job_id: string;
+  progress: { elapsed_ms: number; message?: string };
+}
+
+const toolMessages = (request: ChatRequestBody) =>
+  request.messages.filter((m) => m.role === "tool");
+const researchScript = (request: ChatRequestBody): ChatScript =>
+  toolMessages(request).length === 0
+    ? {
+        content: "",
+        tool_calls: [
+          { function: { name: "web_search", arguments: { query: "jobs", max_results: 2 } } },
+        ],
+      }
+    : { content: "Long work comes back by handle [1][2]." };
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 2) {
+    if (waited > 10_000) throw new Error("gave up waiting");
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/** Starts a call and lets the virtual clock pass the defer time while its model call is held. */
+async function deferredCall(
+  mcp: Connected,
+  clock: ManualClock,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<Running> {
+  const before = fake.requestsTo("/api/chat").length;
+  const call = mcp.call(name, args);
+  await until(() => fake.requestsTo("/api/chat").length > before);
+  clock.advance(DEFER_MS);
+  const result = await call;
+  expect(result.isError).toBeFalsy();
+  expect(textOf(result)).toMatch(/is still working .*Call get_result with job_id "job_/);
+  return result.structuredContent as unknown as Running;
+}
+
+describe("long calls by handle", () => {
+  it("defers a research that outlasts the defer time; get_result returns its cited answer, twice", async () => {
+    fake.chatResponder = researchScript;
+    const direct = await connect(fake, { OLLAMA_MCP_DEFER_AFTER_MS: "0" });
+    open.push(direct);
+    const undeferred = (await direct.call("research", { question: "How do long calls work?" }))
+      .structuredContent;
+    fake.reset();
+    fake.chatResponder = researchScript;
+    fake.latency.chat = 150;
+
+    const { mcp, clock } = await server();
+    const running = await deferredCall(mcp, clock, "research", {
+      question: "How do long calls work?",
+    });
+    expect(running).toMatchObject({
+      status: "running",
+      job_id: expect.stringMatching(/^job_[\w-]{24}$/),
+    });
+    const done = await mcp.call("get_result", { job_id: running.job_id });
+    expect(done.isError).toBeFalsy();
+    const structured = done.structuredContent as Record<string, unknown>;
+    expect(structured).toMatchObject({
+      status: "done",
+      job_id: running.job_id,
+      stopped_by: "answer",
+    });
+    expect(structured.answer).toBe((undeferred as Record<string, unknown>).answer);
+    expect(structured.sources).toEqual((undeferred as Record<string, unknown>).sources);
+    expect(textOf(done)).toMatch(/^Long work comes back by handle \[1\]\[2\]\.\n\nSources:/);
+    const again = await mcp.call("get_result", { job_id: running.job_id, wait_ms: 0 });
+    expect(again).toEqual(done);
+  });
+
+  it("answers get_result on a job still running with fresh progress after wait_ms, and streams progress meanwhile", async () => {
+    const { mcp, clock } = await server();
+    let round = 0;
+    fake.chatResponder = (request) => {
+      // The second model round never answers.
+      if (++round === 1) fake.inject("chat", { hang: true });
+      return researchScript(request);
+    };
+    fake.latency.chat = 100;
+    const running = await deferredCall(mcp, clock, "research", { question: "q" });
+    const progress: Progress[] = [];
+    const waiting = mcp.client.callTool(
+      { name: "get_result", arguments: { job_id: running.job_id, wait_ms: 500 } },
+      undefined,
+      { onprogress: (p) => progress.push(p) },
+    );
+    await until(() => progress.some((p) => /round 2/.test(p.message ?? "")));
+    await clock.sleeping(500, 500);
+    clock.advance(500);
+    const result = (await waiting) as CallToolResult;
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({
+      status: "running",
+      job_id: running.job_id,
+      progress: { message: "round 2 of at most 8: asking the model", elapsed_ms: 1_500 },
+    });
+    await mcp.call("cancel_job", { job_id: running.job_id });
+  });
+
+  it("cancel_job stops a running job and closes its upstream request; its get_result says cancelled", async () => {
+    const { mcp, clock } = await server();
+    fake.inject("chat", { hang: true });
+    const running = await deferredCall(mcp, clock, "cloud_chat", { prompt: "never answered" });
+    const cancelled = await mcp.call("cancel_job", { job_id: running.job_id });
+    expect(cancelled.structuredContent).toEqual({
+      job_id: running.job_id,
+      was: "running",
+      tool: "cloud_chat",
+    });
+    await fake.requestsTo("/api/chat")[0]?.closed;
+    const result = await mcp.call("get_result", { job_id: running.job_id });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/\(cloud_chat\) was cancelled, so it has no result/);
+    expect(
+      (await mcp.call("cancel_job", { job_id: running.job_id })).structuredContent,
+    ).toMatchObject({
+      was: "cancelled",
+    });
+  });
+
+  it("says a finished job's result has expired after OLLAMA_MCP_JOB_TTL_MS, and that an unknown id is unknown", async () => {
+    const { mcp, clock } = await server({ OLLAMA_MCP_JOB_TTL_MS: "60000" });
+    fake.latency.chat = 100;
+    const running = await deferredCall(mcp, clock, "cloud_chat", { prompt: "soon done" });
+    expect((await mcp.call("get_result", { job_id: running.job_id })).isError).toBeFalsy();
+    expect(
+      (await mcp.call("cancel_job", { job_id: running.job_id })).structuredContent,
+    ).toMatchObject({
+      was: "finished",
+    });
+    clock.advance(60_000);
+    const expired = await mcp.call("get_result", { job_id: running.job_id });
+    expect(expired.isError).toBe(true);
+    expect(textOf(expired)).toMatch(
+      /has expired: results are kept for 1 minutes \(OLLAMA_MCP_JOB_TTL_MS\)/,
+    );
+    const unknown = await mcp.call("get_result", { job_id: "job_AAAAAAAAAAAAAAAAAAAAAAAA" });
+    expect(textOf(unknown)).toMatch(/^Unknown job_id "job_AAAAAAAAAAAAAAAAAAAAAAAA"/);
+    expect((await mcp.call("cancel_job", { job_id: "job_x" })).isError).toBe(true);
+  });
+
+  it("refuses a long call past OLLAMA_MCP_MAX_JOBS, with a message", async () => {
+    const { mcp, clock } = await server({ OLLAMA_MCP_MAX_JOBS: "1" });
+    fake.inject("chat", { hang: true });
+    const running = await deferredCall(mcp, clock, "cloud_chat", {
+      prompt: "holds the only place",
+    });
+    const refused = await mcp.call("search_and_summarize", { query: "q" });
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toMatch(
+      /Too many long calls are running on this server \(the limit is 1, OLLAMA_MCP_MAX_JOBS\)/,
+    );
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(0);
+    // Quick tools are not long calls: they still run.
+    expect((await mcp.call("web_search", { query: "q" })).isError).toBeFalsy();
+    await mcp.call("cancel_job", { job_id: running.job_id });
+    await until(() => mcp.jobs.runningCount() === 0);
+  });
+
+  it("keeps a job to its owner: another caller's get_result and cancel_job find nothing", async () => {
+    const { mcp, clock } = await server(
+      {},
+      { authInfo: { token: "", clientId: "alice", scopes: [] } },
+    );
+    const other = await connect(
+      fake,
+      { OLLAMA_MCP_DEFER_AFTER_MS: String(DEFER_MS) },
+      {
+        clock,
+        jobs: mcp.jobs,
+        authInfo: { token: "", clientId: "bob", scopes: [] },
+      },
+    );
+    open.push(other);
+    fake.inject("chat", { hang: true });
+    const running = await deferredCall(mcp, clock, "cloud_chat", { prompt: "alice's" });
+    const stolen = await other.call("get_result", { job_id: running.job_id, wait_ms: 0 });
+    expect(textOf(stolen)).toMatch(/^Unknown job_id/);
+    expect(textOf(await other.call("cancel_job", { job_id: running.job_id }))).toMatch(
+      /^Unknown job_id/,
+    );
+    expect(
+      (await mcp.call("cancel_job", { job_id: running.job_id })).structuredContent,
+    ).toMatchObject({
+      was: "running",
+    });
+  });
+
+  it("refuses a wait longer than the defer time, naming the field and the range", async () => {
+    const { mcp } = await server();
+    const result = await mcp.call("get_result", { job_id: "job_x", wait_ms: 5_000 });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(
+      /^wait_ms must be an integer from 0 to 1000 \(OLLAMA_MCP_DEFER_AFTER_MS\)/,
+    );
+  });
+
+  it("still cancels the work when the original call is cancelled before it was deferred", async () => {
+    const { mcp } = await server();
+    fake.inject("chat", { hang: true });
+    const controller = new AbortController();
+    const call = mcp.client.callTool(
+      { name: "cloud_chat", arguments: { prompt: "x" } },
+      undefined,
+      {
+        signal: controller.signal,
+      },
+    );
+    await until(() => fake.requestsTo("/api/chat").length > 0);
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    await fake.requestsTo("/api/chat")[0]?.closed;
+    expect(mcp.jobs.runningCount()).toBe(0);
+  });
+});
