@@ -3,6 +3,7 @@ import { benchCancel } from "./cancel.js";
 import { benchStartup } from "./launch.js";
 import { printTable, type Row } from "./measure.js";
 import { benchPerCall } from "./per-call.js";
+import { benchResearch } from "./research.js";
 import { benchSearchAndSummarize } from "./search-and-summarize.js";
 
 const rows: Row[] = [
@@ -10,6 +11,7 @@ const rows: Row[] = [
   ...(await benchPerCall()),
   ...(await benchCancel()),
   ...(await benchSearchAndSummarize()),
+  ...(await benchResearch()),
 ];
 
 console.log(

@@ -94,9 +94,9 @@ export class FakeOllamaCloud {
   fetchResponder = defaultFetchPage;
 
   private readonly faults = new Map<Route, Fault[]>();
-  private chatsInFlight = 0;
-  private chatBarrier:
-    | { size: number; waiting: (() => void)[]; timer?: NodeJS.Timeout }
+  private readonly inFlight: Partial<Record<Route, number>> = {};
+  private barrier:
+    | { route: Route; size: number; waiting: (() => void)[]; timer?: NodeJS.Timeout }
     | undefined;
   /** The most chat requests that were being answered at the same time. */
   maxConcurrentChats = 0;
@@ -127,14 +127,17 @@ export class FakeOllamaCloud {
   }
 
   /**
-   * Holds chat answers until `size` chats are in flight at once, so a test can prove calls run
-   * concurrently without depending on timing. After `timeoutMs` it lets them go anyway, so a
-   * sequential client fails its assertion instead of hanging.
+   * Holds answers on `route` until `size` of its requests are in flight at once, so a test can
+   * prove calls run concurrently without depending on timing. After `timeoutMs` it lets them go
+   * anyway, so a sequential client fails its assertion instead of hanging.
    */
-  holdChatsUntilConcurrent(size: number, timeoutMs = 5_000): void {
-    this.chatBarrier = { size, waiting: [] };
-    this.chatBarrier.timer = setTimeout(() => this.releaseChats(), timeoutMs);
+  holdUntilConcurrent(route: Route, size: number, timeoutMs = 5_000): void {
+    this.barrier = { route, size, waiting: [] };
+    this.barrier.timer = setTimeout(() => this.release(), timeoutMs);
   }
+
+  /** The most requests to `route` in flight at once since the last reset. */
+  readonly maxConcurrent: Partial<Record<Route, number>> = {};
 
   requestsTo(path: string): RecordedRequest[] {
     return this.requests.filter((r) => r.path === path);
@@ -151,20 +154,20 @@ export class FakeOllamaCloud {
     this.searchResponder = defaultSearchHits;
     this.fetchResponder = defaultFetchPage;
     for (const key of Object.keys(this.latency)) delete this.latency[key as Route];
-    this.releaseChats();
-    this.chatBarrier = undefined;
+    for (const key of Object.keys(this.maxConcurrent)) delete this.maxConcurrent[key as Route];
+    this.release();
   }
 
   async close(): Promise<void> {
-    this.releaseChats();
+    this.release();
     await this.server.close();
   }
 
-  private releaseChats(): void {
-    const barrier = this.chatBarrier;
+  private release(): void {
+    const barrier = this.barrier;
     if (!barrier) return;
     clearTimeout(barrier.timer);
-    this.chatBarrier = undefined;
+    this.barrier = undefined;
     for (const release of barrier.waiting) release();
   }
 
@@ -186,17 +189,19 @@ export class FakeOllamaCloud {
     const delay = this.latency[route];
     if (delay) await sleep(delay);
 
-    if (route === "chat") {
-      this.chatsInFlight++;
-      this.maxConcurrentChats = Math.max(this.maxConcurrentChats, this.chatsInFlight);
-      res.on("close", () => this.chatsInFlight--);
-      const barrier = this.chatBarrier;
-      if (barrier) {
-        await new Promise<void>((resolve) => {
-          barrier.waiting.push(resolve);
-          if (this.chatsInFlight >= barrier.size) this.releaseChats();
-        });
-      }
+    const inFlight = (this.inFlight[route] ?? 0) + 1;
+    this.inFlight[route] = inFlight;
+    this.maxConcurrent[route] = Math.max(this.maxConcurrent[route] ?? 0, inFlight);
+    if (route === "chat") this.maxConcurrentChats = this.maxConcurrent.chat ?? 0;
+    res.on("close", () => {
+      this.inFlight[route] = (this.inFlight[route] ?? 1) - 1;
+    });
+    const barrier = this.barrier;
+    if (barrier?.route === route) {
+      await new Promise<void>((resolve) => {
+        barrier.waiting.push(resolve);
+        if (inFlight >= barrier.size) this.release();
+      });
     }
 
     const fault = this.faults.get(route)?.shift();

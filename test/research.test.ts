@@ -86,6 +86,27 @@ describe("research", () => {
     );
   });
 
+  it("runs the tool calls of one reply at once, keeping the reply's order for sources and messages", async () => {
+    const urls = ["https://a.example/one", "https://b.example/two", "https://c.example/three"];
+    t.fake.holdUntilConcurrent("web_fetch", 3);
+    t.fake.chatResponder = (request) =>
+      toolMessages(request).length === 0
+        ? calls(...urls.map((url) => ["web_fetch", { url }] as [string, Record<string, unknown>]))
+        : { content: "All three [1][2][3]." };
+    const result = await t.mcp.call("research", { question: `Compare ${urls.join(" and ")}` });
+    expect(t.fake.maxConcurrent.web_fetch).toBe(3);
+    const structured = result.structuredContent as unknown as Structured;
+    expect(structured.sources.map((s) => s.url)).toEqual(urls);
+    expect(structured.steps.map((s) => s.url)).toEqual(urls);
+    expect(
+      toolMessages(chats()[1] as ChatRequestBody).map((m) => m.content.split("\n")[0]),
+    ).toEqual([
+      "[1] Page at https://a.example/one",
+      "[2] Page at https://b.example/two",
+      "[3] Page at https://c.example/three",
+    ]);
+  });
+
   it("makes the question the task and tool output untrusted data", async () => {
     t.fake.chatResponder = () => ({ content: "Answer." });
     await t.mcp.call("research", { question: "Who won?" });

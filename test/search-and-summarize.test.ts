@@ -47,7 +47,7 @@ function researchModel(request: ChatRequestBody) {
 describe("search_and_summarize", () => {
   it("searches once, summarises all results concurrently, then writes one cited answer", async () => {
     t.fake.chatResponder = researchModel;
-    t.fake.holdChatsUntilConcurrent(4);
+    t.fake.holdUntilConcurrent("chat", 4);
     const result = await t.mcp.call("search_and_summarize", {
       query: "mcp servers",
       max_results: 4,
