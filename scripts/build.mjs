@@ -1,6 +1,7 @@
 // Bundles the server into dist/, so what `npx` runs has no runtime dependencies to resolve:
 //   dist/index.cjs                the bin: turns on Node's compile cache, then loads main.cjs
 //   dist/main.cjs                 the server, every library it uses bundled as published
+//   dist/redis.cjs                the Redis client, loaded only when OLLAMA_MCP_STORE is a Redis URL
 //   dist/THIRD-PARTY-NOTICES.txt  licences of the bundled packages
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -16,10 +17,7 @@ try {
 require("./main.cjs");
 `;
 
-await rm("dist", { recursive: true, force: true });
-const main = await build({
-  entryPoints: ["src/index.ts"],
-  outfile: "dist/main.cjs",
+const common = {
   bundle: true,
   platform: "node",
   target: "node20",
@@ -28,9 +26,28 @@ const main = await build({
   legalComments: "none",
   metafile: true,
   logLevel: "warning",
-});
+};
+
+// The Redis client is a third of a megabyte that only a shared store needs: main.cjs loads
+// it from a file of its own, so a stdio start never compiles it.
+const redisApart = {
+  name: "redis-apart",
+  setup(b) {
+    b.onResolve({ filter: /^redis$/ }, () => ({ path: "./redis.cjs", external: true }));
+  },
+};
+
+await rm("dist", { recursive: true, force: true });
+const [main, redis] = await Promise.all([
+  build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/main.cjs", plugins: [redisApart] }),
+  build({
+    ...common,
+    stdin: { contents: 'export { createClient } from "redis";', resolveDir: ".", loader: "js" },
+    outfile: "dist/redis.cjs",
+  }),
+]);
 await writeFile("dist/index.cjs", BIN, { mode: 0o755 });
-await writeFile("dist/THIRD-PARTY-NOTICES.txt", await notices([main.metafile]));
+await writeFile("dist/THIRD-PARTY-NOTICES.txt", await notices([main.metafile, redis.metafile]));
 
 /** Name, version, licence and licence text of every package that ended up in a bundle. */
 async function notices(metafiles) {

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { ModelNameError, parseModelRef } from "./model-name.js";
+import type { StoreSetting } from "./store/store.js";
 
 export const DEFAULT_CLOUD_HOST = "https://ollama.com";
 export const DEFAULT_CLOUD_MODEL = "gpt-oss:120b";
@@ -58,6 +59,8 @@ export interface ServerConfig {
   maxJobs: number;
   /** How long a running job's lease lasts unless its server renews it. */
   jobLeaseMs: number;
+  /** Where jobs (and conversations) are kept. */
+  store: StoreSetting;
 }
 
 export interface HttpOptions {
@@ -254,6 +257,12 @@ export const SETTINGS = {
     default: "15000",
     range: [300, 600_000],
     help: "With a shared store: a running job's server renews its lease every third of this; a job whose lease runs out is reported lost.",
+  },
+  store: {
+    env: "OLLAMA_MCP_STORE",
+    flag: "store",
+    default: "memory",
+    help: "Where deferred jobs are kept: memory (this process), or a redis:// or rediss:// URL (Redis 6+ or Valkey) shared by several instances behind a load balancer.",
   },
   maxMessageBytes: {
     env: "OLLAMA_MCP_MAX_MESSAGE_BYTES",
@@ -544,7 +553,30 @@ export function resolveConfig(flags: Flags, env: Env): ServerConfig {
     jobTtlMs: int(SETTINGS.jobTtlMs),
     maxJobs: int(SETTINGS.maxJobs),
     jobLeaseMs: int(SETTINGS.jobLeaseMs),
+    store: storeSetting(raw(SETTINGS.store) as string),
   };
+}
+
+/** OLLAMA_MCP_STORE: "memory", or a Redis URL. A refused value is never echoed whole: it may hold a password. */
+export function storeSetting(value: string): StoreSetting {
+  if (value.toLowerCase() === "memory") return { kind: "memory" };
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url && (url.protocol === "redis:" || url.protocol === "rediss:") && url.hostname) {
+    return { kind: "redis", url: value };
+  }
+  const got = url
+    ? `a ${url.protocol}// URL`
+    : value.includes("@")
+      ? "something else"
+      : `"${value}"`;
+  throw new ConfigError(
+    `OLLAMA_MCP_STORE (--store) must be memory, or a redis:// or rediss:// URL such as redis://127.0.0.1:6379; got ${got}.`,
+  );
 }
 
 function integerSetting(setting: Setting, value: string | undefined): number {

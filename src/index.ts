@@ -6,6 +6,8 @@ import { Jobs, jobsConfig } from "./jobs/jobs.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
 import { createServer } from "./server.js";
 import { MemoryStore } from "./store/memory-store.js";
+import { RedisStore } from "./store/redis-store.js";
+import { type Store, StoreUnavailableError } from "./store/store.js";
 import { StdioTransport } from "./transports/stdio.js";
 import { createUpstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
@@ -58,7 +60,8 @@ async function main(): Promise<void> {
   silenceConsole(log);
   // One upstream client for the process: connections and caches are shared by every session.
   const client = createUpstream({ config, secrets: [http.token] });
-  const jobs = new Jobs(new MemoryStore(systemClock), systemClock, jobsConfig(config), log);
+  const store = await openStore(config, log);
+  const jobs = new Jobs(store, systemClock, jobsConfig(config), log);
   const newServer = () =>
     createServer({ config, client, jobs, writeLog: writeErr, secrets: [http.token] });
   if (!config.apiKey) {
@@ -66,6 +69,20 @@ async function main(): Promise<void> {
   }
   if (http.enabled) return serveHttp(http, log, newServer, jobs);
   return serveStdio(config, http.shutdownGraceMs, log, newServer, jobs);
+}
+
+/** The store jobs live in; a Redis that cannot be used stops the server at start (exit 2). */
+async function openStore(config: ServerConfig, log: OpsLogger): Promise<Store> {
+  if (config.store.kind === "memory") return new MemoryStore(systemClock);
+  try {
+    return await RedisStore.open(config.store.url, log);
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) {
+      writeErr(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
 }
 
 /**

@@ -19,3 +19,6 @@ export interface Store {
 export class StoreUnavailableError extends Error {
   override name = "StoreUnavailableError";
 }
+
+/** Where OLLAMA_MCP_STORE points: this process's memory, or a Redis server. */
+export type StoreSetting = { kind: "memory" } | { kind: "redis"; url: string };

@@ -20,6 +20,7 @@ import {
   progressReporter,
 } from "../observability.js";
 import type { Redact } from "../redact.js";
+import { StoreUnavailableError } from "../store/store.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { isAbortError } from "../upstream/signals.js";
 import type { Upstream } from "../upstream/upstream.js";
@@ -188,7 +189,8 @@ export function errorResult(toolName: string, error: unknown, log: OpsLogger): C
   if (
     error instanceof UpstreamError ||
     error instanceof ToolFailure ||
-    error instanceof JobsFullError
+    error instanceof JobsFullError ||
+    error instanceof StoreUnavailableError
   ) {
     text = error.message;
   } else if (isAbortError(error)) {

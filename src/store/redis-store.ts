@@ -1,0 +1,164 @@
+import type { OpsLogger } from "../observability.js";
+import { type Store, StoreUnavailableError } from "./store.js";
+
+/** How long the first connection may take at start, before the server gives up (exit 2). */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Reconnect back-off after Redis went away: doubling from 100 ms, at most 5 s. */
+const reconnectDelay = (retries: number) => Math.min(100 * 2 ** retries, 5_000);
+
+/** The part of the redis client this store uses. */
+interface RedisClient {
+  connect(): Promise<unknown>;
+  ping(): Promise<unknown>;
+  get(key: string): Promise<string | null>;
+  set(
+    key: string,
+    value: string,
+    options: { expiration: { type: "PX"; value: number } },
+  ): Promise<unknown>;
+  del(key: string): Promise<unknown>;
+  publish(channel: string, message: string): Promise<unknown>;
+  subscribe(channel: string, listener: (message: string) => void): Promise<void>;
+  unsubscribe(channel: string, listener: (message: string) => void): Promise<void>;
+  duplicate(): RedisClient;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+/** Redis 6+ or Valkey, shared by every instance: jobs and their events are seen by all. */
+export class RedisStore implements Store {
+  readonly shared = true;
+
+  private constructor(
+    private readonly client: RedisClient,
+    private readonly subscriber: RedisClient,
+    private readonly where: string,
+  ) {}
+
+  /**
+   * Connects (the client library is loaded only now, so nobody else pays for it). Rejects with
+   * a message for the user when Redis cannot be reached or refuses the credentials.
+   */
+  static async open(url: string, log: OpsLogger): Promise<RedisStore> {
+    const { createClient } = await import("redis");
+    const where = describe(url);
+    let connected = false;
+    let unreachable = false;
+    const client = createClient({
+      url,
+      disableOfflineQueue: true,
+      socket: {
+        connectTimeout: CONNECT_TIMEOUT_MS,
+        // At start a failure is final (the server exits 2); later, Redis is waited for.
+        reconnectStrategy: (retries: number, cause: Error) =>
+          connected ? reconnectDelay(retries) : cause,
+      },
+    }) as unknown as RedisClient;
+    client.on("error", (error: Error) => {
+      if (!connected || unreachable) return;
+      unreachable = true;
+      log.log("warning", `the job store (Redis at ${where}) cannot be reached; retrying`, {
+        error: errorCode(error),
+      });
+    });
+    client.on("ready", () => {
+      if (unreachable) log.log("info", `the job store (Redis at ${where}) is back`);
+      unreachable = false;
+    });
+    try {
+      await client.connect();
+      await client.ping();
+    } catch (error) {
+      client.destroy();
+      throw new StoreUnavailableError(
+        `cannot use the job store at ${where} (OLLAMA_MCP_STORE): ${reason(error)}`,
+      );
+    }
+    connected = true;
+    const subscriber = client.duplicate();
+    subscriber.on("error", () => {});
+    await subscriber.connect();
+    return new RedisStore(client, subscriber, where);
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return (await this.guard(() => this.client.get(key))) ?? undefined;
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.guard(() =>
+      this.client.set(key, value, {
+        expiration: { type: "PX", value: Math.max(1, Math.round(ttlMs)) },
+      }),
+    );
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.guard(() => this.client.del(key));
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.guard(() => this.client.publish(channel, message));
+  }
+
+  async subscribe(channel: string, listener: (message: string) => void) {
+    const onMessage = (message: string) => listener(message);
+    await this.guard(() => this.subscriber.subscribe(channel, onMessage));
+    return async () => {
+      await this.subscriber.unsubscribe(channel, onMessage).catch(() => {});
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.client.close(), this.subscriber.close()]).catch(() => {
+      this.client.destroy();
+      this.subscriber.destroy();
+    });
+  }
+
+  private async guard<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return await command();
+    } catch (error) {
+      throw new StoreUnavailableError(
+        `The job store (Redis at ${this.where}) cannot be reached right now (${reason(error)}). Calls that need it fail until it is back; nothing else is affected.`,
+        { cause: error },
+      );
+    }
+  }
+}
+
+/** host:port of a Redis URL: never its password. */
+function describe(url: string): string {
+  try {
+    const { hostname, port, protocol } = new URL(url);
+    return `${hostname}:${port || "6379"}${protocol === "rediss:" ? " (TLS)" : ""}`;
+  } catch {
+    return "the configured URL";
+  }
+}
+
+/** The system error code behind a failure; the client wraps socket errors in its own. */
+function errorCode(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    const inner = current as { originalError?: unknown; socketError?: unknown; cause?: unknown };
+    current = inner.originalError ?? inner.socketError ?? inner.cause;
+  }
+  return (error as Error)?.name ?? "error";
+}
+
+/** Why Redis failed, in words that carry no secret. */
+function reason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/WRONGPASS|NOAUTH|invalid username-password/i.test(message)) {
+    return "it refused the credentials in the URL";
+  }
+  const code = errorCode(error);
+  if (/^E[A-Z]+$/.test(code)) return `connection failed: ${code}`;
+  if (/offline|closed/i.test(message)) return "not connected";
+  return "it did not answer as Redis does";
+}
