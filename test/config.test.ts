@@ -37,6 +37,7 @@ describe("configuration", () => {
       jobTtlMs: 900_000,
       maxJobs: 64,
       jobLeaseMs: 15_000,
+      store: { kind: "memory" },
     });
   });
 
@@ -120,6 +121,11 @@ describe("configuration", () => {
       /OLLAMA_CLOUD_RETRIES \(--retries\) must be a whole number from 0 to 10/,
     ],
     [{ OLLAMA_MCP_LOG_LEVEL: "loud" }, /must be one of debug, info, warning, error, off/],
+    [
+      { OLLAMA_MCP_STORE: "redis" },
+      /OLLAMA_MCP_STORE \(--store\) must be memory, or a redis:\/\/ or rediss:\/\/ URL/,
+    ],
+    [{ OLLAMA_MCP_STORE: "http://user:pw@cache:6379" }, /got a http:\/\/ URL\.$/],
   ])("rejects %j with a clear message", (env, message) => {
     expect(() => resolveConfig({}, env)).toThrow(ConfigError);
     expect(() => resolveConfig({}, env)).toThrow(message);

@@ -1,0 +1,251 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { createClient } from "redis";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type ChatRequestBody, FAKE_API_KEY, FakeOllamaCloud } from "../fake-ollama-cloud.js";
+import { textOf } from "../harness.js";
+import { RedisServer } from "../redis-server.js";
+import { assertBuilt, BIN, binEnv, type HttpBin, spawnHttpBin } from "../spawn-bin.js";
+
+const run = promisify(execFile);
+const TOKEN = "scale-out-token-4e1b9c2d";
+const DEFER_MS = 400;
+const LEASE_MS = 1_200;
+
+let fake: FakeOllamaCloud;
+let redis: RedisServer;
+const bins: HttpBin[] = [];
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  assertBuilt();
+  fake = await FakeOllamaCloud.start();
+  redis = await RedisServer.start();
+});
+afterEach(async () => {
+  fake.reset();
+  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
+  await Promise.all(bins.splice(0).map((b) => b.stop()));
+});
+afterAll(async () => {
+  await fake?.close();
+  await redis?.close();
+});
+
+async function instance(env: Record<string, string> = {}): Promise<HttpBin> {
+  const bin = await spawnHttpBin(
+    binEnv(fake, {
+      MCP_HTTP_TOKEN: TOKEN,
+      OLLAMA_MCP_STORE: redis.url,
+      OLLAMA_MCP_DEFER_AFTER_MS: String(DEFER_MS),
+      OLLAMA_MCP_JOB_LEASE_MS: String(LEASE_MS),
+      ...env,
+    }),
+    ["--stateless"],
+  );
+  bins.push(bin);
+  return bin;
+}
+
+async function client(bin: HttpBin, token = TOKEN): Promise<Client> {
+  const transport = new StreamableHTTPClientTransport(new URL(bin.url), {
+    requestInit: { headers: { authorization: `Bearer ${token}` } },
+  });
+  const mcp = new Client({ name: "scale-out", version: "1.0.0" });
+  await mcp.connect(transport);
+  await mcp.listTools();
+  clients.push(mcp);
+  return mcp;
+}
+
+const call = async (mcp: Client, name: string, args: Record<string, unknown>) =>
+  (await mcp.callTool({ name, arguments: args })) as CallToolResult;
+
+interface Running {
+  status: string;
+  job_id: string;
+}
+
+const research = (request: ChatRequestBody) =>
+  request.messages.some((m) => m.role === "tool")
+    ? { content: "Shared stores let any instance answer [1]." }
+    : {
+        content: "",
+        tool_calls: [
+          { function: { name: "web_search", arguments: { query: "scale", max_results: 2 } } },
+        ],
+      };
+
+async function until(condition: () => Promise<boolean> | boolean, limitMs = 15_000): Promise<void> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > limitMs) throw new Error(`gave up after ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe.skipIf(!RedisServer.available())(
+  "scale-out: jobs kept in Redis, any instance answers",
+  () => {
+    it("defers research on A; get_result on B returns the cited answer", async () => {
+      fake.chatResponder = research;
+      fake.latency.chat = 500;
+      const [a, b] = [await instance(), await instance()];
+      const running = (
+        await call(await client(a), "research", {
+          question: "How do several instances share jobs?",
+        })
+      ).structuredContent as unknown as Running;
+      expect(running).toMatchObject({ status: "running", job_id: expect.stringMatching(/^job_/) });
+      let done: CallToolResult | undefined;
+      const onB = await client(b);
+      await until(async () => {
+        done = await call(onB, "get_result", { job_id: running.job_id });
+        return (done.structuredContent as { status?: string })?.status === "done";
+      });
+      expect(done?.structuredContent).toMatchObject({
+        status: "done",
+        job_id: running.job_id,
+        answer: "Shared stores let any instance answer [1].",
+        sources: [
+          { index: 1, url: "https://example.com/scale/1" },
+          { index: 2, url: "https://example.com/scale/2" },
+        ],
+      });
+      // Nothing secret went to Redis, and no job id was logged.
+      const keys = createClient({ url: redis.url });
+      await keys.connect();
+      const everything = await Promise.all((await keys.keys("*")).map((k) => keys.get(k)));
+      await keys.close();
+      expect(JSON.stringify(everything)).not.toContain(FAKE_API_KEY);
+      expect(JSON.stringify(everything)).not.toContain(TOKEN);
+      expect(a.stderr() + b.stderr()).not.toContain(running.job_id);
+    });
+
+    it("cancel_job on B closes A's upstream request", async () => {
+      fake.inject("chat", { hang: true });
+      const [a, b] = [await instance(), await instance()];
+      const running = (await call(await client(a), "cloud_chat", { prompt: "never answered" }))
+        .structuredContent as unknown as Running;
+      const cancelled = await call(await client(b), "cancel_job", { job_id: running.job_id });
+      expect(cancelled.structuredContent).toMatchObject({ was: "running", tool: "cloud_chat" });
+      await fake.requestsTo("/api/chat")[0]?.closed;
+      const result = await call(await client(b), "get_result", {
+        job_id: running.job_id,
+        wait_ms: 0,
+      });
+      expect(textOf(result)).toMatch(/was cancelled/);
+    });
+
+    it("reports a job lost, within a few lease periods, when A is killed mid-job", async () => {
+      fake.inject("chat", { hang: true });
+      const [a, b] = [await instance(), await instance()];
+      const running = (await call(await client(a), "cloud_chat", { prompt: "A dies" }))
+        .structuredContent as unknown as Running;
+      const onB = await client(b);
+      a.child.kill("SIGKILL");
+      const killedAt = Date.now();
+      let result: CallToolResult | undefined;
+      await until(async () => {
+        result = await call(onB, "get_result", { job_id: running.job_id });
+        return result.isError === true;
+      });
+      expect(textOf(result as CallToolResult)).toMatch(
+        /was lost: the server running it stopped before it finished/,
+      );
+      expect(Date.now() - killedAt).toBeLessThan(4 * LEASE_MS + DEFER_MS);
+    });
+
+    it("on SIGTERM marks a deferred job still running after the grace period lost at once", async () => {
+      fake.inject("chat", { hang: true });
+      const [a, b] = [
+        await instance({ MCP_HTTP_SHUTDOWN_GRACE_MS: "200", OLLAMA_MCP_JOB_LEASE_MS: "60000" }),
+        await instance(),
+      ];
+      const running = (await call(await client(a), "cloud_chat", { prompt: "A stops" }))
+        .structuredContent as unknown as Running;
+      a.child.kill("SIGTERM");
+      expect(await a.exited).toBe(0);
+      // The lease would last a minute: the job is lost because A said so on its way out.
+      const result = await call(await client(b), "get_result", {
+        job_id: running.job_id,
+        wait_ms: 0,
+      });
+      expect(textOf(result)).toMatch(/was lost: the server running it stopped/);
+      await fake.requestsTo("/api/chat")[0]?.closed;
+    });
+
+    it("keeps the owner in the store: a job is unknown to another client on any instance", async () => {
+      fake.inject("chat", { hang: true });
+      const [a, b] = [await instance(), await instance({ MCP_HTTP_TOKEN: `${TOKEN}-other` })];
+      const running = (await call(await client(a), "cloud_chat", { prompt: "mine" }))
+        .structuredContent as unknown as Running;
+      const stranger = await client(b, `${TOKEN}-other`);
+      expect(
+        textOf(await call(stranger, "get_result", { job_id: running.job_id, wait_ms: 0 })),
+      ).toMatch(/^Unknown job_id/);
+      expect(textOf(await call(stranger, "cancel_job", { job_id: running.job_id }))).toMatch(
+        /^Unknown job_id/,
+      );
+      await call(await client(a), "cancel_job", { job_id: running.job_id });
+    });
+
+    it("answers with a clear error naming the store while Redis is down, and recovers when it is back", async () => {
+      const a = await instance();
+      const mcp = await client(a);
+      await redis.stop();
+      const down = await call(mcp, "get_result", { job_id: "job_x", wait_ms: 0 });
+      expect(down.isError).toBe(true);
+      expect(textOf(down)).toMatch(
+        /^The job store \(Redis at 127\.0\.0\.1:\d+\) cannot be reached right now/,
+      );
+      // A long call still answers: it cannot be deferred, so it waits to the end.
+      fake.latency.chat = 800;
+      const waited = await call(mcp, "cloud_chat", { prompt: "no store" });
+      expect(waited.structuredContent).toMatchObject({ status: "done", answer: "echo: no store" });
+      await redis.restart();
+      fake.latency.chat = 800;
+      await until(async () => {
+        const result = await call(mcp, "cloud_chat", { prompt: "store back" });
+        return (result.structuredContent as { status?: string })?.status === "running";
+      });
+      expect(a.child.exitCode).toBeNull();
+    });
+
+    it("stops at start, with exit 2 and a clear message, when Redis cannot be reached", async () => {
+      const failure = await run(process.execPath, [BIN, "--http", "--port", "0"], {
+        env: binEnv(fake, {
+          MCP_HTTP_TOKEN: TOKEN,
+          OLLAMA_MCP_STORE: "redis://:s3cret@127.0.0.1:1",
+        }),
+      }).catch((error: { code: number; stderr: string }) => error);
+      expect(failure).toMatchObject({ code: 2 });
+      const { stderr } = failure as { stderr: string };
+      expect(stderr).toMatch(
+        /cannot use the job store at 127\.0\.0\.1:1 \(OLLAMA_MCP_STORE\): connection failed: ECONNREFUSED/,
+      );
+      expect(stderr).not.toContain("s3cret");
+    });
+
+    it("stops at start when Redis refuses the credentials, without printing them", async () => {
+      const locked = await RedisServer.start(["--requirepass", "right-password-77"]);
+      try {
+        const url = `redis://:wrong-password-77@127.0.0.1:${locked.port}`;
+        const failure = await run(process.execPath, [BIN, "--http", "--port", "0"], {
+          env: binEnv(fake, { MCP_HTTP_TOKEN: TOKEN, OLLAMA_MCP_STORE: url }),
+        }).catch((error: { code: number; stderr: string }) => error);
+        expect(failure).toMatchObject({ code: 2 });
+        const { stderr } = failure as { stderr: string };
+        expect(stderr).toMatch(
+          /cannot use the job store at 127\.0\.0\.1:\d+ \(OLLAMA_MCP_STORE\): it refused the credentials in the URL/,
+        );
+        expect(stderr).not.toContain("wrong-password-77");
+      } finally {
+        await locked.close();
+      }
+    });
+  },
+);
