@@ -1,6 +1,7 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect, expectToolSnapshots, TOOL_NAMES } from "./harness.js";
+import { type Connected, connect, expectToolSnapshots, TOOL_NAMES, textOf } from "./harness.js";
 
 let fake: FakeOllamaCloud;
 let mcp: Connected;
@@ -55,6 +56,49 @@ describe("the tools/list surface", () => {
     });
   });
 
+  it("gives every schema node a validation keyword, as the Inspector's --strict mode wants", async () => {
+    const { tools } = await mcp.client.listTools();
+    const KEYWORDS = ["type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "not"];
+    const bare: string[] = [];
+    const walk = (node: unknown, path: string) => {
+      if (node === null || typeof node !== "object") return;
+      const schema = node as Record<string, unknown>;
+      if (!KEYWORDS.some((k) => k in schema)) bare.push(path);
+      for (const [name, child] of Object.entries((schema.properties as object) ?? {})) {
+        walk(child, `${path}.${name}`);
+      }
+      if (typeof schema.additionalProperties === "object")
+        walk(schema.additionalProperties, `${path}[*]`);
+      if (typeof schema.items === "object") walk(schema.items, `${path}[]`);
+      for (const key of ["anyOf", "oneOf", "allOf"]) {
+        for (const [i, child] of ((schema[key] as unknown[]) ?? []).entries())
+          walk(child, `${path}|${i}`);
+      }
+    };
+    for (const tool of tools) {
+      walk(tool.inputSchema, `${tool.name} input`);
+      walk(tool.outputSchema, `${tool.name} output`);
+    }
+    expect(bare).toEqual([]);
+  });
+
+  it("weighs each tool in the README as it weighs in tools/list", async () => {
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    const { tools } = await mcp.client.listTools();
+    for (const tool of tools) {
+      const bytes = Buffer.byteLength(JSON.stringify(tool));
+      expect(readme, tool.name).toContain(`| \`${tool.name}\` | ${bytes} |`);
+    }
+  });
+
+  it("names no model Ollama has retired, anywhere in the tools' descriptions", async () => {
+    const { tools } = await mcp.client.listTools();
+    const surface = JSON.stringify(tools);
+    for (const retired of ["deepseek-v3.1", "qwen3-coder", "kimi-k2.5"]) {
+      expect(surface).not.toContain(retired);
+    }
+  });
+
   it("lets both shapes of a long tool's result validate: running and done", async () => {
     const { tools } = await mcp.client.listTools();
     for (const name of ["cloud_chat", "search_and_summarize", "research"]) {
@@ -66,6 +110,24 @@ describe("the tools/list surface", () => {
       expect(Object.keys(schema.properties), name).toEqual(
         expect.arrayContaining(["status", "job_id", "progress"]),
       );
+    }
+  });
+});
+
+describe("a server offering some tools", () => {
+  it("lists only those, and refuses a call to any other", async () => {
+    const some = await connect(fake, { OLLAMA_MCP_TOOLS: "web_search,list_models" });
+    try {
+      expect((await some.client.listTools()).tools.map((t) => t.name)).toEqual([
+        "web_search",
+        "list_models",
+      ]);
+      const refused = await some.call("cloud_chat", { prompt: "x" });
+      expect(refused.isError).toBe(true);
+      expect(textOf(refused)).toMatch(/cloud_chat not found/);
+      expect(fake.requests).toHaveLength(0);
+    } finally {
+      await some.close();
     }
   });
 });

@@ -29,6 +29,7 @@ import { cloudChat } from "./cloud-chat.js";
 import { type ToolContext, type ToolDefinition, ToolFailure } from "./define-tool.js";
 import { getResult, runningResult } from "./get-result.js";
 import { listModels } from "./list-models.js";
+import type { ToolName } from "./names.js";
 import { research } from "./research.js";
 import { searchAndSummarize } from "./search-and-summarize.js";
 import { webFetch } from "./web-fetch.js";
@@ -64,7 +65,7 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
     mcpLogLevel = request.params.level;
     return {};
   });
-  for (const tool of TOOLS) {
+  for (const tool of TOOLS.filter((t) => deps.config.tools.includes(t.name as ToolName))) {
     server.registerTool(
       tool.name,
       {

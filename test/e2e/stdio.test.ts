@@ -189,6 +189,14 @@ describe("the built bin over stdio", () => {
       /OLLAMA_CLOUD_VIA \(--cloud-via\) must be direct, local or auto/,
     );
 
+    const unknownTool = await run(process.execPath, [BIN, "--tools", "web_search,reserch"], {
+      env: binEnv(),
+    }).catch((error: { code: number; stderr: string }) => error);
+    expect(unknownTool).toMatchObject({ code: 2 });
+    expect((unknownTool as { stderr: string }).stderr).toMatch(
+      /names "reserch", which this server does not have; the tools are: cloud_chat, web_search/,
+    );
+
     const unknownFlag = await run(process.execPath, [BIN, "--modle", "x"]).catch(
       (error: { code: number; stderr: string }) => error,
     );
