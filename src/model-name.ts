@@ -30,7 +30,7 @@ export function parseModelRef(raw: string): ModelRef {
   }
   if (!isValidBase(outer.base)) {
     throw new ModelNameError(
-      `"${input}" is not a model name; use name[:tag], e.g. "gpt-oss:120b", "gpt-oss:120b-cloud" or "kimi-k2.5:cloud"`,
+      `"${input}" is not a model name; use name[:tag], e.g. "gpt-oss:120b", "gpt-oss:120b-cloud" or "gpt-oss:20b:cloud"`,
     );
   }
   return { input, base: outer.base, placement: outer.placement };

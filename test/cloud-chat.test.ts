@@ -57,8 +57,8 @@ describe("cloud_chat", () => {
   it.each([
     ["gpt-oss:120b-cloud", "gpt-oss:120b"],
     ["gpt-oss:20b:cloud", "gpt-oss:20b"],
-    ["kimi-k2.5:cloud", "kimi-k2.5"],
-    ["  deepseek-v3.1:671b  ", "deepseek-v3.1:671b"],
+    ["glm-4.6:cloud", "glm-4.6"],
+    ["  qwen3-vl:235b  ", "qwen3-vl:235b"],
   ])("sends %j upstream as %j", async (model, sent) => {
     const result = await t.mcp.call("cloud_chat", { prompt: "x", model });
     expect(result.isError).toBeFalsy();
@@ -158,7 +158,7 @@ describe("cloud_chat", () => {
       const result = await t.mcp.call("cloud_chat", { prompt: "x", model: "gemma-4:31b-cloud" });
       expect(result.isError).toBe(true);
       expect(textOf(result)).toBe(
-        'Model "gemma-4:31b" is not available on Ollama\'s cloud. Models available there now include: gpt-oss:120b, gpt-oss:20b, deepseek-v3.1:671b, qwen3-coder:480b, kimi-k2.5.',
+        'Model "gemma-4:31b" is not available on Ollama\'s cloud. Models available there now include: gpt-oss:120b, gpt-oss:20b, qwen3-vl:235b, deepseek-v3.2, glm-4.6.',
       );
     });
 

@@ -29,7 +29,7 @@ export class FakeLocalOllama {
   cloudStubs = [
     { name: "gpt-oss:120b-cloud", remote_model: "gpt-oss:120b" },
     { name: "gpt-oss:120b:cloud", remote_model: "gpt-oss:120b" },
-    { name: "kimi-k2.5:cloud", remote_model: "kimi-k2.5" },
+    { name: "glm-4.6:cloud", remote_model: "glm-4.6" },
   ];
   /** Status to answer the next /api/chat with, for failure tests. */
   failNextChat: { status: number; body: unknown } | undefined;

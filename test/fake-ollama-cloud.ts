@@ -78,9 +78,9 @@ export const FAKE_API_KEY = "fake-key-7f3a";
 export const DEFAULT_CLOUD_MODELS = [
   "gpt-oss:120b",
   "gpt-oss:20b",
-  "deepseek-v3.1:671b",
-  "qwen3-coder:480b",
-  "kimi-k2.5",
+  "qwen3-vl:235b",
+  "deepseek-v3.2",
+  "glm-4.6",
 ];
 
 export class FakeOllamaCloud {

@@ -176,7 +176,7 @@ describe("long calls by handle", () => {
     const expired = await mcp.call("get_result", { job_id: running.job_id });
     expect(expired.isError).toBe(true);
     expect(textOf(expired)).toMatch(
-      /has expired: results are kept for 1 minutes \(OLLAMA_MCP_JOB_TTL_MS\)/,
+      /has expired: results are kept for 1 min \(OLLAMA_MCP_JOB_TTL_MS\)/,
     );
     const unknown = await mcp.call("get_result", { job_id: "job_AAAAAAAAAAAAAAAAAAAAAAAA" });
     expect(textOf(unknown)).toMatch(/^Unknown job_id "job_AAAAAAAAAAAAAAAAAAAAAAAA"/);

@@ -56,13 +56,13 @@ describe("hybrid mode with a key (the cloud directly)", () => {
 
   it("sends a cloud-suffixed name, or one only the cloud has, to the cloud without the suffix", async () => {
     const mcp = await server(env);
-    for (const model of ["gpt-oss:120b-cloud", "gpt-oss:20b:cloud", "deepseek-v3.1:671b"]) {
+    for (const model of ["gpt-oss:120b-cloud", "gpt-oss:20b:cloud", "qwen3-vl:235b"]) {
       const result = await mcp.call("cloud_chat", { prompt: "hi", model });
       expect(result.structuredContent, model).toMatchObject({
         route: { ran_on: "cloud", via: "direct" },
       });
     }
-    expect(cloudChatModels()).toEqual(["gpt-oss:120b", "gpt-oss:20b", "deepseek-v3.1:671b"]);
+    expect(cloudChatModels()).toEqual(["gpt-oss:120b", "gpt-oss:20b", "qwen3-vl:235b"]);
     expect(localChatModels()).toEqual([]);
   });
 
@@ -211,7 +211,7 @@ describe("hybrid mode without a key (the cloud through the signed-in local Ollam
       "local:llama3.2:latest",
       "cloud:gpt-oss:120b",
       "cloud:gpt-oss:120b",
-      "cloud:kimi-k2.5",
+      "cloud:glm-4.6",
     ]);
   });
 
@@ -220,7 +220,7 @@ describe("hybrid mode without a key (the cloud through the signed-in local Ollam
     local.state = "signed-out";
     for (const [tool, args] of [
       ["web_search", { query: "q" }],
-      ["cloud_chat", { prompt: "x", model: "kimi-k2.5:cloud" }],
+      ["cloud_chat", { prompt: "x", model: "glm-4.6:cloud" }],
     ] as const) {
       const result = await mcp.call(tool, args);
       expect(result.isError, tool).toBe(true);
@@ -233,7 +233,7 @@ describe("hybrid mode without a key (the cloud through the signed-in local Ollam
   it("respects a local Ollama with cloud disabled, and says where to turn it back on", async () => {
     const mcp = await server(env);
     local.state = "cloud-disabled";
-    const chat = await mcp.call("cloud_chat", { prompt: "x", model: "kimi-k2.5:cloud" });
+    const chat = await mcp.call("cloud_chat", { prompt: "x", model: "glm-4.6:cloud" });
     expect(textOf(chat)).toMatch(
       /^Cloud use is turned off on your local Ollama at 127\.0\.0\.1:\d+ \(cloud is disabled: remote model is unavailable\)\. This server will not go around that choice\. .*Ollama app's settings.*OLLAMA_NO_CLOUD=1/,
     );
@@ -266,9 +266,13 @@ describe("local mode", () => {
       answer: "local:qwen3:8b echo: hi",
       route: { ran_on: "local" },
     });
-    const cloudNamed = await mcp.call("cloud_chat", { prompt: "hi", model: "kimi-k2.5:cloud" });
-    expect(cloudNamed.structuredContent).toMatchObject({ route: { ran_on: "local" } });
-    expect(localChatModels()).toEqual(["qwen3:8b", "kimi-k2.5:cloud"]);
+    const cloudNamed = await mcp.call("cloud_chat", { prompt: "hi", model: "glm-4.6:cloud" });
+    // The local Ollama proxies a cloud-suffixed model: it ran in the cloud.
+    expect(cloudNamed.structuredContent).toMatchObject({
+      route: { ran_on: "cloud", via: "local" },
+    });
+    expect(textOf(cloudNamed)).toContain("on Ollama's cloud (through your Ollama)");
+    expect(localChatModels()).toEqual(["qwen3:8b", "glm-4.6:cloud"]);
     await mcp.call("web_search", { query: "q" });
     expect(cloud.requestsTo("/api/web_search")).toHaveLength(1);
     expect(cloud.requestsTo("/api/chat")).toHaveLength(0);

@@ -6,7 +6,7 @@ describe("parseModelRef (Ollama's modelref grammar)", () => {
     ["gpt-oss:120b", "gpt-oss:120b", "unspecified"],
     ["gpt-oss:120b-cloud", "gpt-oss:120b", "cloud"],
     ["gpt-oss:20b:cloud", "gpt-oss:20b", "cloud"],
-    ["kimi-k2.5:cloud", "kimi-k2.5", "cloud"],
+    ["glm-4.6:cloud", "glm-4.6", "cloud"],
     ["qwen3:8b:local", "qwen3:8b", "local"],
     ["  gpt-oss:120b-CLOUD  ", "gpt-oss:120b", "cloud"],
     ["gpt-oss:20b:Cloud", "gpt-oss:20b", "cloud"],

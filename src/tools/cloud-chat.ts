@@ -1,7 +1,14 @@
 import * as z from "zod";
 import type { ChatMessage, ChatReply, Route } from "../upstream/upstream.js";
 import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
-import { deferrable, modelField, routeSchema, strictArguments, thinkField } from "./fields.js";
+import {
+  anyJsonValue,
+  deferrable,
+  modelField,
+  routeSchema,
+  strictArguments,
+  thinkField,
+} from "./fields.js";
 
 const messageSchema = z.strictObject({
   role: z.enum(["system", "user", "assistant", "tool"], {
@@ -51,7 +58,7 @@ const inputSchema = strictArguments(
     model: modelField.optional(),
     think: thinkField.optional(),
     format: z
-      .union([z.literal("json"), z.record(z.string(), z.unknown())], {
+      .union([z.literal("json"), z.record(z.string(), anyJsonValue)], {
         error: 'format must be "json" or a JSON schema object',
       })
       .optional()
@@ -84,7 +91,7 @@ const outputSchema = deferrable(
     model: z.string(),
     answer: z.string(),
     thinking: z.string().optional().describe("The model's reasoning, when think was requested."),
-    json: z.unknown().optional().describe("The answer parsed as JSON, when format was given."),
+    json: anyJsonValue.optional().describe("The answer parsed as JSON, when format was given."),
     usage: usageSchema,
     route: routeSchema,
     warnings: z.array(z.string()).optional(),
@@ -95,7 +102,7 @@ export const cloudChat = defineTool({
   name: "cloud_chat",
   title: "Chat with an Ollama cloud model",
   description:
-    "Send a prompt or a conversation to a large open-weight model running on Ollama's cloud GPUs (e.g. gpt-oss:120b, deepseek, qwen3-coder) and get its answer; in local or hybrid mode, also to models on the user's own Ollama. Use it for a second opinion, for tasks that need a bigger model, or for JSON output with format. Returns the answer, optional thinking, the model used, where it ran and token usage.",
+    "Send a prompt or a conversation to a large open-weight model on Ollama's cloud GPUs (for example gpt-oss:120b; list_models shows the models available now, as the list changes) and get its answer; in local or hybrid mode, also to models on the user's own Ollama. Use it for a second opinion, for tasks that need a bigger model, or for JSON output with format. Returns the answer, optional thinking, the model used, where it ran and token usage.",
   inputSchema,
   outputSchema,
   annotations: READ_ONLY_OPEN_WORLD,

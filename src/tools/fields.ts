@@ -136,3 +136,11 @@ export const jobIdField = z
   .min(1, { error: "job_id must not be empty" })
   .max(200, { error: "job_id must be at most 200 characters" })
   .describe("The job_id a deferred call returned.");
+
+/**
+ * Any JSON value, said explicitly: a schema node with no validation keyword at all reads as a
+ * mistake to strict checkers (the Inspector's --strict warns about it).
+ */
+export const anyJsonValue = z
+  .unknown()
+  .meta({ type: ["object", "array", "string", "number", "boolean", "null"] });

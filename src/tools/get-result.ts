@@ -2,7 +2,13 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import * as z from "zod";
 import type { JobProgress, JobState } from "../jobs/jobs.js";
 import { defineTool, ToolFailure } from "./define-tool.js";
-import { integerField, jobIdField, jobProgressSchema, strictArguments } from "./fields.js";
+import {
+  anyJsonValue,
+  integerField,
+  jobIdField,
+  jobProgressSchema,
+  strictArguments,
+} from "./fields.js";
 
 export const getResult = defineTool({
   name: "get_result",
@@ -21,7 +27,7 @@ export const getResult = defineTool({
     "get_result",
   ),
   outputSchema: z
-    .looseObject({
+    .object({
       status: z
         .enum(["running", "done"])
         .describe(
@@ -30,6 +36,7 @@ export const getResult = defineTool({
       job_id: z.string(),
       progress: jobProgressSchema.optional(),
     })
+    .catchall(anyJsonValue)
     .describe("The original tool's result with status and job_id, or a running handle."),
   annotations: {
     readOnlyHint: true,
@@ -64,7 +71,7 @@ export const getResult = defineTool({
 export function jobProblem(id: string, state: JobState, ttlMs: number): string {
   switch (state.kind) {
     case "expired":
-      return `Job "${id}" has expired: results are kept for ${Math.round(ttlMs / 60_000)} minutes (OLLAMA_MCP_JOB_TTL_MS). Run the call again.`;
+      return `Job "${id}" has expired: results are kept for ${describeDuration(ttlMs)} (OLLAMA_MCP_JOB_TTL_MS). Run the call again.`;
     case "cancelled":
       return `Job "${id}" (${state.tool}) was cancelled, so it has no result. Run the call again if you still need it.`;
     case "lost":
@@ -106,5 +113,6 @@ function withJobId(result: CallToolResult, id: string): CallToolResult {
 function describeDuration(ms: number): string {
   const seconds = Math.round(ms / 1000);
   if (seconds < 60) return `${seconds} s`;
-  return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  const minutes = Math.floor(seconds / 60);
+  return seconds % 60 ? `${minutes} min ${seconds % 60} s` : `${minutes} min`;
 }

@@ -38,7 +38,7 @@ export class MissingApiKeyError extends UpstreamError {
   override name = "MissingApiKeyError";
   constructor() {
     super(
-      `OLLAMA_API_KEY is not set, so this server cannot call Ollama's cloud. Create a key at ${API_KEYS_URL} and set OLLAMA_API_KEY in the server's environment (for example in the "env" block of your MCP client's config), then restart the server. If you use the Ollama app and have run \`ollama signin\`, set OLLAMA_MODE=hybrid instead: no key is needed then.`,
+      `OLLAMA_API_KEY is not set, so this server cannot call Ollama's cloud. Create a key at ${API_KEYS_URL} and set OLLAMA_API_KEY in the server's environment (in the "env" block of your MCP client's config, or the API key field of the Claude Desktop extension's settings), then restart the server. If you use the Ollama app and have run \`ollama signin\`, set OLLAMA_MODE=hybrid instead: no key is needed then.`,
     );
   }
 }

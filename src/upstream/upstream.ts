@@ -288,7 +288,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     const model = requested ?? defaultModel(config);
     if (config.mode === "cloud" && model.placement === "local") {
       throw new RoutingError(
-        `model "${model.input}" names a model on a local Ollama (":local"), but this server runs in cloud mode. Drop the suffix, or set OLLAMA_MODE=hybrid (or local) to use your Ollama.`,
+        `Model "${model.input}" names a model on a local Ollama (":local"), but this server runs in cloud mode. Drop the suffix, or set OLLAMA_MODE=hybrid (or local) to use your Ollama.`,
       );
     }
     return model;
@@ -303,9 +303,12 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
         return { ...(await chatOnCloud(model, request, options)), route: cloudRoute };
       }
       if (config.mode === "local") {
-        // Everything chat-related goes to the local Ollama; a cloud suffix is its to route.
+        // Everything chat-related goes to the local Ollama; a cloud suffix is its to route, and
+        // then the model ran in the cloud, through it.
         const name = model.placement === "local" ? model.base : model.input;
-        return { ...(await chatOnLocal(name, request, options)), route: { ran_on: "local" } };
+        const route: Route =
+          model.placement === "cloud" ? { ran_on: "cloud", via: "local" } : { ran_on: "local" };
+        return { ...(await chatOnLocal(name, request, options)), route };
       }
       return chatHybrid(model, request, options);
     },

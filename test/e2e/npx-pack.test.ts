@@ -63,7 +63,7 @@ describe("the packed tarball", () => {
         "OLLAMA_CLOUD_HOST",
         "--http",
         "MCP_HTTP_TOKEN",
-        "Default: 120000",
+        "[default: 120000]",
       ]) {
         expect(help).toContain(name);
       }
