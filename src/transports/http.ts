@@ -20,6 +20,10 @@ import { checkMessage, errorReply, INVALID_REQUEST, SERVER_ERROR } from "./jsonr
 export const MCP_PATH = "/mcp";
 const HEALTH_PATH = "/healthz";
 const SWEEP_INTERVAL_MS = 1_000;
+/** Where an OAuth client, failing to find OAuth here, is told what to do instead. */
+const NO_OAUTH =
+  "This MCP server does not use OAuth: add the header Authorization: Bearer <MCP_HTTP_TOKEN> to its entry in your MCP client's config.";
+const OAUTH_ENDPOINTS = new Set(["/register", "/token", "/authorize", "/revoke"]);
 /** How long answers written at shutdown may take to leave before connections are cut. */
 const FLUSH_AT_SHUTDOWN_MS = 1_000;
 
@@ -129,7 +133,14 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       // Plain text on purpose: MCP clients probe here for OAuth metadata, and a JSON body would
       // be read as a broken OAuth document instead of "this server has none".
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8", connection: "close" });
-      res.end("Not found: this server does not use OAuth; it takes a bearer token.\n");
+      res.end(`Not found. ${NO_OAUTH}\n`);
+      return;
+    }
+    if (OAUTH_ENDPOINTS.has(path)) {
+      // A client that found no OAuth metadata tries these next. An OAuth error body is the one
+      // thing it shows its user, so that is where the way in is said.
+      res.writeHead(400, { "content-type": "application/json", connection: "close" });
+      res.end(JSON.stringify({ error: "access_denied", error_description: NO_OAUTH }));
       return;
     }
     if (path !== MCP_PATH) return refuse(res, 404, `Not found: the MCP endpoint is ${MCP_PATH}`);

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
@@ -324,6 +325,47 @@ describe("HTTP rules", () => {
     expect(failure).toMatchObject({ code: 2 });
     expect((failure as { stderr: string }).stderr).toMatch(
       /Refusing to listen on 0\.0\.0\.0 without a token.*MCP_HTTP_TOKEN/,
+    );
+  });
+});
+
+describe("a client that tries OAuth on a token-protected server", () => {
+  it("finds plain 404s where OAuth metadata would be, and a message that says what to do", async () => {
+    const bin = await start([], { MCP_HTTP_TOKEN: TOKEN });
+    for (const path of [
+      "/.well-known/oauth-protected-resource/mcp",
+      "/.well-known/oauth-authorization-server",
+      "/.well-known/openid-configuration",
+    ]) {
+      const response = await fetch(`${bin.origin}${path}`);
+      expect(response.status, path).toBe(404);
+      expect(response.headers.get("content-type"), path).toMatch(/^text\/plain/);
+      expect(await response.text()).toMatch(
+        /does not use OAuth: add the header Authorization: Bearer <MCP_HTTP_TOKEN>/,
+      );
+    }
+    // What the SDK's OAuth flow (Claude Code, the Inspector) ends with, and shows its user.
+    const provider: OAuthClientProvider = {
+      redirectUrl: "http://127.0.0.1:6274/oauth/callback",
+      clientMetadata: {
+        redirect_uris: ["http://127.0.0.1:6274/oauth/callback"],
+        client_name: "test",
+      },
+      clientInformation: () => undefined,
+      saveClientInformation: () => {},
+      tokens: () => undefined,
+      saveTokens: () => {},
+      redirectToAuthorization: () => {},
+      saveCodeVerifier: () => {},
+      codeVerifier: () => "verifier",
+    };
+    const transport = new StreamableHTTPClientTransport(new URL(bin.url), {
+      authProvider: provider,
+    });
+    const client = new Client({ name: "oauth-client", version: "1.0.0" });
+    const failure = await client.connect(transport).catch((error: Error) => error);
+    expect(String(failure)).toMatch(
+      /This MCP server does not use OAuth: add the header Authorization: Bearer <MCP_HTTP_TOKEN> to its entry in your MCP client's config/,
     );
   });
 });
