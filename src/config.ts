@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { ModelNameError, parseModelRef } from "./model-name.js";
 import type { StoreSetting } from "./store/store.js";
+import { JOB_TOOLS, LONG_TOOLS, TOOL_NAMES, type ToolName } from "./tools/names.js";
 
 export const DEFAULT_CLOUD_HOST = "https://ollama.com";
 export const DEFAULT_CLOUD_MODEL = "gpt-oss:120b";
@@ -61,6 +62,8 @@ export interface ServerConfig {
   jobLeaseMs: number;
   /** Where jobs (and conversations) are kept. */
   store: StoreSetting;
+  /** The tools this server offers; the others are absent from tools/list and refused. */
+  tools: readonly ToolName[];
 }
 
 export interface HttpOptions {
@@ -129,7 +132,7 @@ export const SETTINGS = {
     env: "OLLAMA_CLOUD_MODEL",
     flag: "model",
     default: DEFAULT_CLOUD_MODEL,
-    help: "Default model for cloud_chat and search_and_summarize.",
+    help: "Default model for cloud_chat, search_and_summarize and research (list_models shows what the cloud serves now).",
   },
   timeoutMs: {
     env: "OLLAMA_CLOUD_TIMEOUT_MS",
@@ -235,7 +238,7 @@ export const SETTINGS = {
     flag: "defer-after-ms",
     default: "45000",
     range: [0, 3_600_000],
-    help: "A cloud_chat, search_and_summarize, research or consensus call still working after this long returns a job_id for get_result and goes on (clients such as Claude Desktop end calls at about 60 s). 0 turns this off: calls always wait to the end.",
+    help: "A cloud_chat, search_and_summarize or research call still working after this long returns a job_id for get_result and goes on (clients such as Claude Desktop end calls at about 60 s). 0 turns this off: calls always wait to the end.",
   },
   jobTtlMs: {
     env: "OLLAMA_MCP_JOB_TTL_MS",
@@ -263,6 +266,12 @@ export const SETTINGS = {
     flag: "store",
     default: "memory",
     help: "Where deferred jobs are kept: memory (this process), or a redis:// or rediss:// URL (Redis 6+ or Valkey) shared by several instances behind a load balancer.",
+  },
+  tools: {
+    env: "OLLAMA_MCP_TOOLS",
+    flag: "tools",
+    default: undefined,
+    help: `Comma-separated tools to offer (default: all): ${TOOL_NAMES.join(", ")}. Every tool listed costs context in each conversation. get_result and cancel_job come with cloud_chat, search_and_summarize or research.`,
   },
   maxMessageBytes: {
     env: "OLLAMA_MCP_MAX_MESSAGE_BYTES",
@@ -525,7 +534,8 @@ function booleanSetting(setting: Setting, value: string | undefined): boolean {
   const normalized = (value ?? "").toLowerCase();
   if (["1", "true", "yes", "on"].includes(normalized)) return true;
   if (["0", "false", "no", "off", ""].includes(normalized)) return false;
-  throw new ConfigError(`${setting.env} must be true or false (or 1/0); got "${value}".`);
+  const name = setting.flag ? `${setting.env} (--${setting.flag})` : setting.env;
+  throw new ConfigError(`${name} must be true or false (or 1/0); got "${value}".`);
 }
 
 /** Layers defaults < environment < flags (keyed by flag name), then validates the result. */
@@ -554,7 +564,31 @@ export function resolveConfig(flags: Flags, env: Env): ServerConfig {
     maxJobs: int(SETTINGS.maxJobs),
     jobLeaseMs: int(SETTINGS.jobLeaseMs),
     store: storeSetting(raw(SETTINGS.store) as string),
+    tools: toolsSetting(raw(SETTINGS.tools), int(SETTINGS.deferAfterMs) > 0),
   };
+}
+
+/**
+ * OLLAMA_MCP_TOOLS: a comma list of tool names, or all of them. A long tool can hand back a
+ * job_id, so while deferral is on, get_result and cancel_job come with it.
+ */
+export function toolsSetting(value: string | undefined, deferring: boolean): readonly ToolName[] {
+  const names = (value ?? "")
+    .split(",")
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
+  if (names.length === 0 || (names.length === 1 && names[0] === "all")) return TOOL_NAMES;
+  const unknown = names.filter((name) => !(TOOL_NAMES as readonly string[]).includes(name));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `OLLAMA_MCP_TOOLS (--tools) names ${unknown.map((n) => `"${n}"`).join(", ")}, which this server does not have; the tools are: ${TOOL_NAMES.join(", ")}.`,
+    );
+  }
+  const chosen = new Set(names as ToolName[]);
+  if (deferring && LONG_TOOLS.some((name) => chosen.has(name))) {
+    for (const name of JOB_TOOLS) chosen.add(name);
+  }
+  return TOOL_NAMES.filter((name) => chosen.has(name));
 }
 
 /** OLLAMA_MCP_STORE: "memory", or a Redis URL. A refused value is never echoed whole: it may hold a password. */
@@ -617,19 +651,24 @@ function validateDefaultModel(name: string): string {
   }
 }
 
+/**
+ * A `${user_config.x}` left as it is: Claude Desktop passes an MCP Bundle's optional setting that
+ * way when the user left it empty. It means "not set".
+ */
+const UNFILLED_PLACEHOLDER = /^\$\{user_config\.[\w.-]+\}$/;
+
 /** The first value that is set and not blank, trimmed. */
 function pick(...values: (string | undefined)[]): string | undefined {
   for (const value of values) {
     const trimmed = value?.trim();
-    if (trimmed) return trimmed;
+    if (trimmed && !UNFILLED_PLACEHOLDER.test(trimmed)) return trimmed;
   }
   return undefined;
 }
 
 export function normalizeApiKey(raw: string | undefined): string | undefined {
-  const key = raw
-    ?.trim()
-    .replace(/^bearer\s+/i, "")
+  const key = pick(raw)
+    ?.replace(/^bearer\s+/i, "")
     .trim();
   return key ? key : undefined;
 }

@@ -9,6 +9,7 @@ import {
   resolveConfig,
   SETTINGS,
 } from "../src/config.js";
+import { TOOL_NAMES } from "../src/tools/names.js";
 import { VERSION } from "../src/version.js";
 
 describe("configuration", () => {
@@ -38,6 +39,7 @@ describe("configuration", () => {
       maxJobs: 64,
       jobLeaseMs: 15_000,
       store: { kind: "memory" },
+      tools: TOOL_NAMES,
     });
   });
 
@@ -74,6 +76,19 @@ describe("configuration", () => {
     expect(resolveConfig({}, { OLLAMA_API_KEY: "   " }).apiKey).toBeUndefined();
   });
 
+  it("reads a setting an MCP Bundle left unfilled (a literal ${user_config.x}) as not set", () => {
+    expect(
+      resolveConfig(
+        {},
+        {
+          OLLAMA_API_KEY: "${user_config.api_key}",
+          OLLAMA_MODE: "${user_config.mode}",
+          OLLAMA_HOST: "${user_config.ollama_host}",
+        },
+      ),
+    ).toMatchObject({ apiKey: undefined, mode: "cloud", ollamaHost: "http://127.0.0.1:11434" });
+  });
+
   it("layers defaults < environment < flags", () => {
     const env = { OLLAMA_CLOUD_MODEL: "gpt-oss:20b", OLLAMA_CLOUD_HOST: "https://env.example" };
     expect(resolveConfig({}, env)).toMatchObject({
@@ -81,7 +96,7 @@ describe("configuration", () => {
       cloudHost: "https://env.example",
     });
     const action = parseCli(
-      ["--model", "kimi-k2.5:cloud", "--cloud-host", "https://flag.example/"],
+      ["--model", "glm-4.6:cloud", "--cloud-host", "https://flag.example/"],
       env,
     );
     expect(action).toMatchObject({
@@ -89,7 +104,7 @@ describe("configuration", () => {
       config: {
         apiKey: undefined,
         cloudHost: "https://flag.example",
-        defaultModel: "kimi-k2.5:cloud",
+        defaultModel: "glm-4.6:cloud",
       },
     });
   });
@@ -149,7 +164,10 @@ describe("configuration", () => {
       /OLLAMA_CLOUD_VIA \(--cloud-via\) must be direct, local or auto; got "proxy"/,
     ],
     [{ OLLAMA_MODE: "edge" }, /OLLAMA_MODE \(--mode\) must be cloud, local or hybrid; got "edge"/],
-    [{ OLLAMA_CLOUD_FALLBACK: "maybe" }, /OLLAMA_CLOUD_FALLBACK must be true or false/],
+    [
+      { OLLAMA_CLOUD_FALLBACK: "maybe" },
+      /OLLAMA_CLOUD_FALLBACK \(--cloud-fallback\) must be true or false/,
+    ],
     [{ OLLAMA_HOST: "ftp://x" }, /OLLAMA_HOST must use http/],
     [{ OLLAMA_LOCAL_MODEL: "a b" }, /OLLAMA_LOCAL_MODEL: "a b" is not a model name/],
   ])("refuses routing setting %j", (env, message) => {
@@ -187,5 +205,31 @@ describe("configuration", () => {
 
   it("reports the package's version", () => {
     expect(VERSION).toBe(pkg.version);
+  });
+});
+
+describe("tool selection (OLLAMA_MCP_TOOLS, --tools)", () => {
+  it("offers every tool by default, or with all", () => {
+    expect(resolveConfig({}, {}).tools).toEqual(TOOL_NAMES);
+    expect(resolveConfig({}, { OLLAMA_MCP_TOOLS: "all" }).tools).toEqual(TOOL_NAMES);
+  });
+
+  it("offers the tools named, in the usual order, with the job tools a long tool needs", () => {
+    expect(resolveConfig({}, { OLLAMA_MCP_TOOLS: " web_fetch, WEB_SEARCH " }).tools).toEqual([
+      "web_search",
+      "web_fetch",
+    ]);
+    expect(parseCli(["--tools", "research"], {})).toMatchObject({
+      config: { tools: ["research", "get_result", "cancel_job"] },
+    });
+    expect(
+      resolveConfig({}, { OLLAMA_MCP_TOOLS: "research", OLLAMA_MCP_DEFER_AFTER_MS: "0" }).tools,
+    ).toEqual(["research"]);
+  });
+
+  it("refuses a name it does not have, listing the ones it has", () => {
+    expect(() => resolveConfig({}, { OLLAMA_MCP_TOOLS: "web_search,websearch" })).toThrow(
+      /OLLAMA_MCP_TOOLS \(--tools\) names "websearch", which this server does not have; the tools are: cloud_chat, web_search, search_and_summarize, web_fetch, list_models, research, get_result, cancel_job\./,
+    );
   });
 });
