@@ -64,6 +64,16 @@ export interface ServerConfig {
   store: StoreSetting;
   /** The tools this server offers; the others are absent from tools/list and refused. */
   tools: readonly ToolName[];
+  /** A conversation with no new turn for this long is forgotten. */
+  conversationIdleMs: number;
+  /** Characters of a conversation's turns that are kept. */
+  conversationMaxChars: number;
+  /** Bytes of one image a cloud_chat call may carry. */
+  imageMaxBytes: number;
+  /** Bytes of all the images of one call. */
+  imagesMaxTotalBytes: number;
+  /** The models consensus asks when a call names none; undefined: chosen from list_models. */
+  consensusModels: readonly string[] | undefined;
 }
 
 export interface HttpOptions {
@@ -238,7 +248,7 @@ export const SETTINGS = {
     flag: "defer-after-ms",
     default: "45000",
     range: [0, 3_600_000],
-    help: "A cloud_chat, search_and_summarize or research call still working after this long returns a job_id for get_result and goes on (clients such as Claude Desktop end calls at about 60 s). 0 turns this off: calls always wait to the end.",
+    help: "A cloud_chat, search_and_summarize, research or consensus call still working after this long returns a job_id for get_result and goes on (clients such as Claude Desktop end calls at about 60 s). 0 turns this off: calls always wait to the end.",
   },
   jobTtlMs: {
     env: "OLLAMA_MCP_JOB_TTL_MS",
@@ -271,7 +281,41 @@ export const SETTINGS = {
     env: "OLLAMA_MCP_TOOLS",
     flag: "tools",
     default: undefined,
-    help: `Comma-separated tools to offer (default: all): ${TOOL_NAMES.join(", ")}. Every tool listed costs context in each conversation. get_result and cancel_job come with cloud_chat, search_and_summarize or research.`,
+    help: `Comma-separated tools to offer (default: all): ${TOOL_NAMES.join(", ")}. Every tool listed costs context in each conversation. get_result and cancel_job come with cloud_chat, search_and_summarize, research or consensus.`,
+  },
+  conversationIdleMs: {
+    env: "OLLAMA_MCP_CONVERSATION_IDLE_MS",
+    flag: "conversation-idle-ms",
+    default: "3600000",
+    range: [1_000, 604_800_000],
+    help: "A cloud_chat conversation with no new turn for this long is forgotten; its conversation_id then answers as unknown.",
+  },
+  conversationMaxChars: {
+    env: "OLLAMA_MCP_CONVERSATION_MAX_CHARS",
+    flag: "conversation-max-chars",
+    default: "200000",
+    range: [1_000, 10_000_000],
+    help: "Characters of a conversation kept for the next turn; past it the oldest messages are dropped, and the result says so.",
+  },
+  imageMaxBytes: {
+    env: "OLLAMA_MCP_IMAGE_MAX_BYTES",
+    flag: "image-max-bytes",
+    default: "10485760",
+    range: [1_024, 104_857_600],
+    help: "Largest image (decoded) cloud_chat takes.",
+  },
+  imagesMaxTotalBytes: {
+    env: "OLLAMA_MCP_IMAGES_MAX_TOTAL_BYTES",
+    flag: "images-max-total-bytes",
+    default: "20971520",
+    range: [1_024, 268_435_456],
+    help: "Largest total of the images of one cloud_chat call.",
+  },
+  consensusModels: {
+    env: "OLLAMA_CONSENSUS_MODELS",
+    flag: "consensus-models",
+    default: undefined,
+    help: "Comma-separated models (2 to 5) consensus asks when a call names none. Unset: OLLAMA_CLOUD_MODEL and two models of other families from list_models.",
   },
   maxMessageBytes: {
     env: "OLLAMA_MCP_MAX_MESSAGE_BYTES",
@@ -565,7 +609,41 @@ export function resolveConfig(flags: Flags, env: Env): ServerConfig {
     jobLeaseMs: int(SETTINGS.jobLeaseMs),
     store: storeSetting(raw(SETTINGS.store) as string),
     tools: toolsSetting(raw(SETTINGS.tools), int(SETTINGS.deferAfterMs) > 0),
+    conversationIdleMs: int(SETTINGS.conversationIdleMs),
+    conversationMaxChars: int(SETTINGS.conversationMaxChars),
+    imageMaxBytes: int(SETTINGS.imageMaxBytes),
+    imagesMaxTotalBytes: int(SETTINGS.imagesMaxTotalBytes),
+    consensusModels: consensusModelsSetting(raw(SETTINGS.consensusModels)),
   };
+}
+
+/** OLLAMA_CONSENSUS_MODELS: 2 to 5 distinct model names in Ollama's grammar. */
+function consensusModelsSetting(value: string | undefined): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  const names = [
+    ...new Set(
+      value
+        .split(",")
+        .map((name) => name.trim())
+        .filter(Boolean),
+    ),
+  ];
+  if (names.length < 2 || names.length > 5) {
+    throw new ConfigError(
+      `OLLAMA_CONSENSUS_MODELS (--consensus-models) must name 2 to 5 different models, comma-separated; got ${names.length}.`,
+    );
+  }
+  for (const name of names) {
+    try {
+      parseModelRef(name);
+    } catch (error) {
+      if (error instanceof ModelNameError) {
+        throw new ConfigError(`OLLAMA_CONSENSUS_MODELS: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+  return names;
 }
 
 /**

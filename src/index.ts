@@ -1,6 +1,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { systemClock } from "./clock.js";
 import { ConfigError, type HttpOptions, parseCli, type ServerConfig } from "./config.js";
+import { Conversations, conversationsConfig } from "./conversations.js";
 import { helpText } from "./help.js";
 import { Jobs, jobsConfig } from "./jobs/jobs.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
@@ -62,8 +63,17 @@ async function main(): Promise<void> {
   const client = createUpstream({ config, secrets: [http.token] });
   const store = await openStore(config, log);
   const jobs = new Jobs(store, systemClock, jobsConfig(config), log);
+  const conversations = new Conversations(store, conversationsConfig(config));
   const newServer = () =>
-    createServer({ config, client, jobs, writeLog: writeErr, secrets: [http.token] });
+    createServer({
+      config,
+      client,
+      jobs,
+      conversations,
+      transport: http.enabled ? "http" : "stdio",
+      writeLog: writeErr,
+      secrets: [http.token],
+    });
   if (!config.apiKey) {
     writeErr("OLLAMA_API_KEY is not set; tools are listed but calls will explain how to set it.");
   }

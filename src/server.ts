@@ -1,6 +1,7 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { ServerConfig } from "./config.js";
+import type { Conversations } from "./conversations.js";
 import type { Jobs } from "./jobs/jobs.js";
 import { noElicitationValidator } from "./no-elicitation-validator.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
@@ -21,6 +22,10 @@ export interface ServerDeps {
   clock?: Clock;
   /** Long calls deferred to jobs: one for the process, shared by every session. */
   jobs: Jobs;
+  /** cloud_chat conversations, in the same store as jobs. */
+  conversations: Conversations;
+  /** stdio (the default) lets cloud_chat read image files the client names; http never does. */
+  transport?: "stdio" | "http";
 }
 
 const NO_LOG: OpsLogger = { log: () => {} };
@@ -52,6 +57,8 @@ export function createServer(deps: ServerDeps): McpServer {
     clock: deps.clock ?? systemClock,
     redact: redactor([deps.config.apiKey, ...(deps.secrets ?? [])]),
     jobs: deps.jobs,
+    conversations: deps.conversations,
+    transport: deps.transport ?? "stdio",
   });
   return server;
 }

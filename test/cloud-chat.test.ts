@@ -23,6 +23,7 @@ describe("cloud_chat", () => {
         done_reason: "stop",
       },
       route: { ran_on: "cloud", via: "direct" },
+      conversation_id: expect.stringMatching(/^conv_/),
       status: "done",
     });
     expect(textOf(result)).toContain("echo: Say hello in three languages.");

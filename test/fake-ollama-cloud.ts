@@ -12,7 +12,7 @@ import {
  * Wire format as in ollama/ollama's server/routes.go and docs/openapi.yaml.
  */
 
-export type Route = "chat" | "web_search" | "web_fetch" | "tags";
+export type Route = "chat" | "web_search" | "web_fetch" | "tags" | "show";
 
 export type Fault =
   /** Answer with this status and body (an object is sent as JSON). */
@@ -59,7 +59,13 @@ export interface ChatScript {
 
 export interface ChatRequestBody {
   model: string;
-  messages: { role: string; content: string; tool_name?: string; tool_calls?: unknown[] }[];
+  messages: {
+    role: string;
+    content: string;
+    tool_name?: string;
+    tool_calls?: unknown[];
+    images?: string[];
+  }[];
   tools?: { type: string; function: { name: string } }[];
   stream?: boolean;
   think?: boolean | string;
@@ -83,6 +89,10 @@ export const DEFAULT_CLOUD_MODELS = [
   "glm-4.6",
 ];
 
+const DEFAULT_CAPABILITIES: Record<string, string[]> = {
+  "qwen3-vl:235b": ["completion", "vision", "tools"],
+};
+
 export class FakeOllamaCloud {
   readonly requests: RecordedRequest[] = [];
   apiKey: string = FAKE_API_KEY;
@@ -90,10 +100,14 @@ export class FakeOllamaCloud {
   /** Milliseconds to wait before answering each route (for benchmarks and progress tests). */
   readonly latency: Partial<Record<Route, number>> = {};
   chatResponder = defaultChatResponder;
+  /** What /api/show says each model can do; a model not listed can complete and call tools. */
+  capabilities: Record<string, string[]> = { ...DEFAULT_CAPABILITIES };
+  /** false: /api/show answers 404, as a server without it would. */
+  showOffered = true;
   searchResponder = defaultSearchHits;
   fetchResponder = defaultFetchPage;
 
-  private readonly faults = new Map<Route, Fault[]>();
+  private readonly faults = new Map<Route, { fault: Fault; model?: string | undefined }[]>();
   private readonly inFlight: Partial<Record<Route, number>> = {};
   private barrier:
     | { route: Route; size: number; waiting: (() => void)[]; timer?: NodeJS.Timeout }
@@ -120,12 +134,11 @@ export class FakeOllamaCloud {
   }
 
   /** The next `times` requests to `route` meet `fault` instead of a normal answer. */
-  inject(route: Route, fault: Fault, times = 1): void {
+  inject(route: Route, fault: Fault, times = 1, only: { model?: string } = {}): void {
     const queue = this.faults.get(route) ?? [];
-    for (let i = 0; i < times; i++) queue.push(fault);
+    for (let i = 0; i < times; i++) queue.push({ fault, model: only.model });
     this.faults.set(route, queue);
   }
-
   /**
    * Holds answers on `route` until `size` of its requests are in flight at once, so a test can
    * prove calls run concurrently without depending on timing. After `timeoutMs` it lets them go
@@ -150,6 +163,8 @@ export class FakeOllamaCloud {
     this.maxConcurrentRequests = 0;
     this.apiKey = FAKE_API_KEY;
     this.models = [...DEFAULT_CLOUD_MODELS];
+    this.capabilities = { ...DEFAULT_CAPABILITIES };
+    this.showOffered = true;
     this.chatResponder = defaultChatResponder;
     this.searchResponder = defaultSearchHits;
     this.fetchResponder = defaultFetchPage;
@@ -161,6 +176,13 @@ export class FakeOllamaCloud {
   async close(): Promise<void> {
     this.release();
     await this.server.close();
+  }
+
+  /** The first fault queued for `route`, among those for any model or for this one. */
+  private takeFault(route: Route, model: unknown): Fault | undefined {
+    const queue = this.faults.get(route) ?? [];
+    const index = queue.findIndex((entry) => entry.model === undefined || entry.model === model);
+    return index < 0 ? undefined : queue.splice(index, 1)[0]?.fault;
   }
 
   private release(): void {
@@ -204,7 +226,7 @@ export class FakeOllamaCloud {
       });
     }
 
-    const fault = this.faults.get(route)?.shift();
+    const fault = this.takeFault(route, (body as { model?: unknown } | undefined)?.model);
     if (fault && "echoAuth" in fault && fault.echoAuth !== "stream") {
       const auth = req.headers.authorization ?? "";
       if (fault.echoAuth === "json") return sendJson(res, 400, { error: `bad header: ${auth}` });
@@ -226,6 +248,8 @@ export class FakeOllamaCloud {
         return this.answerSearch(body, res);
       case "web_fetch":
         return this.answerFetch(body, res);
+      case "show":
+        return this.answerShow(body, res);
       case "tags":
         return sendJson(res, 200, {
           models: this.models.map((name, i) => ({
@@ -289,6 +313,15 @@ export class FakeOllamaCloud {
     }
     if (!this.models.includes(request.model)) {
       return sendJson(res, 404, { error: `model '${request.model}' not found` });
+    }
+    const images = request.messages.flatMap((m) => m.images ?? []);
+    if (
+      images.some((image) => typeof image !== "string" || !/^[A-Za-z0-9+/]+={0,2}$/.test(image))
+    ) {
+      return sendJson(res, 400, { error: "invalid image data: images must be base64" });
+    }
+    if (images.length > 0 && !(this.capabilities[request.model] ?? []).includes("vision")) {
+      return sendJson(res, 400, { error: "this model is missing data required for image input" });
     }
     const script = this.chatResponder(request);
     const chunkSize = script.chunkSize ?? 8;
@@ -365,6 +398,20 @@ export class FakeOllamaCloud {
     }
   }
 
+  private answerShow(body: unknown, res: ServerResponse): void {
+    const { model } = (body ?? {}) as { model?: unknown };
+    if (!this.showOffered) {
+      sendJson(res, 404, { error: "404 page not found" });
+    } else if (typeof model !== "string" || !this.models.includes(model)) {
+      sendJson(res, 404, { error: `model '${String(model)}' not found` });
+    } else {
+      sendJson(res, 200, {
+        details: { family: model.split(":")[0] },
+        capabilities: this.capabilities[model] ?? ["completion", "tools"],
+      });
+    }
+  }
+
   private answerSearch(body: unknown, res: ServerResponse): void {
     const { query, max_results } = (body ?? {}) as { query?: unknown; max_results?: unknown };
     const max = max_results === undefined ? 5 : Number(max_results);
@@ -417,6 +464,7 @@ function routeOf(method: string | undefined, path: string): Route | undefined {
   if (method === "POST" && path === "/api/web_search") return "web_search";
   if (method === "POST" && path === "/api/web_fetch") return "web_fetch";
   if (method === "GET" && path === "/api/tags") return "tags";
+  if (method === "POST" && path === "/api/show") return "show";
   return undefined;
 }
 

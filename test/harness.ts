@@ -6,6 +6,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { type Clock, systemClock } from "../src/clock.js";
 import { resolveConfig } from "../src/config.js";
+import { Conversations, conversationsConfig } from "../src/conversations.js";
 import { Jobs, jobsConfig } from "../src/jobs/jobs.js";
 import { createServer } from "../src/server.js";
 import { MemoryStore } from "../src/store/memory-store.js";
@@ -28,6 +29,7 @@ export async function expectToolSnapshots(tools: { name: string }[]): Promise<vo
 export interface Connected {
   client: Client;
   jobs: Jobs;
+  conversations: Conversations;
   logLines: string[];
   call(name: string, args: Record<string, unknown>): Promise<CallToolResult>;
   close(): Promise<void>;
@@ -46,8 +48,10 @@ export async function connect(
     secrets?: string[];
     /** Who the client is, as an HTTP transport would have said (its authInfo). */
     authInfo?: AuthInfo;
-    /** Jobs shared with another connection (two clients of one server). */
+    /** Jobs (and conversations) shared with another connection: two clients of one server. */
     jobs?: Jobs;
+    conversations?: Conversations;
+    transport?: "stdio" | "http";
   } = {},
 ): Promise<Connected> {
   const config = resolveConfig(
@@ -69,8 +73,13 @@ export async function connect(
     new Jobs(new MemoryStore(time), time, jobsConfig(config), {
       log: (level, message) => logLines.push(`${level}: ${message}`),
     });
+  const store = new MemoryStore(time);
+  const conversations =
+    options.conversations ?? new Conversations(store, conversationsConfig(config));
   const server = createServer({
     jobs,
+    conversations,
+    ...(options.transport && { transport: options.transport }),
     config,
     client: createUpstream({
       config,
@@ -95,6 +104,7 @@ export async function connect(
   return {
     client,
     jobs,
+    conversations,
     logLines,
     call: async (name, args) =>
       (await client.callTool({ name, arguments: args })) as CallToolResult,

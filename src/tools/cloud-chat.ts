@@ -1,22 +1,24 @@
 import * as z from "zod";
-import type { ChatMessage, ChatReply, Route } from "../upstream/upstream.js";
-import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
+import type { Turn } from "../conversations.js";
+import type { ModelRef } from "../model-name.js";
+import { StoreUnavailableError } from "../store/store.js";
+import { UpstreamHttpError } from "../upstream/errors.js";
+import type { CallOptions, ChatMessage, ChatReply, Route, Upstream } from "../upstream/upstream.js";
+import { defineTool, READ_ONLY_OPEN_WORLD, type ToolContext, ToolFailure } from "./define-tool.js";
 import {
   anyJsonValue,
+  conversationIdField,
   deferrable,
+  exactlyOnePromptOrMessages,
+  messagesField,
   modelField,
+  promptField,
   routeSchema,
   strictArguments,
+  systemField,
   thinkField,
 } from "./fields.js";
-
-const messageSchema = z.strictObject({
-  role: z.enum(["system", "user", "assistant", "tool"], {
-    error: 'role must be "system", "user", "assistant" or "tool"',
-  }),
-  content: z.string({ error: "content must be a string" }),
-  tool_name: z.string().optional().describe("For role tool: the tool whose result this is."),
-});
+import { MAX_IMAGES, readImages } from "./images.js";
 
 const optionsSchema = strictArguments(
   {
@@ -41,20 +43,20 @@ const optionsSchema = strictArguments(
 
 const inputSchema = strictArguments(
   {
-    prompt: z
-      .string({ error: "prompt must be a string" })
-      .min(1, { error: "prompt must not be empty" })
+    prompt: promptField,
+    system: systemField,
+    messages: messagesField,
+    conversation_id: conversationIdField.optional(),
+    images: z
+      .array(z.string({ error: "each image must be a string" }), {
+        error: "images must be a list of strings",
+      })
+      .min(1, { error: "images must hold at least one image" })
+      .max(MAX_IMAGES, { error: `images may hold at most ${MAX_IMAGES} images` })
       .optional()
-      .describe("A single user message. Use this or messages, not both."),
-    system: z
-      .string({ error: "system must be a string" })
-      .optional()
-      .describe("Optional system instructions that frame the conversation."),
-    messages: z
-      .array(messageSchema)
-      .min(1, { error: "messages must hold at least one message" })
-      .optional()
-      .describe("A whole conversation, oldest first. Use this or prompt, not both."),
+      .describe(
+        `Up to ${MAX_IMAGES} images for a vision model, sent with the prompt (or the last user message): each a data:image/...;base64, URI, plain base64, or, when the server runs beside the client (stdio), an absolute file path. PNG, JPEG, WebP or GIF. URLs are not fetched.`,
+      ),
     model: modelField.optional(),
     think: thinkField.optional(),
     format: z
@@ -66,15 +68,7 @@ const inputSchema = strictArguments(
     options: optionsSchema.optional(),
   },
   "cloud_chat",
-).superRefine((input, context) => {
-  if ((input.prompt === undefined) === (input.messages === undefined)) {
-    context.addIssue({
-      code: "custom",
-      path: ["prompt"],
-      message: "give exactly one of prompt (a string) or messages (a list of messages)",
-    });
-  }
-});
+).superRefine(exactlyOnePromptOrMessages);
 
 const usageSchema = z.object({
   prompt_tokens: z.number().describe("Tokens in the prompt."),
@@ -94,6 +88,14 @@ const outputSchema = deferrable(
     json: anyJsonValue.optional().describe("The answer parsed as JSON, when format was given."),
     usage: usageSchema,
     route: routeSchema,
+    conversation_id: z
+      .string()
+      .describe("Pass it back as conversation_id to continue this conversation."),
+    dropped_turns: z
+      .number()
+      .int()
+      .optional()
+      .describe("Oldest messages of the conversation dropped to keep it within its size limit."),
     warnings: z.array(z.string()).optional(),
   }),
 );
@@ -102,28 +104,70 @@ export const cloudChat = defineTool({
   name: "cloud_chat",
   title: "Chat with an Ollama cloud model",
   description:
-    "Send a prompt or a conversation to a large open-weight model on Ollama's cloud GPUs (for example gpt-oss:120b; list_models shows the models available now, as the list changes) and get its answer; in local or hybrid mode, also to models on the user's own Ollama. Use it for a second opinion, for tasks that need a bigger model, or for JSON output with format. Returns the answer, optional thinking, the model used, where it ran and token usage.",
+    "Send a prompt or a conversation to a large open-weight model on Ollama's cloud GPUs (for example gpt-oss:120b; list_models shows the models available now, as the list changes) and get its answer; in local or hybrid mode, also to models on the user's own Ollama. Every answer comes with a conversation_id: pass it back to continue the conversation without resending it. Give images to a vision model with images. Use it for a second opinion, for tasks that need a bigger model, or for JSON output with format. Returns the answer, optional thinking, the model used, where it ran and token usage.",
   inputSchema,
   outputSchema,
   annotations: READ_ONLY_OPEN_WORLD,
   long: true,
-  async handle(input, { client, call, progress, logFields }) {
+  async handle(input, context) {
+    const { client, call, progress, logFields, caller, conversations, config } = context;
     const warnings: string[] = [];
-    const messages = withFormatInstruction(buildMessages(input), input.format);
-    const reply = await client.chat(
-      {
-        model: input.model,
-        messages,
-        think: input.think,
-        format: input.format,
-        options: input.options,
-      },
-      {
-        ...call,
-        onProgress: ({ receivedChars }) =>
-          progress.report(receivedChars, `received ${receivedChars} characters`),
-      },
+    // Everything is checked before anything is sent: images, the conversation, the model's eyes.
+    const images = input.images
+      ? await readImages(input.images, {
+          maxBytes: config.imageMaxBytes,
+          maxTotalBytes: config.imagesMaxTotalBytes,
+          allowFiles: context.transport === "stdio",
+        })
+      : [];
+    const { system: givenSystem, turns } = newTurns(input);
+    if (images.length > 0 && !turns.some((t) => t.role === "user")) {
+      throw new ToolFailure(
+        "images go with a user message: give a prompt, or messages that hold a user message.",
+      );
+    }
+    let conversationId = input.conversation_id;
+    let earlier: Turn[] = [];
+    let storedSystem: string | undefined;
+    if (conversationId === undefined) {
+      conversationId = conversations.newId();
+    } else {
+      const stored = await conversations.load(caller.owner, conversationId);
+      if (!stored)
+        throw new ToolFailure(unknownConversation(conversationId, conversations.config.idleMs));
+      earlier = stored.turns;
+      storedSystem = stored.system;
+    }
+    const system = givenSystem ?? storedSystem;
+    if (images.length > 0) await checkCanSee(client, input.model, call);
+
+    const messages = withFormatInstruction(
+      [
+        ...(system ? [{ role: "system" as const, content: system }] : []),
+        ...earlier,
+        ...withImages(turns, images),
+      ],
+      input.format,
     );
+    let reply: ChatReply & { route: Route };
+    try {
+      reply = await client.chat(
+        {
+          model: input.model,
+          messages,
+          think: input.think,
+          format: input.format,
+          options: input.options,
+        },
+        {
+          ...call,
+          onProgress: ({ receivedChars }) =>
+            progress.report(receivedChars, `received ${receivedChars} characters`),
+        },
+      );
+    } catch (error) {
+      throw images.length > 0 ? await imageRefusal(error, client, input.model, call) : error;
+    }
     if (input.options?.num_ctx !== undefined && reply.route.ran_on === "cloud") {
       warnings.push("options.num_ctx is ignored by Ollama's cloud; models use their full context.");
     }
@@ -134,6 +178,19 @@ export const cloudChat = defineTool({
     if (input.format !== undefined && json === undefined) {
       warnings.push("format: the model's answer is not valid JSON.");
     }
+    const dropped = await keepTurn(context, conversationId, system, [
+      ...noteImages(turns, images.length),
+      { role: "assistant", content: reply.content },
+    ]).catch((error: unknown) => {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      warnings.push(`this exchange could not be added to the conversation: ${error.message}`);
+      return 0;
+    });
+    if (dropped > 0) {
+      warnings.push(
+        `the conversation's oldest ${dropped} messages were dropped to keep it within ${conversations.config.maxChars} characters (OLLAMA_MCP_CONVERSATION_MAX_CHARS).`,
+      );
+    }
     const wantsThinking = input.think !== undefined && input.think !== false;
     return {
       structured: {
@@ -143,18 +200,106 @@ export const cloudChat = defineTool({
         ...(json !== undefined && { json: json.value }),
         usage: { ...reply.usage, done_reason: reply.done_reason },
         route: reply.route,
+        conversation_id: conversationId,
+        ...(dropped > 0 && { dropped_turns: dropped }),
         ...(warnings.length > 0 && { warnings }),
       },
-      text: renderText(reply, wantsThinking, warnings),
+      text: `${renderText(reply, wantsThinking, warnings)}\n\nconversation_id: ${conversationId} (pass it back to continue)`,
     };
   },
 });
 
-function buildMessages(input: z.output<typeof inputSchema>): ChatMessage[] {
-  const system: ChatMessage[] = input.system ? [{ role: "system", content: input.system }] : [];
-  if (input.prompt !== undefined) return [...system, { role: "user", content: input.prompt }];
-  // The schema guarantees messages when there is no prompt.
-  return [...system, ...(input.messages ?? [])];
+/** The system message and the turns this call adds to the conversation. */
+function newTurns(input: z.output<typeof inputSchema>): {
+  system: string | undefined;
+  turns: Turn[];
+} {
+  if (input.prompt !== undefined) {
+    return { system: input.system, turns: [{ role: "user", content: input.prompt }] };
+  }
+  // The schema guarantees messages when there is no prompt; a system message among them frames it.
+  const messages = input.messages ?? [];
+  const system = input.system ?? messages.find((m) => m.role === "system")?.content;
+  const turns = messages.filter((m) => m.role !== "system") as Turn[];
+  return { system, turns };
+}
+
+/** The images go with the last user message of the call. */
+function withImages(turns: Turn[], images: Uint8Array[]): ChatMessage[] {
+  if (images.length === 0) return turns;
+  const last = turns.findLastIndex((t) => t.role === "user");
+  return turns.map((turn, i) => (i === last ? { ...turn, images } : turn));
+}
+
+/** What the conversation keeps of a message that carried images: a note, not the bytes. */
+function noteImages(turns: Turn[], count: number): Turn[] {
+  if (count === 0) return turns;
+  const last = turns.findLastIndex((t) => t.role === "user");
+  const note = `\n\n[${count === 1 ? "An image was" : `${count} images were`} attached here; images are not kept in the conversation.]`;
+  return turns.map((turn, i) =>
+    i === last ? { ...turn, content: `${turn.content}${note}` } : turn,
+  );
+}
+
+async function keepTurn(
+  { conversations, caller }: ToolContext,
+  id: string,
+  system: string | undefined,
+  turns: Turn[],
+): Promise<number> {
+  return (await conversations.append(caller.owner, id, { system, turns })).dropped;
+}
+
+function unknownConversation(id: string, idleMs: number): string {
+  const idle =
+    idleMs % 3_600_000 === 0 ? `${idleMs / 3_600_000} h` : `${Math.round(idleMs / 60_000)} min`;
+  return `Unknown conversation_id "${id}": a conversation is kept ${idle} after its last turn (OLLAMA_MCP_CONVERSATION_IDLE_MS), for the client that started it. Start a new conversation: call cloud_chat without conversation_id, with the context it needs.`;
+}
+
+/** Refuses images for a model that says it cannot see, naming models that can. */
+async function checkCanSee(
+  client: Upstream,
+  model: ModelRef | undefined,
+  call: CallOptions,
+): Promise<void> {
+  const capabilities = await client.capabilities(model, call);
+  if (!capabilities || capabilities.includes("vision")) return;
+  throw new ToolFailure(
+    await cannotSee(client, model, call, "it does not list vision among its capabilities"),
+  );
+}
+
+async function cannotSee(
+  client: Upstream,
+  model: ModelRef | undefined,
+  call: CallOptions,
+  why: string,
+): Promise<string> {
+  const name = model ? `Model "${model.input}"` : "The default model";
+  const seeing = await client.modelsWith("vision", call).catch(() => [] as string[]);
+  const which = seeing.length
+    ? `Models on Ollama's cloud that can: ${seeing.join(", ")}.`
+    : "Pick a vision model (list_models shows what is available).";
+  return `${name} cannot take images: ${why}. ${which}`;
+}
+
+/** The upstream's own refusal of images, said so that the caller knows what to change. */
+async function imageRefusal(
+  error: unknown,
+  client: Upstream,
+  model: ModelRef | undefined,
+  call: CallOptions,
+): Promise<unknown> {
+  if (
+    !(error instanceof UpstreamHttpError) ||
+    error.status !== 400 ||
+    !/image|vision|multimodal/i.test(error.message)
+  ) {
+    return error;
+  }
+  return new ToolFailure(
+    await cannotSee(client, model, call, `the service said "${error.message}"`),
+  );
 }
 
 /** The cloud ignores `format`, so the request also says in words what shape to answer in. */

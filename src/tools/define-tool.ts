@@ -3,6 +3,7 @@ import type { z } from "zod";
 import type { Caller } from "../caller.js";
 import type { Clock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
+import type { Conversations } from "../conversations.js";
 import type { Jobs } from "../jobs/jobs.js";
 import type { LogFields, ProgressReporter } from "../observability.js";
 import type { CallOptions, Upstream } from "../upstream/upstream.js";
@@ -19,6 +20,9 @@ export interface ToolContext {
   clock: Clock;
   caller: Caller;
   jobs: Jobs;
+  conversations: Conversations;
+  /** stdio: the server runs beside its client, on its machine; http: it serves remote callers. */
+  transport: "stdio" | "http";
 }
 
 export type ToolOutput<Structured> =

@@ -144,3 +144,51 @@ export const jobIdField = z
 export const anyJsonValue = z
   .unknown()
   .meta({ type: ["object", "array", "string", "number", "boolean", "null"] });
+
+export const conversationIdField = z
+  .string({ error: "conversation_id must be a string" })
+  .trim()
+  .min(1, { error: "conversation_id must not be empty" })
+  .max(200, { error: "conversation_id must be at most 200 characters" })
+  .describe(
+    "Continue a conversation: the conversation_id an earlier cloud_chat returned. Its earlier turns are sent before this prompt or these messages; the model may change between turns.",
+  );
+
+const messageSchema = z.strictObject({
+  role: z.enum(["system", "user", "assistant", "tool"], {
+    error: 'role must be "system", "user", "assistant" or "tool"',
+  }),
+  content: z.string({ error: "content must be a string" }),
+  tool_name: z.string().optional().describe("For role tool: the tool whose result this is."),
+});
+
+export const promptField = z
+  .string({ error: "prompt must be a string" })
+  .min(1, { error: "prompt must not be empty" })
+  .optional()
+  .describe("A single user message. Use this or messages, not both.");
+
+export const systemField = z
+  .string({ error: "system must be a string" })
+  .optional()
+  .describe("Optional system instructions that frame the conversation.");
+
+export const messagesField = z
+  .array(messageSchema)
+  .min(1, { error: "messages must hold at least one message" })
+  .optional()
+  .describe("A whole conversation, oldest first. Use this or prompt, not both.");
+
+/** A chat input takes a prompt or messages: one of them, not both, not neither. */
+export function exactlyOnePromptOrMessages(
+  input: { prompt?: string | undefined; messages?: unknown[] | undefined },
+  context: z.RefinementCtx,
+): void {
+  if ((input.prompt === undefined) === (input.messages === undefined)) {
+    context.addIssue({
+      code: "custom",
+      path: ["prompt"],
+      message: "give exactly one of prompt (a string) or messages (a list of messages)",
+    });
+  }
+}

@@ -7,6 +7,7 @@ import {
 import { type Caller, callerFrom } from "../caller.js";
 import type { Clock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
+import type { Conversations } from "../conversations.js";
 import { type Jobs, JobsFullError } from "../jobs/jobs.js";
 import {
   DEFAULT_MCP_LOG_LEVEL,
@@ -26,6 +27,7 @@ import { isAbortError } from "../upstream/signals.js";
 import type { Upstream } from "../upstream/upstream.js";
 import { cancelJob } from "./cancel-job.js";
 import { cloudChat } from "./cloud-chat.js";
+import { consensus } from "./consensus.js";
 import { type ToolContext, type ToolDefinition, ToolFailure } from "./define-tool.js";
 import { getResult, runningResult } from "./get-result.js";
 import { listModels } from "./list-models.js";
@@ -42,6 +44,7 @@ export const TOOLS: readonly ToolDefinition[] = [
   webFetch,
   listModels,
   research,
+  consensus,
   getResult,
   cancelJob,
 ] as unknown as readonly ToolDefinition[];
@@ -56,6 +59,8 @@ export interface RegistryDeps {
   /** The last line of defence: no secret leaves in a result, whatever an upstream echoed. */
   redact: Redact;
   jobs: Jobs;
+  conversations: Conversations;
+  transport: "stdio" | "http";
 }
 
 export function registerTools(server: McpServer, deps: RegistryDeps): void {
@@ -142,6 +147,8 @@ async function runTool(
     clock: deps.clock,
     caller: run.caller,
     jobs: deps.jobs,
+    conversations: deps.conversations,
+    transport: deps.transport,
   };
   let result: CallToolResult;
   try {

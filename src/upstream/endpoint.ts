@@ -22,6 +22,8 @@ export interface ChatMessage {
   content: string;
   tool_name?: string | undefined;
   tool_calls?: ToolCall[] | undefined;
+  /** Image bytes for a vision model; ollama-js sends them base64-encoded. */
+  images?: Uint8Array[] | undefined;
 }
 
 export interface ChatRequest {
@@ -92,6 +94,8 @@ export interface Endpoint {
   webSearch(query: string, maxResults: number, options?: CallOptions): Promise<WebSearchHit[]>;
   webFetch(url: string, options?: CallOptions): Promise<WebPage>;
   tags(options?: CallOptions): Promise<TaggedModel[]>;
+  /** What a model can do ("vision", "tools", ...), when the server says. */
+  show(model: string, options?: CallOptions): Promise<{ capabilities?: string[] | undefined }>;
 }
 
 const searchResponseSchema = z.object({
@@ -108,6 +112,10 @@ const fetchResponseSchema = z.object({
   title: z.string().catch(""),
   content: z.string().catch(""),
   links: z.array(z.string()).catch([]),
+});
+
+const showResponseSchema = z.object({
+  capabilities: z.array(z.string()).optional().catch(undefined),
 });
 
 const tagsResponseSchema = z.object({
@@ -160,6 +168,11 @@ export function createEndpoint(target: UpstreamTarget, deps: SeamDeps): Endpoint
     async webFetch(url, options = {}) {
       const raw = await guard(options, "web fetch", (ollama) => ollama.webFetch({ url }));
       return parse(fetchResponseSchema, raw, "web fetch", service);
+    },
+
+    async show(model, options = {}) {
+      const raw = await guard(options, "model details", (ollama) => ollama.show({ model }));
+      return parse(showResponseSchema, raw, "model details", service);
     },
 
     async tags(options = {}) {

@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from "../clock.js";
+import { settleWithConcurrency } from "../concurrency.js";
 import type { ServerConfig } from "../config.js";
 import { type ModelRef, parseModelRef } from "../model-name.js";
 import { redactor } from "../redact.js";
@@ -73,6 +74,13 @@ export interface Upstream {
   ): Promise<{ results: WebSearchHit[]; route: Route }>;
   webFetch(url: string, options?: CallOptions): Promise<{ page: WebPage; route: Route }>;
   listModels(options?: CallOptions): Promise<ListedModel[]>;
+  /**
+   * What the model a chat would run on can do ("vision", "tools", ...), from /api/show where
+   * the server offers it; undefined when it does not say.
+   */
+  capabilities(model: ModelRef | undefined, options?: CallOptions): Promise<string[] | undefined>;
+  /** Up to a few cloud models that say they can do `capability`, for messages. */
+  modelsWith(capability: string, options?: CallOptions): Promise<string[]>;
   /** Throws a RoutingError, before anything is sent, for a model this mode can never run. */
   checkModel(model: ModelRef | undefined): void;
 }
@@ -97,6 +105,9 @@ const CLOUD_LIST_TTL_MS = 60_000;
 const LOCAL_LIST_TTL_MS = 10_000;
 const SEARCH_CACHE_ENTRIES = 256;
 const SUGGESTED_MODELS = 8;
+const SHOW_TTL_MS = 10 * 60_000;
+/** How many cloud models are asked what they can do, to name the ones that can. */
+const MODELS_PROBED = 30;
 const EXPERIMENTAL_WEB_PATHS = {
   "/api/web_search": "/api/experimental/web_search",
   "/api/web_fetch": "/api/experimental/web_fetch",
@@ -151,6 +162,23 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     SEARCH_CACHE_ENTRIES,
     now,
   );
+
+  const shown = new TtlCache<string, string[] | undefined>(SHOW_TTL_MS, 512, now);
+  /** A model's capabilities, or undefined when the server does not say (or cannot be asked). */
+  const showCapabilities = (endpoint: typeof direct, name: string, options: CallOptions) =>
+    shown
+      .getOrLoad(`${endpoint.service.name}\u0000${name}`, async () => {
+        try {
+          return (await endpoint.show(name, options)).capabilities;
+        } catch (error) {
+          if (isAbortError(error)) throw error;
+          return undefined;
+        }
+      })
+      .catch((error: unknown) => {
+        if (isAbortError(error) && !options.signal?.aborted) return undefined;
+        throw error;
+      });
 
   const localTags = (options: CallOptions) =>
     localList.getOrLoad("tags", () => local.tags(options));
@@ -294,8 +322,49 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     return model;
   }
 
+  /** Where a chat for this model would go, for asking about the model (hybrid: as chat decides). */
+  async function placeOf(model: ModelRef, options: CallOptions) {
+    const cloud = () => ({
+      endpoint: cloudViaLocal ? local : direct,
+      name: !cloudViaLocal
+        ? model.base
+        : model.placement === "cloud"
+          ? model.input
+          : `${model.base}:cloud`,
+    });
+    if (config.mode === "cloud" || model.placement === "cloud") return cloud();
+    if (config.mode === "local" || model.placement === "local") {
+      return { endpoint: local, name: model.placement === "local" ? model.base : model.input };
+    }
+    const tags = await localTags(options).catch(() => []);
+    return hasModel(tags, model.base) ? { endpoint: local, name: model.base } : cloud();
+  }
+
   return {
     checkModel,
+
+    async capabilities(requested, options = {}) {
+      const model = checkModel(requested);
+      const { endpoint, name } = await placeOf(model, options);
+      return showCapabilities(endpoint, name, options);
+    },
+
+    async modelsWith(capability, options = {}) {
+      const models = (await cloudModels(options).catch(() => [] as ListedModel[])).slice(
+        0,
+        MODELS_PROBED,
+      );
+      const found: string[] = [];
+      await settleWithConcurrency(models, 4, async (m) => {
+        const name = cloudViaLocal ? `${m.name}:cloud` : m.name;
+        const capabilities = await showCapabilities(cloudViaLocal ? local : direct, name, options);
+        if (capabilities?.includes(capability)) found.push(m.name);
+      });
+      return models
+        .map((m) => m.name)
+        .filter((name) => found.includes(name))
+        .slice(0, SUGGESTED_MODELS);
+    },
 
     async chat(request, options = {}) {
       const model = checkModel(request.model);

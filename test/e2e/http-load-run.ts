@@ -11,6 +11,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { systemClock } from "../../src/clock.js";
 import { resolveConfig, resolveHttpOptions } from "../../src/config.js";
+import { Conversations, conversationsConfig } from "../../src/conversations.js";
 import { Jobs, jobsConfig } from "../../src/jobs/jobs.js";
 import { createServer } from "../../src/server.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
@@ -32,6 +33,7 @@ const heapMiB = () => {
 const fake = await FakeOllamaCloud.start();
 const config = resolveConfig({}, { OLLAMA_API_KEY: FAKE_API_KEY, OLLAMA_CLOUD_HOST: fake.url });
 const client = createUpstream({ config });
+const conversations = new Conversations(new MemoryStore(systemClock), conversationsConfig(config));
 const jobs = new Jobs(new MemoryStore(systemClock), systemClock, jobsConfig(config), {
   log: () => {},
 });
@@ -42,7 +44,7 @@ const http = await startHttpServer({
     { MCP_HTTP: "1", MCP_HTTP_PORT: "0", MCP_HTTP_MAX_SESSIONS: "1000" },
   ),
   createMcpServer: () => {
-    const server = createServer({ config, client, jobs });
+    const server = createServer({ config, client, jobs, conversations, transport: "http" });
     servers.push(new WeakRef(server));
     return server;
   },
