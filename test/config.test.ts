@@ -40,6 +40,11 @@ describe("configuration", () => {
       jobLeaseMs: 15_000,
       store: { kind: "memory" },
       tools: TOOL_NAMES,
+      conversationIdleMs: 3_600_000,
+      conversationMaxChars: 200_000,
+      imageMaxBytes: 10_485_760,
+      imagesMaxTotalBytes: 20_971_520,
+      consensusModels: undefined,
     });
   });
 
@@ -229,7 +234,7 @@ describe("tool selection (OLLAMA_MCP_TOOLS, --tools)", () => {
 
   it("refuses a name it does not have, listing the ones it has", () => {
     expect(() => resolveConfig({}, { OLLAMA_MCP_TOOLS: "web_search,websearch" })).toThrow(
-      /OLLAMA_MCP_TOOLS \(--tools\) names "websearch", which this server does not have; the tools are: cloud_chat, web_search, search_and_summarize, web_fetch, list_models, research, get_result, cancel_job\./,
+      /OLLAMA_MCP_TOOLS \(--tools\) names "websearch", which this server does not have; the tools are: cloud_chat, web_search, search_and_summarize, web_fetch, list_models, research, consensus, get_result, cancel_job\./,
     );
   });
 });

@@ -44,6 +44,7 @@ describe("the tools/list surface", () => {
       "web_fetch",
       "list_models",
       "research",
+      "consensus",
     ]) {
       expect(byName.get(name)?.annotations, name).toMatchObject({
         readOnlyHint: true,
@@ -101,7 +102,7 @@ describe("the tools/list surface", () => {
 
   it("lets both shapes of a long tool's result validate: running and done", async () => {
     const { tools } = await mcp.client.listTools();
-    for (const name of ["cloud_chat", "search_and_summarize", "research"]) {
+    for (const name of ["cloud_chat", "search_and_summarize", "research", "consensus"]) {
       const schema = tools.find((t) => t.name === name)?.outputSchema as {
         required?: string[];
         properties: Record<string, unknown>;

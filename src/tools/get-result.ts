@@ -14,7 +14,7 @@ export const getResult = defineTool({
   name: "get_result",
   title: "Get the result of a long call",
   description:
-    'Get the answer of a cloud_chat, search_and_summarize or research call that returned status "running" with a job_id because it was taking long. Waits up to wait_ms (at most the server\'s defer time, 45 s by default) for it: returns the call\'s full result once it is done, or another "running" result with the latest progress; then call get_result again. Results are kept for 15 minutes by default and can be read more than once.',
+    'Get the answer of a cloud_chat, search_and_summarize, research or consensus call that returned status "running" with a job_id because it was taking long. Waits up to wait_ms (at most the server\'s defer time, 45 s by default) for it: returns the call\'s full result once it is done, or another "running" result with the latest progress; then call get_result again. Results are kept for 15 minutes by default and can be read more than once.',
   inputSchema: strictArguments(
     {
       job_id: jobIdField,

@@ -6,6 +6,7 @@ export const TOOL_NAMES = [
   "web_fetch",
   "list_models",
   "research",
+  "consensus",
   "get_result",
   "cancel_job",
 ] as const;
@@ -13,5 +14,10 @@ export const TOOL_NAMES = [
 export type ToolName = (typeof TOOL_NAMES)[number];
 
 /** Tools whose calls may be deferred to a job: they bring get_result and cancel_job with them. */
-export const LONG_TOOLS: readonly ToolName[] = ["cloud_chat", "search_and_summarize", "research"];
+export const LONG_TOOLS: readonly ToolName[] = [
+  "cloud_chat",
+  "search_and_summarize",
+  "research",
+  "consensus",
+];
 export const JOB_TOOLS: readonly ToolName[] = ["get_result", "cancel_job"];

@@ -73,6 +73,7 @@ async function callEveryTool(client: Client): Promise<void> {
     web_fetch: { url: "https://ollama.com" },
     list_models: {},
     research: { question: "What is Ollama?", max_steps: 2 },
+    consensus: { prompt: "hi", models: ["gpt-oss:120b", "gpt-oss:20b"] },
   };
   for (const tool of tools.filter((t) => t.name in calls)) {
     const result = (await client.callTool({
