@@ -99,6 +99,8 @@ export interface HttpOptions {
   maxConnections: number;
   maxConnectionsPerAddress: number;
   shutdownGraceMs: number;
+  /** server: the server's own OLLAMA_API_KEY; client: each caller's bearer token is its Ollama key. */
+  keys: "server" | "client";
 }
 
 export type CliAction =
@@ -354,6 +356,12 @@ export const HTTP_SETTINGS = {
     boolean: true,
     help: "No sessions: a fresh server per request, so any instance behind a load balancer can answer.",
   },
+  keys: {
+    env: "MCP_HTTP_KEYS",
+    flag: "http-keys",
+    default: "server",
+    help: "server: every call uses the server's OLLAMA_API_KEY. client: each caller sends its own Ollama API key as its bearer token, and its calls run on (and are billed to) its own account; the server holds no key and needs no MCP_HTTP_TOKEN. Put TLS in front of it.",
+  },
   token: {
     env: "MCP_HTTP_TOKEN",
     flag: "http-token",
@@ -451,7 +459,50 @@ export function parseCli(argv: readonly string[], env: Env): CliAction {
     if (typeof value === "string") flags[name] = value;
     if (value === true) flags[name] = "true";
   }
-  return { kind: "serve", config: resolveConfig(flags, env), http: resolveHttpOptions(flags, env) };
+  const config = resolveConfig(flags, env);
+  const http = resolveHttpOptions(flags, env);
+  if (http.keys === "client") checkCallerKeys(config, http);
+  return { kind: "serve", config, http };
+}
+
+function keysSetting(value: string): "server" | "client" {
+  const keys = value.toLowerCase();
+  if (keys !== "server" && keys !== "client") {
+    throw new ConfigError(`MCP_HTTP_KEYS (--http-keys) must be server or client; got "${value}".`);
+  }
+  return keys;
+}
+
+/** Callers' own keys exclude any key or token of the server's, and a local Ollama. */
+function checkCallerKeys(config: ServerConfig, http: HttpOptions): void {
+  const refuse = (why: string) => {
+    throw new ConfigError(`MCP_HTTP_KEYS=client (--http-keys client) ${why}`);
+  };
+  if (!http.enabled) refuse("is for --http: over stdio there is no caller to bring a key.");
+  if (config.apiKey) {
+    refuse(
+      "means each caller brings its own Ollama key, so the server must hold none: unset OLLAMA_API_KEY.",
+    );
+  }
+  if (http.token) {
+    refuse(
+      "takes each caller's Ollama key as its bearer token, so MCP_HTTP_TOKEN cannot be set too: unset it.",
+    );
+  }
+  if (config.mode !== "cloud") {
+    refuse(
+      `works with Ollama's cloud only, and OLLAMA_MODE is ${config.mode}: a local Ollama has its own sign-in.`,
+    );
+  }
+  if (config.cloudVia !== "direct") {
+    refuse(
+      "sends each caller's key to Ollama's cloud directly: OLLAMA_CLOUD_VIA must be direct (or auto).",
+    );
+  }
+  const host = new URL(config.cloudHost);
+  if (host.protocol === "http:" && !isLoopbackHostname(host.hostname)) {
+    refuse(`would send callers' keys over plain http:// to ${host.host}: use https://.`);
+  }
 }
 
 function parseFlags(argv: readonly string[]) {
@@ -500,8 +551,10 @@ export function resolveHttpOptions(flags: Flags, env: Env): HttpOptions {
     maxConnections: int(S.maxConnections),
     maxConnectionsPerAddress: int(S.maxConnectionsPerAddress),
     shutdownGraceMs: int(S.shutdownGraceMs),
+    keys: keysSetting(raw(S.keys) as string),
   };
-  if (options.enabled && !options.token && !isLoopbackHostname(host)) {
+  // With callers' own keys, each caller authenticates upstream: there is nothing to spend.
+  if (options.enabled && options.keys === "server" && !options.token && !isLoopbackHostname(host)) {
     throw new ConfigError(
       `Refusing to listen on ${host} without a token: anyone who can reach it could spend your Ollama usage. Set MCP_HTTP_TOKEN (or --http-token), or listen on 127.0.0.1.`,
     );

@@ -238,3 +238,27 @@ describe("tool selection (OLLAMA_MCP_TOOLS, --tools)", () => {
     );
   });
 });
+
+describe("callers' own keys (MCP_HTTP_KEYS=client)", () => {
+  const env = { MCP_HTTP: "1", MCP_HTTP_KEYS: "client" };
+  it("needs no key and no token, even beyond loopback", () => {
+    expect(parseCli(["--host", "0.0.0.0"], env)).toMatchObject({
+      config: { apiKey: undefined },
+      http: { keys: "client", token: undefined, host: "0.0.0.0" },
+    });
+  });
+
+  it.each([
+    [
+      { MCP_HTTP_KEYS: "mine" },
+      /MCP_HTTP_KEYS \(--http-keys\) must be server or client; got "mine"/,
+    ],
+    [{ ...env, OLLAMA_CLOUD_VIA: "local" }, /OLLAMA_CLOUD_VIA must be direct/],
+    [
+      { ...env, OLLAMA_CLOUD_HOST: "http://proxy.example" },
+      /would send callers' keys over plain http:\/\/ to proxy\.example/,
+    ],
+  ])("refuses %j", (settings, message) => {
+    expect(() => parseCli([], settings)).toThrow(message);
+  });
+});

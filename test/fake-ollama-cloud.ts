@@ -96,6 +96,8 @@ const DEFAULT_CAPABILITIES: Record<string, string[]> = {
 export class FakeOllamaCloud {
   readonly requests: RecordedRequest[] = [];
   apiKey: string = FAKE_API_KEY;
+  /** More accounts' keys the fake accepts, as ollama.com accepts every user's. */
+  otherKeys: string[] = [];
   models: string[] = [...DEFAULT_CLOUD_MODELS];
   /** Milliseconds to wait before answering each route (for benchmarks and progress tests). */
   readonly latency: Partial<Record<Route, number>> = {};
@@ -162,6 +164,7 @@ export class FakeOllamaCloud {
     this.maxConcurrentChats = 0;
     this.maxConcurrentRequests = 0;
     this.apiKey = FAKE_API_KEY;
+    this.otherKeys = [];
     this.models = [...DEFAULT_CLOUD_MODELS];
     this.capabilities = { ...DEFAULT_CAPABILITIES };
     this.showOffered = true;
@@ -205,7 +208,8 @@ export class FakeOllamaCloud {
 
     const route = routeOf(req.method, path);
     if (!route) return sendJson(res, 404, { error: "404 page not found" });
-    if (req.headers.authorization !== `Bearer ${this.apiKey}`) {
+    const accepted = [this.apiKey, ...this.otherKeys].map((key) => `Bearer ${key}`);
+    if (!accepted.includes(req.headers.authorization ?? "")) {
       return sendJson(res, 401, { error: "unauthorized" });
     }
     const delay = this.latency[route];

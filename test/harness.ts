@@ -10,7 +10,7 @@ import { Conversations, conversationsConfig } from "../src/conversations.js";
 import { Jobs, jobsConfig } from "../src/jobs/jobs.js";
 import { createServer } from "../src/server.js";
 import { MemoryStore } from "../src/store/memory-store.js";
-import { createUpstream } from "../src/upstream/upstream.js";
+import { createUpstream, type Upstream } from "../src/upstream/upstream.js";
 import { FAKE_API_KEY, FakeOllamaCloud } from "./fake-ollama-cloud.js";
 
 export { TOOL_NAMES } from "./tool-names.js";
@@ -28,6 +28,7 @@ export async function expectToolSnapshots(tools: { name: string }[]): Promise<vo
 
 export interface Connected {
   client: Client;
+  upstream: Upstream;
   jobs: Jobs;
   conversations: Conversations;
   logLines: string[];
@@ -52,6 +53,8 @@ export async function connect(
     jobs?: Jobs;
     conversations?: Conversations;
     transport?: "stdio" | "http";
+    /** An upstream client shared with another connection (its caps and caches). */
+    upstream?: Upstream;
   } = {},
 ): Promise<Connected> {
   const config = resolveConfig(
@@ -76,17 +79,20 @@ export async function connect(
   const store = new MemoryStore(time);
   const conversations =
     options.conversations ?? new Conversations(store, conversationsConfig(config));
+  const upstream =
+    options.upstream ??
+    createUpstream({
+      config,
+      retryPolicy: { backoffMs: 1 },
+      ...(clock && { clock }),
+      ...(secrets && { secrets }),
+    });
   const server = createServer({
     jobs,
     conversations,
     ...(options.transport && { transport: options.transport }),
     config,
-    client: createUpstream({
-      config,
-      retryPolicy: { backoffMs: 1 },
-      ...(clock && { clock }),
-      ...(secrets && { secrets }),
-    }),
+    client: upstream,
     writeLog: (line) => logLines.push(line),
     progressThrottleMs: 0,
     ...(clock && { clock }),
@@ -103,6 +109,7 @@ export async function connect(
   await client.connect(clientSide);
   return {
     client,
+    upstream,
     jobs,
     conversations,
     logLines,

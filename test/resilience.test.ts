@@ -3,6 +3,7 @@ import {
   type Progress,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { CALLER_KEY, keyOwner } from "../src/caller.js";
 import { FakeOllamaCloud, type RecordedRequest } from "./fake-ollama-cloud.js";
 import { type Connected, connect, logged, textOf } from "./harness.js";
 import { ManualClock } from "./manual-clock.js";
@@ -21,8 +22,12 @@ afterAll(async () => {
   await fake.close();
 });
 
-async function server(env: Record<string, string> = {}, clock?: ManualClock): Promise<Connected> {
-  const connected = await connect(fake, env, clock && { clock });
+async function server(
+  env: Record<string, string | undefined> = {},
+  clock?: ManualClock,
+  options: Parameters<typeof connect>[2] = {},
+): Promise<Connected> {
+  const connected = await connect(fake, env, { ...options, ...(clock && { clock }) });
   open.push(connected);
   return connected;
 }
@@ -473,6 +478,41 @@ describe("bounds on what one server asks of Ollama", () => {
     expect(fake.requestsTo("/api/web_search")).toHaveLength(0);
     holder.abort();
     await expect(first).rejects.toThrow();
+  });
+
+  it("gives each caller with its own key its own share of the cap, so one cannot starve the rest", async () => {
+    const [alphaKey, bravoKey] = ["ollama-key-alpha-99f1c2", "ollama-key-bravo-41b7e0"];
+    fake.apiKey = alphaKey;
+    fake.otherKeys = [bravoKey];
+    const env = { OLLAMA_UPSTREAM_CONCURRENCY: "1", OLLAMA_API_KEY: undefined };
+    const as = (key: string) => ({
+      authInfo: { token: key, clientId: keyOwner(key), scopes: [], extra: { [CALLER_KEY]: true } },
+    });
+    const alpha = await server(env, undefined, as(alphaKey));
+    const bravo = await server(env, undefined, { ...as(bravoKey), upstream: alpha.upstream });
+    fake.inject("chat", { hang: true });
+    const holder = new AbortController();
+    const held = alpha.client.callTool(
+      { name: "cloud_chat", arguments: { prompt: "x" } },
+      undefined,
+      {
+        signal: holder.signal,
+      },
+    );
+    await firstRequestTo("/api/chat");
+    // Alpha's only slot is taken; bravo's calls do not wait for it.
+    expect((await bravo.call("web_search", { query: "bravo" })).isError).toBeFalsy();
+    const waiting = alpha.call("web_search", { query: "alpha" });
+    await alpha.client.ping();
+    expect(fake.requestsTo("/api/web_search").map((r) => r.headers.authorization)).toEqual([
+      `Bearer ${bravoKey}`,
+    ]);
+    holder.abort();
+    await expect(held).rejects.toThrow();
+    expect((await waiting).isError).toBeFalsy();
+    expect(fake.requestsTo("/api/web_search").at(-1)?.headers.authorization).toBe(
+      `Bearer ${alphaKey}`,
+    );
   });
 
   it("spends at most a fraction of recent requests on retries, so an outage is not tripled", async () => {

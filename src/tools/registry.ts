@@ -20,7 +20,7 @@ import {
   type ProgressReporter,
   progressReporter,
 } from "../observability.js";
-import type { Redact } from "../redact.js";
+import { combine, type Redact, redactor } from "../redact.js";
 import { StoreUnavailableError } from "../store/store.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { isAbortError } from "../upstream/signals.js";
@@ -141,7 +141,12 @@ async function runTool(
   const context: ToolContext = {
     client: deps.client,
     config: deps.config,
-    call: { signal, onEvent: (event) => logUpstreamEvent(log, tool.name, event) },
+    call: {
+      signal,
+      onEvent: (event) => logUpstreamEvent(log, tool.name, event),
+      // A caller with its own key has its own share of the upstream cap, and its own caches.
+      ...(run.caller.apiKey && { apiKey: run.caller.apiKey, lane: run.caller.owner }),
+    },
     progress: run.progress,
     logFields,
     clock: deps.clock,
@@ -167,7 +172,10 @@ async function runTool(
     result = errorResult(tool.name, error, log);
     logFields.error = error instanceof Error ? error.name : "error";
   }
-  result = redactResult(result, deps.redact);
+  const redact = run.caller.apiKey
+    ? combine(deps.redact, redactor([run.caller.apiKey]))
+    : deps.redact;
+  result = redactResult(result, redact);
   const status = signal.aborted ? "cancelled" : result.isError ? "error" : "ok";
   log.log(result.isError ? "warning" : "info", `${tool.name} ${status}`, {
     tool: tool.name,

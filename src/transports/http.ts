@@ -11,6 +11,7 @@ import {
   type JSONRPCMessage,
   type RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
+import { CALLER_KEY, keyOwner } from "../caller.js";
 import { type HttpOptions, isLoopbackHostname } from "../config.js";
 import type { OpsLogger } from "../observability.js";
 import { VERSION } from "../version.js";
@@ -20,9 +21,9 @@ import { checkMessage, errorReply, INVALID_REQUEST, SERVER_ERROR } from "./jsonr
 export const MCP_PATH = "/mcp";
 const HEALTH_PATH = "/healthz";
 const SWEEP_INTERVAL_MS = 1_000;
-/** Where an OAuth client, failing to find OAuth here, is told what to do instead. */
-const NO_OAUTH =
-  "This MCP server does not use OAuth: add the header Authorization: Bearer <MCP_HTTP_TOKEN> to its entry in your MCP client's config.";
+const NEEDS_TOKEN = "Unauthorized: send Authorization: Bearer <MCP_HTTP_TOKEN>";
+const NEEDS_OLLAMA_KEY =
+  'Unauthorized: this server runs each caller\'s calls on the caller\'s own Ollama account. Send your Ollama API key (https://ollama.com/settings/keys) as a bearer token, e.g. in Cursor: "headers": { "Authorization": "Bearer <your Ollama API key>" }; in VS Code, a promptString input with "password": true used as "Authorization": "Bearer ${input:ollama-api-key}".';
 const OAUTH_ENDPOINTS = new Set(["/register", "/token", "/authorize", "/revoke"]);
 /** How long answers written at shutdown may take to leave before connections are cut. */
 const FLUSH_AT_SHUTDOWN_MS = 1_000;
@@ -129,18 +130,22 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       );
       return;
     }
+    const noOAuth =
+      options.keys === "client"
+        ? "This MCP server does not use OAuth: add the header Authorization: Bearer <your Ollama API key> to its entry in your MCP client's config."
+        : "This MCP server does not use OAuth: add the header Authorization: Bearer <MCP_HTTP_TOKEN> to its entry in your MCP client's config.";
     if (path.startsWith("/.well-known/")) {
       // Plain text on purpose: MCP clients probe here for OAuth metadata, and a JSON body would
       // be read as a broken OAuth document instead of "this server has none".
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8", connection: "close" });
-      res.end(`Not found. ${NO_OAUTH}\n`);
+      res.end(`Not found. ${noOAuth}\n`);
       return;
     }
     if (OAUTH_ENDPOINTS.has(path)) {
       // A client that found no OAuth metadata tries these next. An OAuth error body is the one
       // thing it shows its user, so that is where the way in is said.
       res.writeHead(400, { "content-type": "application/json", connection: "close" });
-      res.end(JSON.stringify({ error: "access_denied", error_description: NO_OAUTH }));
+      res.end(JSON.stringify({ error: "access_denied", error_description: noOAuth }));
       return;
     }
     if (path !== MCP_PATH) return refuse(res, 404, `Not found: the MCP endpoint is ${MCP_PATH}`);
@@ -152,7 +157,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
     if (originProblem) return refuse(res, 403, originProblem);
     const caller = identify(req);
     if (!caller) {
-      return refuse(res, 401, "Unauthorized: send Authorization: Bearer <MCP_HTTP_TOKEN>", {
+      return refuse(res, 401, options.keys === "client" ? NEEDS_OLLAMA_KEY : NEEDS_TOKEN, {
         headers: { "www-authenticate": 'Bearer realm="ollama-cloud-mcp"' },
       });
     }
@@ -363,6 +368,15 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
    * carries, or on an open loopback server its remote address.
    */
   function identify(req: IncomingMessage): Caller | undefined {
+    if (options.keys === "client") {
+      const key = bearer(req.headers.authorization);
+      if (!key) return undefined;
+      const identity = keyOwner(key);
+      return {
+        identity,
+        auth: { token: key, clientId: identity, scopes: [], extra: { [CALLER_KEY]: true } },
+      };
+    }
     if (tokenDigest) {
       const presented = bearer(req.headers.authorization);
       if (!presented || !timingSafeEqual(digest(presented), tokenDigest)) return undefined;

@@ -155,7 +155,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
   const cloudViaLocal = config.cloudVia === "local";
   const cloudRoute: Route = { ran_on: "cloud", via: config.cloudVia };
 
-  const cloudList = new TtlCache<string, ListedModel[]>(CLOUD_LIST_TTL_MS, 1, now);
+  const cloudList = new TtlCache<string, ListedModel[]>(CLOUD_LIST_TTL_MS, 256, now);
   const localList = new TtlCache<string, TaggedModel[]>(LOCAL_LIST_TTL_MS, 1, now);
   const searches = new TtlCache<string, WebSearchHit[]>(
     config.searchCacheTtlMs,
@@ -167,7 +167,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
   /** A model's capabilities, or undefined when the server does not say (or cannot be asked). */
   const showCapabilities = (endpoint: typeof direct, name: string, options: CallOptions) =>
     shown
-      .getOrLoad(`${endpoint.service.name}\u0000${name}`, async () => {
+      .getOrLoad(`${options.lane ?? ""}\u0000${endpoint.service.name}\u0000${name}`, async () => {
         try {
           return (await endpoint.show(name, options)).capabilities;
         } catch (error) {
@@ -185,7 +185,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
 
   /** Cloud models: the cloud's catalogue, or the cloud models the local Ollama can reach. */
   function cloudModels(options: CallOptions): Promise<ListedModel[]> {
-    return cloudList.getOrLoad("models", async () => {
+    return cloudList.getOrLoad(options.lane ?? "", async () => {
       if (!cloudViaLocal) {
         return (await direct.tags(options)).map((m) => ({ ...m, where: "cloud" as const }));
       }
@@ -387,7 +387,8 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
         cloudViaLocal
           ? viaLocal(() => local.webSearch(query, maxResults, options))
           : direct.webSearch(query, maxResults, options);
-      const key = `${maxResults}\u0000${query}`;
+      // Callers with their own keys share nothing: their searches are cached apart.
+      const key = `${options.lane ?? ""}\u0000${maxResults}\u0000${query}`;
       const shared = searches.getOrLoad(key, load);
       // A shared in-flight search that another caller cancelled must not fail this one.
       const results = shared.catch((error: unknown) => {
