@@ -1,26 +1,13 @@
 import type { Progress } from "@modelcontextprotocol/sdk/types.js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ChatRequestBody, FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect, textOf } from "./harness.js";
+import { describe, expect, it } from "vitest";
+import type { ChatRequestBody } from "./fake-ollama-cloud.js";
+import { textOf, useServers } from "./harness.js";
 
-let fake: FakeOllamaCloud;
-const open: Connected[] = [];
-
-beforeAll(async () => {
-  fake = await FakeOllamaCloud.start();
-});
-afterEach(async () => {
-  fake.reset();
-  await Promise.all(open.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  await fake.close();
-});
+const t = useServers();
 
 async function server(env: Record<string, string> = {}) {
-  const mcp = await connect(fake, env);
+  const mcp = await t.server(env);
   await mcp.client.listTools();
-  open.push(mcp);
   return mcp;
 }
 
@@ -54,8 +41,8 @@ const MODELS = ["gpt-oss:120b", "qwen3-vl:235b", "glm-4.6:cloud"];
 describe("consensus", () => {
   it("asks every model at once, then has the synthesizer compare their answers", async () => {
     const mcp = await server();
-    fake.chatResponder = panel;
-    fake.holdUntilConcurrent("chat", 3);
+    t.fake.chatResponder = panel;
+    t.fake.holdUntilConcurrent("chat", 3);
     const progress: Progress[] = [];
     const result = await mcp.client.callTool(
       {
@@ -66,7 +53,7 @@ describe("consensus", () => {
       { onprogress: (p) => progress.push(p) },
     );
     expect(result.isError).toBeFalsy();
-    expect(fake.maxConcurrent.chat).toBe(3);
+    expect(t.fake.maxConcurrent.chat).toBe(3);
     const structured = result.structuredContent as unknown as Structured;
     expect(structured.answers.map((a) => [a.model, a.answer])).toEqual([
       ["gpt-oss:120b", "gpt-oss:120b thinks 42."],
@@ -81,7 +68,7 @@ describe("consensus", () => {
       route: { ran_on: "cloud" },
       status: "done",
     });
-    const synthesisRequest = fake
+    const synthesisRequest = t.fake
       .requestsTo("/api/chat")
       .map((r) => r.body as ChatRequestBody)
       .find(isSynthesis);
@@ -102,8 +89,8 @@ describe("consensus", () => {
 
   it("keeps going when one model fails, and says which", async () => {
     const mcp = await server();
-    fake.chatResponder = panel;
-    fake.inject("chat", { status: 503, body: { error: "overloaded" } }, 1, {
+    t.fake.chatResponder = panel;
+    t.fake.inject("chat", { status: 503, body: { error: "overloaded" } }, 1, {
       model: "qwen3-vl:235b",
     });
     const result = await mcp.call("consensus", { prompt: "Q?", models: MODELS });
@@ -120,7 +107,7 @@ describe("consensus", () => {
   it("fails only when every model fails", async () => {
     const mcp = await server();
     for (const model of ["gpt-oss:120b", "qwen3-vl:235b"]) {
-      fake.inject("chat", { status: 500, body: { error: `${model} down` } }, 1, { model });
+      t.fake.inject("chat", { status: 500, body: { error: `${model} down` } }, 1, { model });
     }
     const result = await mcp.call("consensus", {
       prompt: "Q?",
@@ -134,8 +121,8 @@ describe("consensus", () => {
 
   it("still answers when only the synthesis fails, with a warning", async () => {
     const mcp = await server();
-    fake.chatResponder = panel;
-    fake.inject("chat", { status: 500, body: { error: "synth down" } }, 1, {
+    t.fake.chatResponder = panel;
+    t.fake.inject("chat", { status: 500, body: { error: "synth down" } }, 1, {
       model: "deepseek-v3.2",
     });
     const result = await mcp.call("consensus", {
@@ -151,7 +138,7 @@ describe("consensus", () => {
 
   it("stops every model's request when cancelled", async () => {
     const mcp = await server();
-    fake.inject("chat", { hang: true }, 3);
+    t.fake.inject("chat", { hang: true }, 3);
     const controller = new AbortController();
     const call = mcp.client.callTool(
       { name: "consensus", arguments: { prompt: "Q?", models: MODELS } },
@@ -160,26 +147,26 @@ describe("consensus", () => {
         signal: controller.signal,
       },
     );
-    while (fake.requestsTo("/api/chat").length < 3) await new Promise((r) => setTimeout(r, 5));
+    while (t.fake.requestsTo("/api/chat").length < 3) await new Promise((r) => setTimeout(r, 5));
     controller.abort();
     await expect(call).rejects.toThrow();
-    await Promise.all(fake.requestsTo("/api/chat").map((r) => r.closed));
+    await Promise.all(t.fake.requestsTo("/api/chat").map((r) => r.closed));
   });
 
   it("never has more model requests open than the upstream cap", async () => {
     const mcp = await server({ OLLAMA_UPSTREAM_CONCURRENCY: "2" });
-    fake.chatResponder = panel;
-    fake.latency.chat = 30;
+    t.fake.chatResponder = panel;
+    t.fake.latency.chat = 30;
     const five = ["gpt-oss:120b", "gpt-oss:20b", "qwen3-vl:235b", "deepseek-v3.2", "glm-4.6"];
     const result = await mcp.call("consensus", { prompt: "Q?", models: five });
     expect(result.isError).toBeFalsy();
-    expect(fake.requestsTo("/api/chat")).toHaveLength(6);
-    expect(fake.maxConcurrent.chat).toBe(2);
+    expect(t.fake.requestsTo("/api/chat")).toHaveLength(6);
+    expect(t.fake.maxConcurrent.chat).toBe(2);
   });
 
   it("asks OLLAMA_CONSENSUS_MODELS, or else the default model and two of other families from the list", async () => {
     const configured = await server({ OLLAMA_CONSENSUS_MODELS: "gpt-oss:20b, glm-4.6" });
-    fake.chatResponder = panel;
+    t.fake.chatResponder = panel;
     const a = await configured.call("consensus", { prompt: "Q?" });
     expect((a.structuredContent as unknown as Structured).answers.map((x) => x.model)).toEqual([
       "gpt-oss:20b",
@@ -208,6 +195,6 @@ describe("consensus", () => {
     const result = await mcp.call("consensus", args);
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(message);
-    expect(fake.requests).toHaveLength(0);
+    expect(t.fake.requests).toHaveLength(0);
   });
 });

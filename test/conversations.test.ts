@@ -1,33 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ChatRequestBody, FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect, textOf } from "./harness.js";
+import { describe, expect, it } from "vitest";
+import type { ChatRequestBody } from "./fake-ollama-cloud.js";
+import { textOf, useServers } from "./harness.js";
 import { ManualClock } from "./manual-clock.js";
 
-let fake: FakeOllamaCloud;
-const open: Connected[] = [];
+const t = useServers();
 
-beforeAll(async () => {
-  fake = await FakeOllamaCloud.start();
-});
-afterEach(async () => {
-  fake.reset();
-  await Promise.all(open.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  await fake.close();
-});
-
-async function server(
-  env: Record<string, string> = {},
-  options: Parameters<typeof connect>[2] = {},
-) {
-  const mcp = await connect(fake, env, options);
-  open.push(mcp);
-  return mcp;
-}
+const server = t.server;
 
 const sent = () =>
-  fake
+  t.fake
     .requestsTo("/api/chat")
     .map((r) =>
       (r.body as ChatRequestBody).messages.map(({ role, content }) => ({ role, content })),
@@ -72,7 +53,7 @@ describe("cloud_chat conversations", () => {
         { role: "user", content: "C" },
       ],
     ]);
-    expect((fake.requestsTo("/api/chat")[1]?.body as ChatRequestBody | undefined)?.model).toBe(
+    expect((t.fake.requestsTo("/api/chat")[1]?.body as ChatRequestBody | undefined)?.model).toBe(
       "gpt-oss:20b",
     );
   });
@@ -111,7 +92,7 @@ describe("cloud_chat conversations", () => {
         `^Unknown conversation_id "${id}": a conversation is kept 1 min after its last turn .*Start a new conversation`,
       ),
     );
-    expect(fake.requestsTo("/api/chat")).toHaveLength(2);
+    expect(t.fake.requestsTo("/api/chat")).toHaveLength(2);
   });
 
   it("keeps a conversation to the client that started it", async () => {
@@ -126,7 +107,7 @@ describe("cloud_chat conversations", () => {
       conversation_id: id,
     });
     expect(textOf(stolen)).toMatch(/^Unknown conversation_id/);
-    expect(fake.requestsTo("/api/chat")).toHaveLength(1);
+    expect(t.fake.requestsTo("/api/chat")).toHaveLength(1);
   });
 
   it("lets a new system message replace the stored one, and takes one from messages", async () => {
@@ -152,6 +133,6 @@ describe("cloud_chat conversations", () => {
     const mcp = await server();
     const result = await mcp.call("cloud_chat", { prompt: "x", conversation_id: "" });
     expect(textOf(result)).toMatch(/conversation_id must not be empty/);
-    expect(fake.requests).toHaveLength(0);
+    expect(t.fake.requests).toHaveLength(0);
   });
 });

@@ -153,3 +153,42 @@ export function useFakeCloud(): { fake: FakeOllamaCloud; mcp: Connected } {
   });
   return t;
 }
+
+/**
+ * For a test file: one fake cloud for all its tests, and servers made per test with their own
+ * settings, all closed after each test.
+ */
+export function useServers(): {
+  readonly fake: FakeOllamaCloud;
+  server(
+    env?: Record<string, string | undefined>,
+    options?: Parameters<typeof connect>[2],
+  ): Promise<Connected>;
+} {
+  let fake: FakeOllamaCloud | undefined;
+  const open: Connected[] = [];
+  beforeAll(async () => {
+    fake = await FakeOllamaCloud.start();
+  });
+  afterEach(async () => {
+    fake?.reset();
+    await Promise.all(open.splice(0).map((c) => c.close()));
+  });
+  afterAll(async () => {
+    await fake?.close();
+  });
+  const started = () => {
+    if (!fake) throw new Error("the fake starts in beforeAll");
+    return fake;
+  };
+  return {
+    get fake() {
+      return started();
+    },
+    async server(env = {}, options = {}) {
+      const mcp = await connect(started(), env, options);
+      open.push(mcp);
+      return mcp;
+    },
+  };
+}

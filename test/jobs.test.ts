@@ -1,22 +1,10 @@
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ChatRequestBody, type ChatScript, FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect, textOf } from "./harness.js";
+import { describe, expect, it } from "vitest";
+import type { ChatRequestBody, ChatScript } from "./fake-ollama-cloud.js";
+import { type Connected, type connect, textOf, useServers } from "./harness.js";
 import { ManualClock } from "./manual-clock.js";
 
-let fake: FakeOllamaCloud;
-const open: Connected[] = [];
-
-beforeAll(async () => {
-  fake = await FakeOllamaCloud.start();
-});
-afterEach(async () => {
-  fake.reset();
-  await Promise.all(open.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  await fake.close();
-});
+const t = useServers();
 
 const DEFER_MS = 1_000;
 
@@ -25,14 +13,12 @@ async function server(
   options: Parameters<typeof connect>[2] = {},
 ): Promise<{ mcp: Connected; clock: ManualClock }> {
   const clock = new ManualClock();
-  const mcp = await connect(
-    fake,
+  const mcp = await t.server(
     { OLLAMA_MCP_DEFER_AFTER_MS: String(DEFER_MS), ...env },
     { clock, ...options },
   );
   // The SDK client checks every result against the output schema it listed: both shapes must pass.
   await mcp.client.listTools();
-  open.push(mcp);
   return { mcp, clock };
 }
 
@@ -68,9 +54,9 @@ async function deferredCall(
   name: string,
   args: Record<string, unknown>,
 ): Promise<Running> {
-  const before = fake.requestsTo("/api/chat").length;
+  const before = t.fake.requestsTo("/api/chat").length;
   const call = mcp.call(name, args);
-  await until(() => fake.requestsTo("/api/chat").length > before);
+  await until(() => t.fake.requestsTo("/api/chat").length > before);
   clock.advance(DEFER_MS);
   const result = await call;
   expect(result.isError).toBeFalsy();
@@ -80,14 +66,13 @@ async function deferredCall(
 
 describe("long calls by handle", () => {
   it("defers a research that outlasts the defer time; get_result returns its cited answer, twice", async () => {
-    fake.chatResponder = researchScript;
-    const direct = await connect(fake, { OLLAMA_MCP_DEFER_AFTER_MS: "0" });
-    open.push(direct);
+    t.fake.chatResponder = researchScript;
+    const direct = await t.server({ OLLAMA_MCP_DEFER_AFTER_MS: "0" });
     const undeferred = (await direct.call("research", { question: "How do long calls work?" }))
       .structuredContent;
-    fake.reset();
-    fake.chatResponder = researchScript;
-    fake.latency.chat = 150;
+    t.fake.reset();
+    t.fake.chatResponder = researchScript;
+    t.fake.latency.chat = 150;
 
     const { mcp, clock } = await server();
     const running = await deferredCall(mcp, clock, "research", {
@@ -115,12 +100,12 @@ describe("long calls by handle", () => {
   it("answers get_result on a job still running with fresh progress after wait_ms, and streams progress meanwhile", async () => {
     const { mcp, clock } = await server();
     let round = 0;
-    fake.chatResponder = (request) => {
+    t.fake.chatResponder = (request) => {
       // The second model round never answers.
-      if (++round === 1) fake.inject("chat", { hang: true });
+      if (++round === 1) t.fake.inject("chat", { hang: true });
       return researchScript(request);
     };
-    fake.latency.chat = 100;
+    t.fake.latency.chat = 100;
     const running = await deferredCall(mcp, clock, "research", { question: "q" });
     const progress: Progress[] = [];
     const waiting = mcp.client.callTool(
@@ -143,7 +128,7 @@ describe("long calls by handle", () => {
 
   it("cancel_job stops a running job and closes its upstream request; its get_result says cancelled", async () => {
     const { mcp, clock } = await server();
-    fake.inject("chat", { hang: true });
+    t.fake.inject("chat", { hang: true });
     const running = await deferredCall(mcp, clock, "cloud_chat", { prompt: "never answered" });
     const cancelled = await mcp.call("cancel_job", { job_id: running.job_id });
     expect(cancelled.structuredContent).toEqual({
@@ -151,7 +136,7 @@ describe("long calls by handle", () => {
       was: "running",
       tool: "cloud_chat",
     });
-    await fake.requestsTo("/api/chat")[0]?.closed;
+    await t.fake.requestsTo("/api/chat")[0]?.closed;
     const result = await mcp.call("get_result", { job_id: running.job_id });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(/\(cloud_chat\) was cancelled, so it has no result/);
@@ -164,7 +149,7 @@ describe("long calls by handle", () => {
 
   it("says a finished job's result has expired after OLLAMA_MCP_JOB_TTL_MS, and that an unknown id is unknown", async () => {
     const { mcp, clock } = await server({ OLLAMA_MCP_JOB_TTL_MS: "60000" });
-    fake.latency.chat = 100;
+    t.fake.latency.chat = 100;
     const running = await deferredCall(mcp, clock, "cloud_chat", { prompt: "soon done" });
     expect((await mcp.call("get_result", { job_id: running.job_id })).isError).toBeFalsy();
     expect(
@@ -185,7 +170,7 @@ describe("long calls by handle", () => {
 
   it("refuses a long call past OLLAMA_MCP_MAX_JOBS, with a message", async () => {
     const { mcp, clock } = await server({ OLLAMA_MCP_MAX_JOBS: "1" });
-    fake.inject("chat", { hang: true });
+    t.fake.inject("chat", { hang: true });
     const running = await deferredCall(mcp, clock, "cloud_chat", {
       prompt: "holds the only place",
     });
@@ -194,7 +179,7 @@ describe("long calls by handle", () => {
     expect(textOf(refused)).toMatch(
       /Too many long calls are running on this server \(the limit is 1, OLLAMA_MCP_MAX_JOBS\)/,
     );
-    expect(fake.requestsTo("/api/web_search")).toHaveLength(0);
+    expect(t.fake.requestsTo("/api/web_search")).toHaveLength(0);
     // Quick tools are not long calls: they still run.
     expect((await mcp.call("web_search", { query: "q" })).isError).toBeFalsy();
     await mcp.call("cancel_job", { job_id: running.job_id });
@@ -206,17 +191,11 @@ describe("long calls by handle", () => {
       {},
       { authInfo: { token: "", clientId: "alice", scopes: [] } },
     );
-    const other = await connect(
-      fake,
+    const other = await t.server(
       { OLLAMA_MCP_DEFER_AFTER_MS: String(DEFER_MS) },
-      {
-        clock,
-        jobs: mcp.jobs,
-        authInfo: { token: "", clientId: "bob", scopes: [] },
-      },
+      { clock, jobs: mcp.jobs, authInfo: { token: "", clientId: "bob", scopes: [] } },
     );
-    open.push(other);
-    fake.inject("chat", { hang: true });
+    t.fake.inject("chat", { hang: true });
     const running = await deferredCall(mcp, clock, "cloud_chat", { prompt: "alice's" });
     const stolen = await other.call("get_result", { job_id: running.job_id, wait_ms: 0 });
     expect(textOf(stolen)).toMatch(/^Unknown job_id/);
@@ -241,7 +220,7 @@ describe("long calls by handle", () => {
 
   it("still cancels the work when the original call is cancelled before it was deferred", async () => {
     const { mcp } = await server();
-    fake.inject("chat", { hang: true });
+    t.fake.inject("chat", { hang: true });
     const controller = new AbortController();
     const call = mcp.client.callTool(
       { name: "cloud_chat", arguments: { prompt: "x" } },
@@ -250,10 +229,10 @@ describe("long calls by handle", () => {
         signal: controller.signal,
       },
     );
-    await until(() => fake.requestsTo("/api/chat").length > 0);
+    await until(() => t.fake.requestsTo("/api/chat").length > 0);
     controller.abort();
     await expect(call).rejects.toThrow();
-    await fake.requestsTo("/api/chat")[0]?.closed;
+    await t.fake.requestsTo("/api/chat")[0]?.closed;
     expect(mcp.jobs.runningCount()).toBe(0);
   });
 });

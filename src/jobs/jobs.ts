@@ -67,6 +67,10 @@ interface LocalJob {
   relay: ProgressRelay;
   cancelRequested: boolean;
   deferred: boolean;
+  /** Set at shutdown, once the job was recorded as lost: nothing may overwrite that. */
+  abandoned: boolean;
+  /** Once deferred: the job's queue of writes to the store, which keeps them in order. */
+  write?: (what: string, step: () => Promise<unknown>) => Promise<void>;
   /** Resolves when the job has written its end. */
   ended: Promise<void>;
 }
@@ -123,6 +127,7 @@ export class Jobs {
       relay,
       cancelRequested: false,
       deferred: false,
+      abandoned: false,
       ended: new Promise((resolve) => {
         markEnded = resolve;
       }),
@@ -133,10 +138,7 @@ export class Jobs {
     const deferred = new Promise<"defer">((resolve) => {
       cancelTimer = this.clock.schedule(this.config.deferAfterMs, () => resolve("defer"));
     });
-    const first = await Promise.race([
-      work.catch((error: unknown) => Promise.reject(error)),
-      deferred,
-    ]).catch((error: unknown) => {
+    const first = await Promise.race([work, deferred]).catch((error: unknown) => {
       cancelTimer();
       options.signal.removeEventListener("abort", onCallAbort);
       this.local.delete(id);
@@ -185,38 +187,59 @@ export class Jobs {
         if ((JSON.parse(message) as JobEvent).type === "cancel") this.stopLocal(id);
       })
       .catch(() => async () => {});
+    // Every write about this job goes through one queue, in order: a lease renewal still in
+    // flight must never land after the final record and make a finished job look running.
+    let queue: Promise<void> = Promise.resolve();
+    let finished = false;
+    const write = (what: string, step: () => Promise<unknown>) => {
+      queue = queue.then(step).then(
+        () => {},
+        (error: unknown) => {
+          this.log.log("warning", `a deferred ${options.tool}: ${what} failed in the job store`, {
+            error: (error as Error)?.name,
+          });
+        },
+      );
+      return queue;
+    };
+    job.write = write;
+    const running = () =>
+      JSON.stringify({ ...base, status: "running", progress: relay.latest } satisfies JobRecord);
+    // Each step published also refreshes the record, so a get_result that starts later sees it.
     relay.publishTo((progress) => {
-      void this.store
-        .publish(channel(id), JSON.stringify({ type: "progress", progress } satisfies JobEvent))
-        .catch(() => {});
+      if (finished || job.cancelRequested || job.abandoned) return;
+      void write("progress", async () => {
+        await this.store.set(key(id), running(), this.runningTtl());
+        await this.store.publish(
+          channel(id),
+          JSON.stringify({ type: "progress", progress } satisfies JobEvent),
+        );
+      });
     });
-    const stopLease = this.renewLease(id, base, relay);
+    const stopLease = this.renewLease(() => {
+      if (finished || job.cancelRequested || job.abandoned) return;
+      void write("lease renewal", () =>
+        Promise.all([
+          this.store.set(leaseKey(id), "1", this.config.leaseMs),
+          this.store.set(key(id), running(), this.runningTtl()),
+        ]),
+      );
+    });
     void work
       .catch((): CallToolResult | undefined => undefined)
       .then(async (result) => {
+        finished = true;
         stopLease();
         const status: Status = job.cancelRequested || !result ? "cancelled" : "done";
-        try {
-          await this.store.set(
-            key(id),
-            JSON.stringify({ ...base, status, result } satisfies JobRecord),
-            this.config.ttlMs,
-          );
-          await this.store.set(
-            seenKey(id),
-            JSON.stringify({ owner: options.owner, tool: options.tool }),
-            this.config.ttlMs + REMEMBER_EXPIRED_MS,
-          );
+        await write("the result", async () => {
+          if (job.abandoned) return;
+          await this.recordEnd(id, { ...base, status, result });
           await this.store.delete(leaseKey(id));
           await this.store.publish(
             channel(id),
             JSON.stringify({ type: "ended" } satisfies JobEvent),
           );
-        } catch (error) {
-          this.log.log("error", `${options.tool}: a deferred job's result could not be stored`, {
-            error: (error as Error)?.name,
-          });
-        }
+        });
         await unsubscribe().catch(() => {});
         this.local.delete(id);
         markEnded();
@@ -320,22 +343,28 @@ export class Jobs {
   async cancel(owner: string, id: string): Promise<JobState> {
     const state = await this.state(owner, id);
     if (state.kind !== "running") return state;
-    const raw = await this.store.get(key(id));
-    if (raw) {
+    const recordCancelled = async () => {
+      const raw = await this.store.get(key(id));
+      if (!raw) return;
       const record = JSON.parse(raw) as JobRecord;
-      await this.store.set(
-        key(id),
-        JSON.stringify({ ...record, status: "cancelled", progress: undefined }),
-        this.config.ttlMs,
-      );
-      await this.store.set(
-        seenKey(id),
-        JSON.stringify({ owner, tool: record.tool }),
-        this.config.ttlMs + REMEMBER_EXPIRED_MS,
-      );
-    }
-    if (!this.stopLocal(id)) {
-      await this.store.publish(channel(id), JSON.stringify({ type: "cancel" } satisfies JobEvent));
+      if (record.status === "running") {
+        await this.recordEnd(id, { ...record, status: "cancelled", progress: undefined });
+      }
+    };
+    const job = this.local.get(id);
+    if (job?.write) {
+      // Here, in the job's queue: no lease renewal may land after it and say "running" again.
+      job.cancelRequested = true;
+      await job.write("recording it cancelled", recordCancelled);
+      this.stopLocal(id);
+    } else {
+      await recordCancelled();
+      if (!this.stopLocal(id)) {
+        await this.store.publish(
+          channel(id),
+          JSON.stringify({ type: "cancel" } satisfies JobEvent),
+        );
+      }
     }
     return state;
   }
@@ -358,8 +387,13 @@ export class Jobs {
     }
     for (const [id, job] of this.local) {
       if (!job.deferred) continue;
-      const raw = await this.store.get(key(id)).catch(() => undefined);
-      if (raw) await this.markLost(id, JSON.parse(raw) as JobRecord).catch(() => {});
+      job.abandoned = true;
+      // In the job's own queue, after any write still in flight, so "lost" is the last word.
+      await job.write?.("marking it lost", async () => {
+        const raw = await this.store.get(key(id));
+        const record = raw ? (JSON.parse(raw) as JobRecord) : undefined;
+        if (record?.status === "running") await this.markLost(id, record);
+      });
       job.controller.abort(new DOMException("The server is shutting down", "AbortError"));
     }
   }
@@ -377,17 +411,18 @@ export class Jobs {
     return true;
   }
 
-  private async markLost(id: string, record: JobRecord): Promise<void> {
-    await this.store.set(
-      key(id),
-      JSON.stringify({ ...record, status: "lost", progress: undefined }),
-      this.config.ttlMs,
-    );
+  /** A job's last record, and the note that lets get_result say "expired" once it is gone. */
+  private async recordEnd(id: string, record: JobRecord): Promise<void> {
+    await this.store.set(key(id), JSON.stringify(record), this.config.ttlMs);
     await this.store.set(
       seenKey(id),
       JSON.stringify({ owner: record.owner, tool: record.tool }),
       this.config.ttlMs + REMEMBER_EXPIRED_MS,
     );
+  }
+
+  private async markLost(id: string, record: JobRecord): Promise<void> {
+    await this.recordEnd(id, { ...record, status: "lost", progress: undefined });
     await this.store.publish(channel(id), JSON.stringify({ type: "ended" } satisfies JobEvent));
   }
 
@@ -396,26 +431,15 @@ export class Jobs {
     return Math.max(this.config.ttlMs, this.config.leaseMs * 3);
   }
 
-  private renewLease(
-    id: string,
-    base: Omit<JobRecord, "status">,
-    relay: ProgressRelay,
-  ): () => void {
+  /** Calls `renew` every third of the lease until the returned function stops it. */
+  private renewLease(renew: () => void): () => void {
     let cancel = () => {};
     let stopped = false;
     const every = Math.max(1, Math.floor(this.config.leaseMs / 3));
     const tick = () => {
       cancel = this.clock.schedule(every, () => {
         if (stopped) return;
-        const record: JobRecord = { ...base, status: "running", progress: relay.latest };
-        void Promise.all([
-          this.store.set(leaseKey(id), "1", this.config.leaseMs),
-          this.store.set(key(id), JSON.stringify(record), this.runningTtl()),
-        ]).catch((error: unknown) => {
-          this.log.log("warning", "a job's lease could not be renewed: the job store failed", {
-            error: (error as Error)?.name,
-          });
-        });
+        renew();
         tick();
       });
     };

@@ -23,6 +23,7 @@ const HEALTH_PATH = "/healthz";
 const SWEEP_INTERVAL_MS = 1_000;
 const NEEDS_TOKEN = "Unauthorized: send Authorization: Bearer <MCP_HTTP_TOKEN>";
 const NEEDS_OLLAMA_KEY =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: VS Code's own ${input:...} syntax, quoted for the reader.
   'Unauthorized: this server runs each caller\'s calls on the caller\'s own Ollama account. Send your Ollama API key (https://ollama.com/settings/keys) as a bearer token, e.g. in Cursor: "headers": { "Authorization": "Bearer <your Ollama API key>" }; in VS Code, a promptString input with "password": true used as "Authorization": "Bearer ${input:ollama-api-key}".';
 const OAUTH_ENDPOINTS = new Set(["/register", "/token", "/authorize", "/revoke"]);
 /** How long answers written at shutdown may take to leave before connections are cut. */
