@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomId } from "./random-id.js";
 import type { Store } from "./store/store.js";
 
 /** One stored message of a conversation. Images are not kept: only a note that there were some. */
@@ -34,7 +34,7 @@ export class Conversations {
   ) {}
 
   newId(): string {
-    return `conv_${randomBytes(18).toString("base64url")}`;
+    return randomId("conv_");
   }
 
   /** The conversation so far, or undefined when it is unknown, expired, or another caller's. */

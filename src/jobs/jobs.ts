@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Clock } from "../clock.js";
 import type { OpsLogger, ProgressReporter } from "../observability.js";
+import { randomId } from "../random-id.js";
 import type { Store } from "../store/store.js";
 
 export interface JobsConfig {
@@ -114,7 +114,7 @@ export class Jobs {
         `Too many long calls are running on this server (the limit is ${this.config.maxRunning}, OLLAMA_MCP_MAX_JOBS). Wait for one to finish (get_result) or stop one (cancel_job), then try again.`,
       );
     }
-    const id = `job_${randomBytes(18).toString("base64url")}`;
+    const id = randomId("job_");
     const startedAt = this.clock.now();
     const controller = new AbortController();
     const onCallAbort = () => controller.abort(options.signal.reason);

@@ -1,4 +1,3 @@
-import { readFile, stat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import { ToolFailure } from "./define-tool.js";
 
@@ -82,6 +81,8 @@ async function readOne(item: string, value: string, limits: ImageLimits): Promis
         `${item} is a file path, and over HTTP this server does not read its own disk for a caller: send the image itself as a data:image/...;base64, URI or plain base64.`,
       );
     }
+    // Loaded here: reading a file is rare, and start-up need not pay for it.
+    const { readFile, stat } = await import("node:fs/promises");
     let size: number;
     try {
       const info = await stat(value);

@@ -11,7 +11,7 @@ import {
   type JSONRPCMessage,
   type RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
-import { CALLER_KEY, keyOwner } from "../caller.js";
+import { CALLER_KEY } from "../caller.js";
 import { type HttpOptions, isLoopbackHostname } from "../config.js";
 import type { OpsLogger } from "../observability.js";
 import { VERSION } from "../version.js";
@@ -476,6 +476,11 @@ function bearer(authorization: string | undefined): string | undefined {
 function hostName(host: string): string {
   const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0];
   return (name ?? "").toLowerCase();
+}
+
+/** The name a caller's key goes by: enough of its SHA-256 to tell callers apart, nothing more. */
+export function keyOwner(apiKey: string): string {
+  return `key:${createHash("sha256").update(apiKey).digest("hex").slice(0, 32)}`;
 }
 
 /** Comparing digests, neither the token nor its length leaks through timing. */
