@@ -1,13 +1,16 @@
 import { execFileSync, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
 import { INITIALIZE_REQUEST } from "../test/spawn-bin.js";
-import { ms, type Row } from "./measure.js";
+import { median, ms, type Row } from "./measure.js";
 import { PEER, peerBin } from "./peers.js";
-import { interleavedStartup } from "./startup.js";
+import { interleavedStartup, pairedRatio } from "./startup.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BIN = join(ROOT, "dist", "index.cjs");
+const FLOOR_DIR = join(ROOT, "bench", ".peers", "floor");
 const RUNS = 21;
 
 /** Start-up goals by Node major: the bin turns on Node's compile cache from Node 22 on. */
@@ -23,26 +26,31 @@ export async function benchStartup(): Promise<Row[]> {
     const node22 = nodeFromNpm("22");
     if (node22) nodes.push(node22);
   }
+  const floorBin = await buildFloor();
   const rows: Row[] = [];
-  for (const node of nodes) rows.push(await startupOn(node));
+  for (const node of nodes) rows.push(await startupOn(node, floorBin));
   return rows;
 }
 
-async function startupOn(node: string): Promise<Row> {
+async function startupOn(node: string, floorBin: string): Promise<Row> {
   const version = execFileSync(node, ["--version"], { encoding: "utf8" }).trim();
   const major = version.slice(1).split(".")[0] ?? "";
   const env = { ...process.env, OLLAMA_API_KEY: "bench", EXA_API_KEY: "bench" };
-  await primeCompileCache(node, env);
-  const { ours, peer } = await interleavedStartup(RUNS, {
+  await primeCompileCache(node, BIN, env);
+  await primeCompileCache(node, floorBin, env);
+  const times = await interleavedStartup(RUNS, {
     ours: { command: node, args: [BIN], env },
     peer: { command: node, args: [peerBin()], env },
+    sdk: { command: node, args: [floorBin], env },
   });
   const goal = GOALS[major];
+  const ratio = pairedRatio(times.ours, times.peer);
+  const floor = pairedRatio(times.sdk, times.peer);
   return {
-    benchmark: `startup to tools/list over stdio, Node ${version} (median of ${RUNS}): ours vs ${PEER.name}@${PEER.version}`,
-    result: `${ms(ours)} vs ${ms(peer)} = ${(ours / peer).toFixed(2)}x`,
+    benchmark: `startup to tools/list over stdio, Node ${version} (${RUNS} rounds): ours vs ${PEER.name}@${PEER.version}`,
+    result: `${ms(median(times.ours))} vs ${ms(median(times.peer))}: ${ratio.toFixed(2)}x (a tool-less McpServer, same SDK and bin: ${ms(median(times.sdk))}, ${floor.toFixed(2)}x)`,
     goal: goal === undefined ? "-" : `<= ${goal}x the peer`,
-    met: goal === undefined ? undefined : ours / peer <= goal,
+    met: goal === undefined ? undefined : ratio <= goal,
   };
 }
 
@@ -58,12 +66,30 @@ function nodeFromNpm(major: string): string | undefined {
   }
 }
 
-/** Runs the bin once to a clean exit, as any first session does: Node writes its compile cache then. */
-function primeCompileCache(node: string, env: NodeJS.ProcessEnv): Promise<void> {
+/** Runs a bin once to a clean exit, as any first session does: Node writes its compile cache then. */
+function primeCompileCache(node: string, bin: string, env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(node, [BIN], { env, stdio: ["pipe", "ignore", "ignore"] });
+    const child = spawn(node, [bin], { env, stdio: ["pipe", "ignore", "ignore"] });
     child.stdin.end(`${JSON.stringify(INITIALIZE_REQUEST)}\n`);
     child.on("exit", () => resolve());
     child.on("error", reject);
   });
+}
+
+/** Bundles bench/floor-server.ts the way scripts/build.mjs bundles the server, with the same bin. */
+async function buildFloor(): Promise<string> {
+  await build({
+    entryPoints: [join(ROOT, "bench", "floor-server.ts")],
+    outfile: join(FLOOR_DIR, "main.cjs"),
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "cjs",
+    minify: true,
+    legalComments: "none",
+    logLevel: "warning",
+  });
+  const bin = join(FLOOR_DIR, "index.cjs");
+  writeFileSync(bin, readFileSync(BIN));
+  return bin;
 }

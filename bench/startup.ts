@@ -48,21 +48,28 @@ export function timeToToolsList(
   });
 }
 
-/** Medians of start-up time for several servers, measured in interleaved rounds to share noise. */
+/**
+ * Start-up times of several servers, in rounds: each round starts each server once, one after
+ * the other, so servers compared within a round share the machine's state at that moment.
+ */
 export async function interleavedStartup<Name extends string>(
   runs: number,
   servers: Record<Name, { command: string; args: string[]; env?: NodeJS.ProcessEnv }>,
-): Promise<Record<Name, number>> {
+): Promise<Record<Name, number[]>> {
   const entries = Object.entries(servers) as [Name, (typeof servers)[Name]][];
-  const times = new Map<Name, number[]>(entries.map(([name]) => [name, []]));
+  const times = Object.fromEntries(entries.map(([name]) => [name, [] as number[]])) as Record<
+    Name,
+    number[]
+  >;
   for (const [, s] of entries) await timeToToolsList(s.command, s.args, s.env); // warm the file cache
   for (let i = 0; i < runs; i++) {
-    for (const [name, s] of entries) {
-      times.get(name)?.push(await timeToToolsList(s.command, s.args, s.env));
-    }
+    for (const [name, s] of entries)
+      times[name].push(await timeToToolsList(s.command, s.args, s.env));
   }
-  return Object.fromEntries([...times].map(([name, t]) => [name, median(t)])) as Record<
-    Name,
-    number
-  >;
+  return times;
+}
+
+/** The median of the round-by-round ratios a[i] / b[i]: a slow spell of the machine cancels out. */
+export function pairedRatio(a: number[], b: number[]): number {
+  return median(a.map((value, i) => value / (b[i] ?? Number.NaN)));
 }
