@@ -154,6 +154,24 @@ export function useFakeCloud(): { fake: FakeOllamaCloud; mcp: Connected } {
   return t;
 }
 
+/** For a test file: one fake cloud, started before its tests, reset after each, closed at the end. */
+export function useFake(): { readonly fake: FakeOllamaCloud } {
+  let fake: FakeOllamaCloud | undefined;
+  beforeAll(async () => {
+    fake = await FakeOllamaCloud.start();
+  });
+  afterEach(() => fake?.reset());
+  afterAll(async () => {
+    await fake?.close();
+  });
+  return {
+    get fake() {
+      if (!fake) throw new Error("the fake starts in beforeAll");
+      return fake;
+    },
+  };
+}
+
 /**
  * For a test file: one fake cloud for all its tests, and servers made per test with their own
  * settings, all closed after each test.
@@ -165,28 +183,17 @@ export function useServers(): {
     options?: Parameters<typeof connect>[2],
   ): Promise<Connected>;
 } {
-  let fake: FakeOllamaCloud | undefined;
+  const cloud = useFake();
   const open: Connected[] = [];
-  beforeAll(async () => {
-    fake = await FakeOllamaCloud.start();
-  });
   afterEach(async () => {
-    fake?.reset();
     await Promise.all(open.splice(0).map((c) => c.close()));
   });
-  afterAll(async () => {
-    await fake?.close();
-  });
-  const started = () => {
-    if (!fake) throw new Error("the fake starts in beforeAll");
-    return fake;
-  };
   return {
     get fake() {
-      return started();
+      return cloud.fake;
     },
     async server(env = {}, options = {}) {
-      const mcp = await connect(started(), env, options);
+      const mcp = await connect(cloud.fake, env, options);
       open.push(mcp);
       return mcp;
     },

@@ -1,32 +1,22 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ChatRequestBody, FakeOllamaCloud } from "./fake-ollama-cloud.js";
-import { type Connected, connect, textOf } from "./harness.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ChatRequestBody } from "./fake-ollama-cloud.js";
+import { textOf, useServers } from "./harness.js";
 
-let fake: FakeOllamaCloud;
+const t = useServers();
 let dir: string;
-const open: Connected[] = [];
 
-beforeAll(async () => {
-  fake = await FakeOllamaCloud.start();
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "ocm-images-"));
 });
-afterEach(async () => {
-  fake.reset();
-  await Promise.all(open.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  await fake.close();
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function server(env: Record<string, string> = {}, transport: "stdio" | "http" = "stdio") {
-  const mcp = await connect(fake, env, { transport });
-  open.push(mcp);
-  return mcp;
-}
+const server = (env: Record<string, string> = {}, transport: "stdio" | "http" = "stdio") =>
+  t.server(env, { transport });
 
 const PNG = Buffer.concat([
   Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
@@ -41,7 +31,7 @@ const WEBP = Buffer.concat([
 ]);
 const VISION = "qwen3-vl:235b";
 const imagesSent = () =>
-  fake
+  t.fake
     .requestsTo("/api/chat")
     .map((r) => (r.body as ChatRequestBody).messages.map((m) => m.images ?? []));
 
@@ -69,7 +59,7 @@ describe("cloud_chat images", () => {
       conversation_id: (result.structuredContent as { conversation_id: string }).conversation_id,
     });
     const later =
-      (fake.requestsTo("/api/chat")[1]?.body as ChatRequestBody | undefined)?.messages ?? [];
+      (t.fake.requestsTo("/api/chat")[1]?.body as ChatRequestBody | undefined)?.messages ?? [];
     expect(later[0]?.content).toBe(
       "What is in these?\n\n[4 images were attached here; images are not kept in the conversation.]",
     );
@@ -96,7 +86,7 @@ describe("cloud_chat images", () => {
     const result = await mcp.call("cloud_chat", { prompt: "x", model: VISION, images });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(message);
-    expect(fake.requests).toHaveLength(0);
+    expect(t.fake.requests).toHaveLength(0);
   });
 
   it("refuses images past the size limits", async () => {
@@ -121,7 +111,7 @@ describe("cloud_chat images", () => {
       images: Array(9).fill(PNG.toString("base64")),
     });
     expect(textOf(many)).toMatch(/images may hold at most 8 images/);
-    expect(fake.requests).toHaveLength(0);
+    expect(t.fake.requests).toHaveLength(0);
   });
 
   it("never reads its own disk for a caller over HTTP", async () => {
@@ -132,7 +122,7 @@ describe("cloud_chat images", () => {
     expect(textOf(result)).toMatch(
       /^images\[0\] is a file path, and over HTTP this server does not read its own disk/,
     );
-    expect(fake.requests).toHaveLength(0);
+    expect(t.fake.requests).toHaveLength(0);
   });
 
   it("refuses images for a model that says it cannot see, naming models that can", async () => {
@@ -146,12 +136,12 @@ describe("cloud_chat images", () => {
     expect(textOf(result)).toBe(
       `Model "gpt-oss:120b" cannot take images: it does not list vision among its capabilities. Models on Ollama's cloud that can: ${VISION}.`,
     );
-    expect(fake.requestsTo("/api/chat")).toHaveLength(0);
+    expect(t.fake.requestsTo("/api/chat")).toHaveLength(0);
   });
 
   it("turns the service's own refusal into the same advice where it cannot say what a model can do", async () => {
     const mcp = await server();
-    fake.showOffered = false;
+    t.fake.showOffered = false;
     const result = await mcp.call("cloud_chat", {
       prompt: "x",
       model: "gpt-oss:120b",
@@ -161,6 +151,6 @@ describe("cloud_chat images", () => {
     expect(textOf(result)).toMatch(
       /^Model "gpt-oss:120b" cannot take images: the service said ".*missing data required for image input.*"\. Pick a vision model \(list_models shows what is available\)\.$/,
     );
-    expect(fake.requestsTo("/api/chat")).toHaveLength(1);
+    expect(t.fake.requestsTo("/api/chat")).toHaveLength(1);
   });
 });

@@ -1,41 +1,12 @@
 import { request } from "node:http";
 import { connect as connectSocket, type Socket } from "node:net";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { FakeOllamaCloud } from "../fake-ollama-cloud.js";
-import {
-  assertBuilt,
-  binEnv,
-  type HttpBin,
-  INITIALIZE_REQUEST as INIT,
-  spawnHttpBin,
-} from "../spawn-bin.js";
+import { describe, expect, it } from "vitest";
+import { type HttpBin, INITIALIZE_REQUEST as INIT } from "../spawn-bin.js";
+import { MCP_HEADERS, useHttpBins } from "./http-harness.js";
 
 const TOKEN = "http-token-c0ffee-0123456789";
-const MCP_HEADERS = {
-  "content-type": "application/json",
-  accept: "application/json, text/event-stream",
-};
-
-let fake: FakeOllamaCloud;
-const running: HttpBin[] = [];
-
-beforeAll(async () => {
-  assertBuilt();
-  fake = await FakeOllamaCloud.start();
-});
-afterEach(async () => {
-  fake.reset();
-  await Promise.all(running.splice(0).map((bin) => bin.stop()));
-});
-afterAll(async () => {
-  await fake.close();
-});
-
-async function start(args: string[] = [], env: Record<string, string> = {}): Promise<HttpBin> {
-  const bin = await spawnHttpBin(binEnv(fake, env), args);
-  running.push(bin);
-  return bin;
-}
+const t = useHttpBins();
+const { start } = t;
 
 interface Answer {
   status: number;
@@ -244,7 +215,7 @@ describe("HTTP against hostile and careless clients", () => {
     "past the grace period answers a call still running with a shutting-down error (%j)",
     async (args) => {
       const bin = await start([...args, "--shutdown-grace-ms", "300"]);
-      fake.inject("chat", { hang: true });
+      t.fake.inject("chat", { hang: true });
       const headers: Record<string, string> = {};
       if (args.length === 0) {
         headers["mcp-session-id"] = await openSession(bin);
@@ -260,7 +231,8 @@ describe("HTTP against hostile and careless clients", () => {
         },
         { headers },
       );
-      while (fake.requestsTo("/api/chat").length === 0) await new Promise((r) => setTimeout(r, 5));
+      while (t.fake.requestsTo("/api/chat").length === 0)
+        await new Promise((r) => setTimeout(r, 5));
       bin.child.kill("SIGTERM");
       const answer = await call;
       const message = answer.body.includes("data:")
@@ -271,7 +243,7 @@ describe("HTTP against hostile and careless clients", () => {
         error: { code: -32000, message: expect.stringMatching(/shutting down/) },
       });
       expect(await bin.exited).toBe(0);
-      await fake.requestsTo("/api/chat")[0]?.closed;
+      await t.fake.requestsTo("/api/chat")[0]?.closed;
     },
   );
 });

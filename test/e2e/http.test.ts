@@ -4,17 +4,10 @@ import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { FakeOllamaCloud } from "../fake-ollama-cloud.js";
+import { describe, expect, it } from "vitest";
 import { TOOL_NAMES } from "../harness.js";
-import {
-  assertBuilt,
-  BIN,
-  binEnv,
-  type HttpBin,
-  INITIALIZE_REQUEST as INIT,
-  spawnHttpBin,
-} from "../spawn-bin.js";
+import { BIN, binEnv, type HttpBin, INITIALIZE_REQUEST as INIT } from "../spawn-bin.js";
+import { MCP_HEADERS, useHttpBins } from "./http-harness.js";
 
 const run = promisify(execFile);
 const TOKEN = "http-token-c0ffee";
@@ -29,38 +22,10 @@ interface RpcError {
 const health = async (bin: HttpBin) =>
   (await (await fetch(`${bin.origin}/healthz`)).json()) as Health;
 
-const MCP_HEADERS = {
-  "content-type": "application/json",
-  accept: "application/json, text/event-stream",
-};
+const t = useHttpBins();
+const { start } = t;
 
-let fake: FakeOllamaCloud;
-const running: HttpBin[] = [];
-
-beforeAll(async () => {
-  assertBuilt();
-  fake = await FakeOllamaCloud.start();
-});
-afterEach(async () => {
-  fake.reset();
-  await Promise.all(running.splice(0).map((bin) => bin.stop()));
-});
-afterAll(async () => {
-  await fake.close();
-});
-
-async function start(args: string[] = [], env: Record<string, string> = {}): Promise<HttpBin> {
-  const bin = await spawnHttpBin(binEnv(fake, env), args);
-  running.push(bin);
-  return bin;
-}
-
-async function sdkClient(url: string, headers: Record<string, string> = {}) {
-  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
-  const client = new Client({ name: "http-e2e", version: "1.0.0" });
-  await client.connect(transport);
-  return { client, transport };
-}
+const sdkClient = t.client;
 
 async function callEveryTool(client: Client): Promise<void> {
   const { tools } = await client.listTools();
@@ -275,7 +240,7 @@ describe("HTTP rules", () => {
   it("aborts the upstream request when the HTTP client goes away", async () => {
     const bin = await start();
     const id = await initialize(bin);
-    fake.inject("chat", { hang: true });
+    t.fake.inject("chat", { hang: true });
     const controller = new AbortController();
     const call = fetch(bin.url, {
       method: "POST",
@@ -288,20 +253,20 @@ describe("HTTP rules", () => {
       }),
       signal: controller.signal,
     }).then((r) => r.text());
-    while (fake.requestsTo("/api/chat").length === 0)
+    while (t.fake.requestsTo("/api/chat").length === 0)
       await new Promise((resolve) => setTimeout(resolve, 5));
     controller.abort();
     await expect(call).rejects.toThrow();
     // The fake never ends a hung request: only the server's abort can close it.
-    await fake.requestsTo("/api/chat")[0]?.closed;
+    await t.fake.requestsTo("/api/chat")[0]?.closed;
   });
 
   it("on SIGTERM lets an in-flight call finish, then exits 0", async () => {
     const bin = await start();
-    fake.latency.chat = 700;
+    t.fake.latency.chat = 700;
     const { client } = await sdkClient(bin.url);
     const call = client.callTool({ name: "cloud_chat", arguments: { prompt: "finish me" } });
-    while (fake.requestsTo("/api/chat").length === 0)
+    while (t.fake.requestsTo("/api/chat").length === 0)
       await new Promise((resolve) => setTimeout(resolve, 5));
     bin.child.kill("SIGTERM");
     const result = (await call) as CallToolResult;
@@ -320,7 +285,7 @@ describe("HTTP rules", () => {
       process.execPath,
       [BIN, "--http", "--host", "0.0.0.0", "--port", "0"],
       {
-        env: binEnv(fake),
+        env: binEnv(t.fake),
       },
     ).catch((error: { code: number; stderr: string }) => error);
     expect(failure).toMatchObject({ code: 2 });

@@ -1,63 +1,43 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { createClient } from "redis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ChatRequestBody, FAKE_API_KEY, FakeOllamaCloud } from "../fake-ollama-cloud.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ChatRequestBody, FAKE_API_KEY } from "../fake-ollama-cloud.js";
 import { textOf } from "../harness.js";
 import { RedisServer } from "../redis-server.js";
-import { assertBuilt, BIN, binEnv, type HttpBin, spawnHttpBin } from "../spawn-bin.js";
+import { BIN, binEnv, type HttpBin } from "../spawn-bin.js";
+import { useHttpBins } from "./http-harness.js";
 
 const run = promisify(execFile);
 const TOKEN = "scale-out-token-4e1b9c2d";
 const DEFER_MS = 400;
 const LEASE_MS = 1_200;
 
-let fake: FakeOllamaCloud;
+const t = useHttpBins();
 let redis: RedisServer;
-const bins: HttpBin[] = [];
-const clients: Client[] = [];
 
 beforeAll(async () => {
-  assertBuilt();
-  fake = await FakeOllamaCloud.start();
   redis = await RedisServer.start();
 });
-afterEach(async () => {
-  fake.reset();
-  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
-  await Promise.all(bins.splice(0).map((b) => b.stop()));
-});
 afterAll(async () => {
-  await fake?.close();
   await redis?.close();
 });
 
-async function instance(env: Record<string, string> = {}): Promise<HttpBin> {
-  const bin = await spawnHttpBin(
-    binEnv(fake, {
-      MCP_HTTP_TOKEN: TOKEN,
-      OLLAMA_MCP_STORE: redis.url,
-      OLLAMA_MCP_DEFER_AFTER_MS: String(DEFER_MS),
-      OLLAMA_MCP_JOB_LEASE_MS: String(LEASE_MS),
-      ...env,
-    }),
-    ["--stateless"],
-  );
-  bins.push(bin);
-  return bin;
+function instance(env: Record<string, string> = {}): Promise<HttpBin> {
+  return t.start(["--stateless"], {
+    MCP_HTTP_TOKEN: TOKEN,
+    OLLAMA_MCP_STORE: redis.url,
+    OLLAMA_MCP_DEFER_AFTER_MS: String(DEFER_MS),
+    OLLAMA_MCP_JOB_LEASE_MS: String(LEASE_MS),
+    ...env,
+  });
 }
 
 async function client(bin: HttpBin, token = TOKEN): Promise<Client> {
-  const transport = new StreamableHTTPClientTransport(new URL(bin.url), {
-    requestInit: { headers: { authorization: `Bearer ${token}` } },
-  });
-  const mcp = new Client({ name: "scale-out", version: "1.0.0" });
-  await mcp.connect(transport);
+  const { client: mcp } = await t.client(bin.url, { authorization: `Bearer ${token}` });
   await mcp.listTools();
-  clients.push(mcp);
   return mcp;
 }
 
@@ -91,8 +71,8 @@ describe.skipIf(!RedisServer.available())(
   "scale-out: jobs kept in Redis, any instance answers",
   () => {
     it("defers research on A; get_result on B returns the cited answer", async () => {
-      fake.chatResponder = research;
-      fake.latency.chat = 500;
+      t.fake.chatResponder = research;
+      t.fake.latency.chat = 500;
       const [a, b] = [await instance(), await instance()];
       const running = (
         await call(await client(a), "research", {
@@ -126,13 +106,13 @@ describe.skipIf(!RedisServer.available())(
     });
 
     it("cancel_job on B closes A's upstream request", async () => {
-      fake.inject("chat", { hang: true });
+      t.fake.inject("chat", { hang: true });
       const [a, b] = [await instance(), await instance()];
       const running = (await call(await client(a), "cloud_chat", { prompt: "never answered" }))
         .structuredContent as unknown as Running;
       const cancelled = await call(await client(b), "cancel_job", { job_id: running.job_id });
       expect(cancelled.structuredContent).toMatchObject({ was: "running", tool: "cloud_chat" });
-      await fake.requestsTo("/api/chat")[0]?.closed;
+      await t.fake.requestsTo("/api/chat")[0]?.closed;
       const result = await call(await client(b), "get_result", {
         job_id: running.job_id,
         wait_ms: 0,
@@ -141,7 +121,7 @@ describe.skipIf(!RedisServer.available())(
     });
 
     it("reports a job lost, within a few lease periods, when A is killed mid-job", async () => {
-      fake.inject("chat", { hang: true });
+      t.fake.inject("chat", { hang: true });
       const [a, b] = [await instance(), await instance()];
       const running = (await call(await client(a), "cloud_chat", { prompt: "A dies" }))
         .structuredContent as unknown as Running;
@@ -160,7 +140,7 @@ describe.skipIf(!RedisServer.available())(
     });
 
     it("on SIGTERM marks a deferred job still running after the grace period lost at once", async () => {
-      fake.inject("chat", { hang: true });
+      t.fake.inject("chat", { hang: true });
       const [a, b] = [
         await instance({ MCP_HTTP_SHUTDOWN_GRACE_MS: "200", OLLAMA_MCP_JOB_LEASE_MS: "60000" }),
         await instance(),
@@ -175,11 +155,11 @@ describe.skipIf(!RedisServer.available())(
         wait_ms: 0,
       });
       expect(textOf(result)).toMatch(/was lost: the server running it stopped/);
-      await fake.requestsTo("/api/chat")[0]?.closed;
+      await t.fake.requestsTo("/api/chat")[0]?.closed;
     });
 
     it("keeps the owner in the store: a job is unknown to another client on any instance", async () => {
-      fake.inject("chat", { hang: true });
+      t.fake.inject("chat", { hang: true });
       const [a, b] = [await instance(), await instance({ MCP_HTTP_TOKEN: `${TOKEN}-other` })];
       const running = (await call(await client(a), "cloud_chat", { prompt: "mine" }))
         .structuredContent as unknown as Running;
@@ -203,11 +183,11 @@ describe.skipIf(!RedisServer.available())(
         /^The job store \(Redis at 127\.0\.0\.1:\d+\) cannot be reached right now/,
       );
       // A long call still answers: it cannot be deferred, so it waits to the end.
-      fake.latency.chat = 800;
+      t.fake.latency.chat = 800;
       const waited = await call(mcp, "cloud_chat", { prompt: "no store" });
       expect(waited.structuredContent).toMatchObject({ status: "done", answer: "echo: no store" });
       await redis.restart();
-      fake.latency.chat = 800;
+      t.fake.latency.chat = 800;
       await until(async () => {
         const result = await call(mcp, "cloud_chat", { prompt: "store back" });
         return (result.structuredContent as { status?: string })?.status === "running";
@@ -217,7 +197,7 @@ describe.skipIf(!RedisServer.available())(
 
     it("stops at start, with exit 2 and a clear message, when Redis cannot be reached", async () => {
       const failure = await run(process.execPath, [BIN, "--http", "--port", "0"], {
-        env: binEnv(fake, {
+        env: binEnv(t.fake, {
           MCP_HTTP_TOKEN: TOKEN,
           OLLAMA_MCP_STORE: "redis://:s3cret@127.0.0.1:1",
         }),
@@ -235,7 +215,7 @@ describe.skipIf(!RedisServer.available())(
       try {
         const url = `redis://:wrong-password-77@127.0.0.1:${locked.port}`;
         const failure = await run(process.execPath, [BIN, "--http", "--port", "0"], {
-          env: binEnv(fake, { MCP_HTTP_TOKEN: TOKEN, OLLAMA_MCP_STORE: url }),
+          env: binEnv(t.fake, { MCP_HTTP_TOKEN: TOKEN, OLLAMA_MCP_STORE: url }),
         }).catch((error: { code: number; stderr: string }) => error);
         expect(failure).toMatchObject({ code: 2 });
         const { stderr } = failure as { stderr: string };

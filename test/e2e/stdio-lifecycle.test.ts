@@ -1,19 +1,11 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { FakeOllamaCloud } from "../fake-ollama-cloud.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useFake } from "../harness.js";
 import { assertBuilt, BIN, binEnv, INITIALIZE_REQUEST, rawSession } from "../spawn-bin.js";
 
-let fake: FakeOllamaCloud;
-
-beforeAll(async () => {
-  assertBuilt();
-  fake = await FakeOllamaCloud.start();
-});
-afterEach(() => fake.reset());
-afterAll(async () => {
-  await fake.close();
-});
+beforeAll(assertBuilt);
+const t = useFake();
 
 const line = (value: unknown) => `${JSON.stringify(value)}\n`;
 const CALL = (id: number, prompt: string) => ({
@@ -25,7 +17,7 @@ const CALL = (id: number, prompt: string) => ({
 
 /** Runs the bin with everything written to stdin at once, then stdin closed, as a shell pipe does. */
 function pipeInto(input: string, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [BIN], { env: binEnv(fake, env) });
+  const child = spawn(process.execPath, [BIN], { env: binEnv(t.fake, env) });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => {
@@ -53,7 +45,7 @@ function pipeInto(input: string, env: Record<string, string> = {}) {
 
 describe("the bin's stdio lifecycle", () => {
   it("answers a request piped in before stdin closed, then exits 0", async () => {
-    fake.latency.chat = 300;
+    t.fake.latency.chat = 300;
     const run = pipeInto(
       line(INITIALIZE_REQUEST) +
         line({ jsonrpc: "2.0", method: "notifications/initialized" }) +
@@ -66,8 +58,8 @@ describe("the bin's stdio lifecycle", () => {
   });
 
   it("on SIGTERM lets a call in flight finish and writes its reply, then exits 0", async () => {
-    fake.latency.chat = 500;
-    const child = spawn(process.execPath, [BIN], { env: binEnv(fake) });
+    t.fake.latency.chat = 500;
+    const child = spawn(process.execPath, [BIN], { env: binEnv(t.fake) });
     const session = rawSession(child, { record: true });
     await session.request("initialize", INITIALIZE_REQUEST.params);
     session.notify("notifications/initialized");
@@ -75,7 +67,7 @@ describe("the bin's stdio lifecycle", () => {
       name: "cloud_chat",
       arguments: { prompt: "finish me" },
     });
-    while (fake.requestsTo("/api/chat").length === 0) await new Promise((r) => setTimeout(r, 5));
+    while (t.fake.requestsTo("/api/chat").length === 0) await new Promise((r) => setTimeout(r, 5));
     child.kill("SIGTERM");
     expect(await reply).toMatchObject({
       result: { structuredContent: { answer: "echo: finish me" } },
@@ -84,9 +76,9 @@ describe("the bin's stdio lifecycle", () => {
   });
 
   it("answers a call still running after the grace period with a shutting-down error", async () => {
-    fake.inject("chat", { hang: true });
+    t.fake.inject("chat", { hang: true });
     const child = spawn(process.execPath, [BIN], {
-      env: binEnv(fake, { MCP_HTTP_SHUTDOWN_GRACE_MS: "200" }),
+      env: binEnv(t.fake, { MCP_HTTP_SHUTDOWN_GRACE_MS: "200" }),
     });
     const exited = new Promise((resolve) => child.on("exit", resolve));
     const session = rawSession(child, { record: true });
@@ -96,14 +88,14 @@ describe("the bin's stdio lifecycle", () => {
       name: "cloud_chat",
       arguments: { prompt: "slow" },
     });
-    while (fake.requestsTo("/api/chat").length === 0) await new Promise((r) => setTimeout(r, 5));
+    while (t.fake.requestsTo("/api/chat").length === 0) await new Promise((r) => setTimeout(r, 5));
     child.stdin?.end();
     expect(await reply).toMatchObject({
       error: { code: -32000, message: expect.stringMatching(/shutting down/) },
     });
     expect(await exited).toBe(0);
     // The stopped call's upstream request was closed, not left behind.
-    await fake.requestsTo("/api/chat")[0]?.closed;
+    await t.fake.requestsTo("/api/chat")[0]?.closed;
   });
 
   it("answers an oversized line and an invalid request, and keeps serving", async () => {
@@ -129,7 +121,7 @@ describe("the bin's stdio lifecycle", () => {
   });
 
   it("stops reading stdin while the client is not reading stdout, so memory stays bounded", async () => {
-    const child = spawn(process.execPath, [BIN], { env: binEnv(fake) });
+    const child = spawn(process.execPath, [BIN], { env: binEnv(t.fake) });
     const rssMiB = () =>
       Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1]) / 1024;
     child.stdout.pause();

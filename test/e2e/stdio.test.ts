@@ -3,9 +3,8 @@ import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { FakeOllamaCloud } from "../fake-ollama-cloud.js";
-import { expectToolSnapshots, TOOL_NAMES, textOf } from "../harness.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { expectToolSnapshots, TOOL_NAMES, textOf, useFake } from "../harness.js";
 import {
   assertBuilt,
   BIN,
@@ -16,18 +15,10 @@ import {
 
 const run = promisify(execFile);
 
-let fake: FakeOllamaCloud;
+beforeAll(assertBuilt);
+const t = useFake();
 
-beforeAll(async () => {
-  assertBuilt();
-  fake = await FakeOllamaCloud.start();
-});
-afterEach(() => fake.reset());
-afterAll(async () => {
-  await fake.close();
-});
-
-const binEnv = (extra: Record<string, string | undefined> = {}) => envFor(fake, extra);
+const binEnv = (extra: Record<string, string | undefined> = {}) => envFor(t.fake, extra);
 
 async function connectBin(env: Record<string, string>) {
   const transport = new StdioClientTransport({
@@ -103,7 +94,7 @@ describe("the built bin over stdio", () => {
       })) as CallToolResult;
       expect(result.isError).toBe(true);
       expect(textOf(result)).toMatch(/OLLAMA_API_KEY is not set.*ollama.com\/settings\/keys/);
-      expect(fake.requests).toHaveLength(0);
+      expect(t.fake.requests).toHaveLength(0);
       expect(stderr.join("")).toMatch(/OLLAMA_API_KEY is not set/);
     } finally {
       await client.close();
@@ -112,14 +103,14 @@ describe("the built bin over stdio", () => {
 
   it("writes nothing but JSON-RPC to stdout, through failures, and never shows the key", async () => {
     const canaryKey = "sk-canary-2f9d81";
-    fake.apiKey = canaryKey;
-    fake.inject("chat", {
+    t.fake.apiKey = canaryKey;
+    t.fake.inject("chat", {
       status: 502,
       body: "<html>Bad Gateway</html>",
       contentType: "text/html",
     });
-    fake.inject("web_search", { status: 500, body: "plain text failure" });
-    fake.inject("chat", { malformed: "garbage line\n", contentType: "application/x-ndjson" });
+    t.fake.inject("web_search", { status: 500, body: "plain text failure" });
+    t.fake.inject("chat", { malformed: "garbage line\n", contentType: "application/x-ndjson" });
 
     const child = spawn(process.execPath, [BIN], {
       env: binEnv({ OLLAMA_API_KEY: `Bearer ${canaryKey}` }),
@@ -212,21 +203,21 @@ describe("nothing but the protocol leaves the bin, at every log level", () => {
     async (level) => {
       const faults = [
         () =>
-          fake.inject("chat", {
+          t.fake.inject("chat", {
             malformed: `${CANARY} not json\n`,
             contentType: "application/x-ndjson",
           }),
-        () => fake.inject("chat", { streamErrorAfter: 1, message: `${CANARY}-stream-error` }),
-        () => fake.inject("chat", { status: 500, body: { error: `${CANARY}-json-error` } }),
-        () => fake.inject("chat", { status: 500, body: `${CANARY}-text-error` }),
-        () => fake.inject("chat", { cutAfter: 1 }),
+        () => t.fake.inject("chat", { streamErrorAfter: 1, message: `${CANARY}-stream-error` }),
+        () => t.fake.inject("chat", { status: 500, body: { error: `${CANARY}-json-error` } }),
+        () => t.fake.inject("chat", { status: 500, body: `${CANARY}-text-error` }),
+        () => t.fake.inject("chat", { cutAfter: 1 }),
         () =>
-          fake.inject("chat", {
+          t.fake.inject("chat", {
             badLineAfter: 1,
             line: `${CANARY} bad line`,
             contentType: "application/json",
           }),
-        () => fake.inject("web_search", { malformed: `${CANARY} <html>` }),
+        () => t.fake.inject("web_search", { malformed: `${CANARY} <html>` }),
       ];
       const child = spawn(process.execPath, [BIN], {
         env: binEnv({ OLLAMA_MCP_LOG_LEVEL: level }),

@@ -1,73 +1,35 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { createClient } from "redis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ChatRequestBody, FakeOllamaCloud } from "../fake-ollama-cloud.js";
+import { describe, expect, it } from "vitest";
+import type { ChatRequestBody } from "../fake-ollama-cloud.js";
 import { textOf } from "../harness.js";
 import { RedisServer } from "../redis-server.js";
-import {
-  assertBuilt,
-  BIN,
-  binEnv,
-  type HttpBin,
-  INITIALIZE_REQUEST,
-  spawnHttpBin,
-} from "../spawn-bin.js";
+import { BIN, binEnv, type HttpBin, INITIALIZE_REQUEST } from "../spawn-bin.js";
+import { useHttpBins } from "./http-harness.js";
 
 const run = promisify(execFile);
 const ALPHA = "ollama-key-alpha-3f9c21";
 const BRAVO = "ollama-key-bravo-7d1e54";
 
-let fake: FakeOllamaCloud;
-const bins: HttpBin[] = [];
-const clients: Client[] = [];
-
-beforeAll(async () => {
-  assertBuilt();
-  fake = await FakeOllamaCloud.start();
-});
-afterEach(async () => {
-  fake.reset();
-  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
-  await Promise.all(bins.splice(0).map((b) => b.stop()));
-});
-afterAll(async () => {
-  await fake?.close();
-});
+const t = useHttpBins();
 
 /** A team server: no key of its own; each caller's bearer token is its Ollama key. */
-async function teamServer(env: Record<string, string> = {}, args: string[] = []): Promise<HttpBin> {
-  fake.apiKey = ALPHA;
-  fake.otherKeys = [BRAVO];
-  const bin = await spawnHttpBin(
-    binEnv(fake, {
-      OLLAMA_API_KEY: undefined,
-      MCP_HTTP_KEYS: "client",
-      OLLAMA_MCP_DEFER_AFTER_MS: "300",
-      OLLAMA_SEARCH_CACHE_TTL_MS: "60000",
-      ...env,
-    }),
-    args,
-  );
-  bins.push(bin);
-  return bin;
+function teamServer(env: Record<string, string> = {}, args: string[] = []): Promise<HttpBin> {
+  t.fake.apiKey = ALPHA;
+  t.fake.otherKeys = [BRAVO];
+  return t.start(args, {
+    OLLAMA_API_KEY: undefined,
+    MCP_HTTP_KEYS: "client",
+    OLLAMA_MCP_DEFER_AFTER_MS: "300",
+    OLLAMA_SEARCH_CACHE_TTL_MS: "60000",
+    ...env,
+  });
 }
 
-async function member(
-  bin: HttpBin,
-  key: string,
-): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
-  const transport = new StreamableHTTPClientTransport(new URL(bin.url), {
-    requestInit: { headers: { authorization: `Bearer ${key}` } },
-  });
-  const client = new Client({ name: "member", version: "1.0.0" });
-  await client.connect(transport);
-  clients.push(client);
-  return { client, transport };
-}
+const member = (bin: HttpBin, key: string) => t.client(bin.url, { authorization: `Bearer ${key}` });
 
 const call = async (client: Client, name: string, args: Record<string, unknown>) =>
   (await client.callTool({ name, arguments: args })) as CallToolResult;
@@ -89,7 +51,7 @@ function researchAndEcho(request: ChatRequestBody) {
 describe("one HTTP server for a team, each member on their own Ollama key", () => {
   it("sends every request upstream with its own caller's key, in every tool, deferred jobs included", async () => {
     const bin = await teamServer();
-    fake.chatResponder = researchAndEcho;
+    t.fake.chatResponder = researchAndEcho;
     const work = async (key: string, word: string) => {
       const { client } = await member(bin, key);
       await call(client, "cloud_chat", { prompt: `${word} chat` });
@@ -100,7 +62,7 @@ describe("one HTTP server for a team, each member on their own Ollama key", () =
         prompt: `${word} consensus`,
         models: ["gpt-oss:120b", "gpt-oss:20b"],
       });
-      fake.latency.chat = 600;
+      t.fake.latency.chat = 600;
       const deferred = (await call(client, "cloud_chat", { prompt: `${word} deferred` }))
         .structuredContent as {
         status: string;
@@ -118,7 +80,7 @@ describe("one HTTP server for a team, each member on their own Ollama key", () =
       });
     };
     await Promise.all([work(ALPHA, "alpha"), work(BRAVO, "bravo")]);
-    const requests = fake.requests.filter((r) => r.path.startsWith("/api/"));
+    const requests = t.fake.requests.filter((r) => r.path.startsWith("/api/"));
     expect(requests.length).toBeGreaterThan(20);
     for (const request of requests) {
       const text = JSON.stringify(request.body);
@@ -139,11 +101,11 @@ describe("one HTTP server for a team, each member on their own Ollama key", () =
     await call(alpha.client, "web_search", { query: "the same question" });
     await call(alpha.client, "web_search", { query: "the same question" });
     await call(bravo.client, "web_search", { query: "the same question" });
-    expect(fake.requestsTo("/api/web_search").map((r) => r.headers.authorization)).toEqual([
+    expect(t.fake.requestsTo("/api/web_search").map((r) => r.headers.authorization)).toEqual([
       `Bearer ${ALPHA}`,
       `Bearer ${BRAVO}`,
     ]);
-    fake.inject("chat", { hang: true });
+    t.fake.inject("chat", { hang: true });
     const job = (await call(alpha.client, "cloud_chat", { prompt: "alpha's job" }))
       .structuredContent as { job_id: string };
     expect(
@@ -236,7 +198,7 @@ describe("one HTTP server for a team, each member on their own Ollama key", () =
     [{}, [], /is for --http: over stdio there is no caller to bring a key/],
   ])("refuses to start with client keys and %j %j", async (env, args, message) => {
     const failure = await run(process.execPath, [BIN, ...args, "--port", "0"], {
-      env: binEnv(fake, { OLLAMA_API_KEY: undefined, MCP_HTTP_KEYS: "client", ...env }),
+      env: binEnv(t.fake, { OLLAMA_API_KEY: undefined, MCP_HTTP_KEYS: "client", ...env }),
     }).catch((error: { code: number; stderr: string }) => error);
     expect(failure).toMatchObject({ code: 2 });
     expect((failure as { stderr: string }).stderr).toMatch(message);
@@ -247,7 +209,7 @@ describe("one HTTP server for a team, each member on their own Ollama key", () =
     try {
       const bin = await teamServer({ OLLAMA_MCP_STORE: redis.url });
       const { client } = await member(bin, ALPHA);
-      fake.latency.chat = 600;
+      t.fake.latency.chat = 600;
       const job = (await call(client, "cloud_chat", { prompt: "deferred on redis" }))
         .structuredContent as {
         job_id: string;
