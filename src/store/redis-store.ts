@@ -66,19 +66,21 @@ export class RedisStore implements Store {
       if (unreachable) log.log("info", `the job store (Redis at ${where}) is back`);
       unreachable = false;
     });
+    let subscriber: RedisClient | undefined;
     try {
       await client.connect();
       await client.ping();
+      subscriber = client.duplicate();
+      subscriber.on("error", () => {});
+      await subscriber.connect();
+      connected = true;
     } catch (error) {
       client.destroy();
+      subscriber?.destroy();
       throw new StoreUnavailableError(
         `cannot use the job store at ${where} (OLLAMA_MCP_STORE): ${reason(error)}`,
       );
     }
-    connected = true;
-    const subscriber = client.duplicate();
-    subscriber.on("error", () => {});
-    await subscriber.connect();
     return new RedisStore(client, subscriber, where);
   }
 
