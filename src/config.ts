@@ -631,8 +631,7 @@ function booleanSetting(setting: Setting, value: string | undefined): boolean {
   const normalized = (value ?? "").toLowerCase();
   if (["1", "true", "yes", "on"].includes(normalized)) return true;
   if (["0", "false", "no", "off", ""].includes(normalized)) return false;
-  const name = setting.flag ? `${setting.env} (--${setting.flag})` : setting.env;
-  throw new ConfigError(`${name} must be true or false (or 1/0); got "${value}".`);
+  throw new ConfigError(`${settingName(setting)} must be true or false (or 1/0); got "${value}".`);
 }
 
 /** Layers defaults < environment < flags (keyed by flag name), then validates the result. */
@@ -748,10 +747,16 @@ function integerSetting(setting: Setting, value: string | undefined): number {
   const [min, max] = setting.range ?? [0, Number.MAX_SAFE_INTEGER];
   const parsed = Number(value);
   if (!value || !/^\d+$/.test(value) || parsed < min || parsed > max) {
-    const name = setting.flag ? `${setting.env} (--${setting.flag})` : setting.env;
-    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}; got "${value}".`);
+    throw new ConfigError(
+      `${settingName(setting)} must be a whole number from ${min} to ${max}; got "${value}".`,
+    );
   }
   return parsed;
+}
+
+/** How messages name a setting: its variable, and its flag when it has one. */
+function settingName(setting: Setting): string {
+  return setting.flag ? `${setting.env} (--${setting.flag})` : setting.env;
 }
 
 function logLevelSetting(value: string): LogLevel {

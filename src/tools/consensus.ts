@@ -1,6 +1,7 @@
 import * as z from "zod";
 import type { ModelRef } from "../model-name.js";
 import { parseModelRef } from "../model-name.js";
+import { throwIfAborted } from "../upstream/signals.js";
 import type { ChatMessage, ChatReply, Route } from "../upstream/upstream.js";
 import { defineTool, READ_ONLY_OPEN_WORLD, type ToolContext, ToolFailure } from "./define-tool.js";
 import {
@@ -125,8 +126,7 @@ export const consensus = defineTool({
         }
       }),
     );
-    if (call.signal?.aborted)
-      throw call.signal.reason ?? new DOMException("cancelled", "AbortError");
+    throwIfAborted(call.signal);
     const answers: Answer[] = settled.map((outcome, i) => {
       const model = (models[i] as ModelRef).input;
       if (outcome.status === "rejected") return { model, error: messageOf(outcome.reason) };

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { throwIfAborted } from "../upstream/signals.js";
 import type { ChatMessage, ChatReply, Route } from "../upstream/upstream.js";
 import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
 import {
@@ -201,8 +202,4 @@ function renderAnswer(
   if (sources.length === 0) return `${answer}${note}`;
   const list = sources.map((s) => `[${s.index}] ${s.title || s.url} — ${s.url}`).join("\n");
   return `${answer}${note}\n\nSources:\n${list}`;
-}
-
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new DOMException("The research call was cancelled", "AbortError");
 }

@@ -208,17 +208,24 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     }
   }
 
+  /** The name the cloud's way in knows a model by. */
+  function cloudName(model: ModelRef): string {
+    // ollama.com wants the bare name; the local Ollama routes by the suffix, so it keeps one.
+    if (!cloudViaLocal) return model.base;
+    return model.placement === "cloud" ? model.input : `${model.base}:cloud`;
+  }
+
+  /** Local mode: the local Ollama gets every model, and a cloud suffix is its to route. */
+  function localModeName(model: ModelRef): string {
+    return model.placement === "local" ? model.base : model.input;
+  }
+
   async function chatOnCloud(
     model: ModelRef,
     request: RoutedChatRequest,
     options: ChatCallOptions,
   ): Promise<ChatReply> {
-    // ollama.com wants the bare name; the local Ollama routes by the suffix, so it keeps one.
-    const name = !cloudViaLocal
-      ? model.base
-      : model.placement === "cloud"
-        ? model.input
-        : `${model.base}:cloud`;
+    const name = cloudName(model);
     const send = () => (cloudViaLocal ? local : direct).chat({ ...request, model: name }, options);
     return namingAlternatives(cloudViaLocal ? () => viaLocal(send) : send, model.base, CLOUD, () =>
       cloudModels(options),
@@ -324,17 +331,10 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
 
   /** Where a chat for this model would go, for asking about the model (hybrid: as chat decides). */
   async function placeOf(model: ModelRef, options: CallOptions) {
-    const cloud = () => ({
-      endpoint: cloudViaLocal ? local : direct,
-      name: !cloudViaLocal
-        ? model.base
-        : model.placement === "cloud"
-          ? model.input
-          : `${model.base}:cloud`,
-    });
+    const cloud = () => ({ endpoint: cloudViaLocal ? local : direct, name: cloudName(model) });
     if (config.mode === "cloud" || model.placement === "cloud") return cloud();
     if (config.mode === "local" || model.placement === "local") {
-      return { endpoint: local, name: model.placement === "local" ? model.base : model.input };
+      return { endpoint: local, name: localModeName(model) };
     }
     const tags = await localTags(options).catch(() => []);
     return hasModel(tags, model.base) ? { endpoint: local, name: model.base } : cloud();
@@ -372,9 +372,8 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
         return { ...(await chatOnCloud(model, request, options)), route: cloudRoute };
       }
       if (config.mode === "local") {
-        // Everything chat-related goes to the local Ollama; a cloud suffix is its to route, and
-        // then the model ran in the cloud, through it.
-        const name = model.placement === "local" ? model.base : model.input;
+        // A cloud suffix means the model ran in the cloud, through the local Ollama.
+        const name = localModeName(model);
         const route: Route =
           model.placement === "cloud" ? { ran_on: "cloud", via: "local" } : { ran_on: "local" };
         return { ...(await chatOnLocal(name, request, options)), route };
