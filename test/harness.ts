@@ -122,6 +122,18 @@ export async function connect(
   };
 }
 
+/** Waits until `condition` holds, looking again every few milliseconds; fails after `limitMs`. */
+export async function until(
+  condition: () => Promise<boolean> | boolean,
+  limitMs = 15_000,
+): Promise<void> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > limitMs) throw new Error(`gave up after ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** Waits until the server has logged a line that matches: the call it reports has ended. */
 export async function logged(mcp: Connected, pattern: RegExp): Promise<string> {
   for (let waited = 0; waited < 10_000; waited += 2) {

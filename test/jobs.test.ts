@@ -1,7 +1,7 @@
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
 import type { ChatRequestBody, ChatScript } from "./fake-ollama-cloud.js";
-import { type Connected, type connect, textOf, useServers } from "./harness.js";
+import { type Connected, type connect, textOf, until, useServers } from "./harness.js";
 import { ManualClock } from "./manual-clock.js";
 
 const t = useServers();
@@ -39,13 +39,6 @@ const researchScript = (request: ChatRequestBody): ChatScript =>
         ],
       }
     : { content: "Long work comes back by handle [1][2]." };
-
-async function until(condition: () => boolean): Promise<void> {
-  for (let waited = 0; !condition(); waited += 2) {
-    if (waited > 10_000) throw new Error("gave up waiting");
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 /** Starts a call and lets the virtual clock pass the defer time while its model call is held. */
 async function deferredCall(

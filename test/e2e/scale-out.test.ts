@@ -5,7 +5,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ChatRequestBody, FAKE_API_KEY } from "../fake-ollama-cloud.js";
-import { textOf } from "../harness.js";
+import { textOf, until } from "../harness.js";
 import { RedisServer } from "../redis-server.js";
 import { BIN, binEnv, type HttpBin } from "../spawn-bin.js";
 import { useHttpBins } from "./http-harness.js";
@@ -58,14 +58,6 @@ const research = (request: ChatRequestBody) =>
           { function: { name: "web_search", arguments: { query: "scale", max_results: 2 } } },
         ],
       };
-
-async function until(condition: () => Promise<boolean> | boolean, limitMs = 15_000): Promise<void> {
-  const started = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - started > limitMs) throw new Error(`gave up after ${limitMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe.skipIf(!RedisServer.available())(
   "scale-out: jobs kept in Redis, any instance answers",
