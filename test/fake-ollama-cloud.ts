@@ -109,6 +109,8 @@ export class FakeOllamaCloud {
   searchResponder = defaultSearchHits;
   fetchResponder = defaultFetchPage;
 
+  /** Bumped by reset(): a request that began before it must not touch the next test's state. */
+  private epoch = 0;
   private readonly faults = new Map<Route, { fault: Fault; model?: string | undefined }[]>();
   private readonly inFlight: Partial<Record<Route, number>> = {};
   private barrier:
@@ -159,6 +161,7 @@ export class FakeOllamaCloud {
   }
 
   reset(): void {
+    this.epoch++;
     this.requests.length = 0;
     this.faults.clear();
     this.maxConcurrentChats = 0;
@@ -198,10 +201,23 @@ export class FakeOllamaCloud {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? "/", "http://fake").pathname;
+    const epoch = this.epoch;
+    let gone = false;
+    // A request of an earlier test, or one whose client left while it waited, is dropped before
+    // it can take a fault queued for someone else.
+    const stale = () => {
+      if (epoch === this.epoch && !gone) return false;
+      res.destroy();
+      return true;
+    };
+    res.on("close", () => {
+      gone = true;
+    });
     this.requestsInFlight++;
     this.maxConcurrentRequests = Math.max(this.maxConcurrentRequests, this.requestsInFlight);
     res.on("close", () => this.requestsInFlight--);
     const body = await readJsonBody(req);
+    if (stale()) return;
     const closed = new Promise<void>((resolve) => res.on("close", () => resolve()));
     this.requests.push({ method: req.method ?? "", path, headers: req.headers, body, closed });
     this.lastAuth = req.headers.authorization ?? "";
@@ -230,6 +246,7 @@ export class FakeOllamaCloud {
       });
     }
 
+    if (stale()) return;
     const fault = this.takeFault(route, (body as { model?: unknown } | undefined)?.model);
     if (fault && "echoAuth" in fault && fault.echoAuth !== "stream") {
       const auth = req.headers.authorization ?? "";

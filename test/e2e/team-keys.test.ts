@@ -106,8 +106,9 @@ describe("one HTTP server for a team, each member on their own Ollama key", () =
       `Bearer ${BRAVO}`,
     ]);
     t.fake.inject("chat", { hang: true });
-    const job = (await call(alpha.client, "cloud_chat", { prompt: "alpha's job" }))
-      .structuredContent as { job_id: string };
+    const deferred = await call(alpha.client, "cloud_chat", { prompt: "alpha's job" });
+    const job = deferred.structuredContent as { job_id: string };
+    expect(job?.job_id, textOf(deferred)).toMatch(/^job_/);
     expect(
       textOf(await call(bravo.client, "get_result", { job_id: job.job_id, wait_ms: 0 })),
     ).toMatch(/^Unknown job_id/);
