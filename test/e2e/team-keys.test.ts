@@ -34,6 +34,16 @@ const member = (bin: HttpBin, key: string) => t.client(bin.url, { authorization:
 const call = async (client: Client, name: string, args: Record<string, unknown>) =>
   (await client.callTool({ name, arguments: args })) as CallToolResult;
 
+/** get_result until the job is no longer running: one wait may end just before the job does. */
+async function finished(client: Client, jobId: string): Promise<CallToolResult> {
+  for (;;) {
+    const result = await call(client, "get_result", { job_id: jobId });
+    if ((result.structuredContent as { status?: string } | undefined)?.status !== "running") {
+      return result;
+    }
+  }
+}
+
 /** Research: one search for the question (which carries the caller's word), then an answer. */
 function researchAndEcho(request: ChatRequestBody) {
   if (request.tools && !request.messages.some((m) => m.role === "tool")) {
@@ -69,12 +79,7 @@ describe("one HTTP server for a team, each member on their own Ollama key", () =
         job_id: string;
       };
       expect(deferred.status).toBe("running");
-      let done: CallToolResult | undefined;
-      for (let i = 0; i < 20; i++) {
-        done = await call(client, "get_result", { job_id: deferred.job_id });
-        if ((done.structuredContent as { status?: string })?.status === "done") break;
-      }
-      expect(done?.structuredContent).toMatchObject({
+      expect((await finished(client, deferred.job_id)).structuredContent).toMatchObject({
         status: "done",
         answer: `echo: ${word} deferred`,
       });
@@ -215,7 +220,9 @@ describe("one HTTP server for a team, each member on their own Ollama key", () =
         .structuredContent as {
         job_id: string;
       };
-      await call(client, "get_result", { job_id: job.job_id });
+      expect((await finished(client, job.job_id)).structuredContent).toMatchObject({
+        status: "done",
+      });
       const keys = createClient({ url: redis.url });
       await keys.connect();
       const stored = JSON.stringify(
