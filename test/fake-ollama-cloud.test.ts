@@ -33,7 +33,8 @@ describe("the fake cloud keeps tests apart", () => {
     controller.abort();
     await left;
     t.fake.inject("web_search", { status: 503, body: { error: "for the next request" } });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Set once the waiting request wakes, just before it would take a fault.
+    await until(() => t.fake.maxConcurrent.web_search === 1);
     t.fake.latency.web_search = 0;
     expect((await search()).status).toBe(503);
   });

@@ -203,13 +203,6 @@ export class FakeOllamaCloud {
     const path = new URL(req.url ?? "/", "http://fake").pathname;
     const epoch = this.epoch;
     let gone = false;
-    // A request of an earlier test, or one whose client left while it waited, is dropped before
-    // it can take a fault queued for someone else.
-    const stale = () => {
-      if (epoch === this.epoch && !gone) return false;
-      res.destroy();
-      return true;
-    };
     res.on("close", () => {
       gone = true;
     });
@@ -217,7 +210,8 @@ export class FakeOllamaCloud {
     this.maxConcurrentRequests = Math.max(this.maxConcurrentRequests, this.requestsInFlight);
     res.on("close", () => this.requestsInFlight--);
     const body = await readJsonBody(req);
-    if (stale()) return;
+    // A request of an earlier test is not this test's to record or answer.
+    if (epoch !== this.epoch) return void res.destroy();
     const closed = new Promise<void>((resolve) => res.on("close", () => resolve()));
     this.requests.push({ method: req.method ?? "", path, headers: req.headers, body, closed });
     this.lastAuth = req.headers.authorization ?? "";
@@ -246,7 +240,8 @@ export class FakeOllamaCloud {
       });
     }
 
-    if (stale()) return;
+    // Nor may it, or one whose client left while it waited, take a fault queued for another.
+    if (epoch !== this.epoch || gone) return void res.destroy();
     const fault = this.takeFault(route, (body as { model?: unknown } | undefined)?.model);
     if (fault && "echoAuth" in fault && fault.echoAuth !== "stream") {
       const auth = req.headers.authorization ?? "";
