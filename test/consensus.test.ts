@@ -156,8 +156,8 @@ describe("consensus", () => {
   it("never has more model requests open than the upstream cap", async () => {
     const mcp = await server({ OLLAMA_UPSTREAM_CONCURRENCY: "2" });
     t.fake.chatResponder = panel;
-    // Held until a third request is open, which the cap must prevent: then let go after 300 ms.
-    t.fake.holdUntilConcurrent("chat", 3, 300);
+    // Held until a third request is open, which the cap must prevent: then let go after 1 s.
+    t.fake.holdUntilConcurrent("chat", 3, 1_000);
     const five = ["gpt-oss:120b", "gpt-oss:20b", "qwen3-vl:235b", "deepseek-v3.2", "glm-4.6"];
     const result = await mcp.call("consensus", { prompt: "Q?", models: five });
     expect(result.isError).toBeFalsy();

@@ -80,8 +80,8 @@ describe("search_and_summarize", () => {
   it("summarises at most OLLAMA_SUMMARY_CONCURRENCY pages at once", async () => {
     const limited = await connect(t.fake, { OLLAMA_SUMMARY_CONCURRENCY: "2" });
     try {
-      // Held until a third request is open, which the cap must prevent: then let go after 300 ms.
-      t.fake.holdUntilConcurrent("chat", 3, 300);
+      // Held until a third request is open, which the cap must prevent: then let go after 1 s.
+      t.fake.holdUntilConcurrent("chat", 3, 1_000);
       const result = await limited.call("search_and_summarize", {
         query: "q",
         max_results: 5,
