@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Jobs } from "../src/jobs/jobs.js";
 import type { OpsLogger, ProgressReporter } from "../src/observability.js";
 import { MemoryStore } from "../src/store/memory-store.js";
+import { textOf } from "./harness.js";
 import { ManualClock } from "./manual-clock.js";
 
 /** A memory store whose writes of a running record wait while the gate is shut, as on a slow link. */
@@ -58,7 +59,7 @@ async function deferredJob() {
   });
   await clock.sleeping(100, 100);
   clock.advance(100);
-  const id = ((await handle).content[0] as { text: string }).text;
+  const id = textOf(await handle);
   await flush();
   return {
     clock,

@@ -9,7 +9,8 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pkg from "../../package.json" with { type: "json" };
-import { FAKE_API_KEY, FakeOllamaCloud } from "../fake-ollama-cloud.js";
+import { FAKE_API_KEY } from "../fake-ollama-cloud.js";
+import { textOf, useFake } from "../harness.js";
 import { assertBuilt } from "../spawn-bin.js";
 import { TOOL_NAMES } from "../tool-names.js";
 
@@ -31,7 +32,7 @@ interface Manifest {
 let work: string;
 let unpacked: string;
 let manifest: Manifest;
-let fake: FakeOllamaCloud;
+const t = useFake();
 
 beforeAll(async () => {
   assertBuilt();
@@ -40,10 +41,8 @@ beforeAll(async () => {
   unpacked = join(work, "unpacked");
   await run(MCPB, ["unpack", join(work, `ollama-cloud-mcp-${pkg.version}.mcpb`), unpacked]);
   manifest = JSON.parse(readFileSync(join(unpacked, "manifest.json"), "utf8"));
-  fake = await FakeOllamaCloud.start();
 }, 120_000);
 afterAll(async () => {
-  await fake?.close();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -63,7 +62,7 @@ async function startBundle(userConfig: Record<string, string | undefined>) {
     env: {
       PATH: process.env.PATH ?? "",
       ...Object.fromEntries(Object.entries(env).map(([name, value]) => [name, fill(value)])),
-      OLLAMA_CLOUD_HOST: fake.url,
+      OLLAMA_CLOUD_HOST: t.fake.url,
     },
     stderr: "pipe",
   });
@@ -121,7 +120,7 @@ describe("the MCP Bundle", () => {
         arguments: { query: "q" },
       })) as CallToolResult;
       expect(result.isError).toBe(true);
-      expect((result.content[0] as { text: string }).text).toMatch(/OLLAMA_API_KEY is not set/);
+      expect(textOf(result)).toMatch(/OLLAMA_API_KEY is not set/);
     } finally {
       await client.close();
     }

@@ -9,8 +9,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pkg from "../../package.json" with { type: "json" };
-import { FakeOllamaCloud } from "../fake-ollama-cloud.js";
-import { TOOL_NAMES } from "../harness.js";
+import { TOOL_NAMES, useFake } from "../harness.js";
 import { assertBuilt, binEnv } from "../spawn-bin.js";
 
 const run = promisify(execFile);
@@ -25,7 +24,7 @@ const npmEnv: NodeJS.ProcessEnv = {
 
 let work: string;
 let tarball: string;
-let fake: FakeOllamaCloud;
+const t = useFake();
 
 beforeAll(async () => {
   assertBuilt();
@@ -39,10 +38,8 @@ beforeAll(async () => {
     },
   );
   tarball = join(work, (JSON.parse(stdout) as { filename: string }[])[0]?.filename as string);
-  fake = await FakeOllamaCloud.start();
 }, 120_000);
 afterAll(async () => {
-  await fake?.close();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -80,7 +77,7 @@ describe("the packed tarball", () => {
     ]);
     const transport = new StdioClientTransport({
       command: join(prefix, "node_modules", ".bin", "ollama-cloud-mcp"),
-      env: binEnv(fake),
+      env: binEnv(t.fake),
     });
     const client = new Client({ name: "pack-test", version: "1.0.0" });
     await client.connect(transport);
