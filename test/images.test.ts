@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -152,5 +153,66 @@ describe("cloud_chat images", () => {
       /^Model "gpt-oss:120b" cannot take images: the service said ".*missing data required for image input.*"\. Pick a vision model \(list_models shows what is available\)\.$/,
     );
     expect(t.fake.requestsTo("/api/chat")).toHaveLength(1);
+  });
+
+  describe("files by path: one open that cannot block, a regular file within the cap, nothing more read", () => {
+    const refused = async (path: string, env: Record<string, string> = {}) => {
+      const mcp = await server(env);
+      const started = Date.now();
+      const result = await mcp.call("cloud_chat", { prompt: "x", model: VISION, images: [path] });
+      expect(result.isError).toBe(true);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(t.fake.requests).toHaveLength(0);
+      return textOf(result);
+    };
+
+    it.skipIf(!existsSync("/proc/self/pagemap"))(
+      "refuses a /proc file that reports size 0 at once, without reading it",
+      async () => {
+        expect(await refused("/proc/self/pagemap")).toBe(
+          "images[0] (/proc/self/pagemap) is empty, or a special file that does not report its size (as under /proc): only image files are read.",
+        );
+      },
+    );
+
+    it("refuses a named pipe without waiting for a writer, and four of them leave later files readable", async () => {
+      const fifo = join(dir, "pipe.png");
+      execFileSync("mkfifo", [fifo]);
+      for (let i = 0; i < 5; i++) {
+        expect(await refused(fifo)).toBe(
+          `images[0] (${fifo}) is a named pipe (FIFO), not a regular file: only image files are read.`,
+        );
+      }
+      const file = join(dir, "after-pipes.png");
+      writeFileSync(file, PNG);
+      const mcp = await server();
+      const ok = await mcp.call("cloud_chat", { prompt: "x", model: VISION, images: [file] });
+      expect(ok.isError, textOf(ok)).toBeFalsy();
+    });
+
+    it.each([
+      ["/dev/zero", "a character device"],
+      ["/dev/null", "a character device"],
+    ])("refuses the device %s by its kind", async (path, kind) => {
+      expect(await refused(path)).toBe(
+        `images[0] (${path}) is ${kind}, not a regular file: only image files are read.`,
+      );
+    });
+
+    it("refuses a directory, an empty file and a file over the cap, naming each by kind or size", async () => {
+      const folder = join(dir, "folder.png");
+      mkdirSync(folder, { recursive: true });
+      expect(await refused(folder)).toBe(
+        `images[0] (${folder}) is a directory, not a regular file: only image files are read.`,
+      );
+      const empty = join(dir, "empty.png");
+      writeFileSync(empty, "");
+      expect(await refused(empty)).toMatch(/^images\[0\] \(.*empty\.png\) is empty/);
+      const big = join(dir, "big.png");
+      writeFileSync(big, Buffer.concat([PNG, Buffer.alloc(5000)]));
+      expect(await refused(big, { OLLAMA_MCP_IMAGE_MAX_BYTES: "2048" })).toMatch(
+        /^images\[0\] is 5 KiB; one image may be at most 2 KiB \(OLLAMA_MCP_IMAGE_MAX_BYTES\)/,
+      );
+    });
   });
 });

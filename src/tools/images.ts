@@ -1,3 +1,5 @@
+import { constants, type Stats } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import { ToolFailure } from "./define-tool.js";
 
@@ -81,29 +83,75 @@ async function readOne(item: string, value: string, limits: ImageLimits): Promis
         `${item} is a file path, and over HTTP this server does not read its own disk for a caller: send the image itself as a data:image/...;base64, URI or plain base64.`,
       );
     }
-    // Loaded here: reading a file is rare, and start-up need not pay for it.
-    const { readFile, stat } = await import("node:fs/promises");
-    let size: number;
-    try {
-      const info = await stat(value);
-      if (!info.isFile()) throw new ToolFailure(`${item} (${value}) is not a file.`);
-      size = info.size;
-    } catch (error) {
-      if (error instanceof ToolFailure) throw error;
-      throw new ToolFailure(
-        `${item} (${value}) cannot be read: ${(error as { code?: string }).code ?? "error"}.`,
-      );
-    }
-    if (size > limits.maxBytes) throw tooBig(size);
-    try {
-      return new Uint8Array(await readFile(value));
-    } catch (error) {
-      throw new ToolFailure(
-        `${item} (${value}) cannot be read: ${(error as { code?: string }).code ?? "error"}.`,
-      );
-    }
+    return readImageFile(item, value, limits.maxBytes, tooBig);
   }
   return decode(item, value, limits.maxBytes, tooBig);
+}
+
+/**
+ * A regular file of 1 byte to `maxBytes`, read through one descriptor: what is checked is what
+ * is read. The open does not block (a FIFO or a device would wait for a writer or the hardware),
+ * and no more than the size checked is read, so a file that lies about its size (under /proc)
+ * or never ends cannot hold the call or the file-system threads. A refusal names the path's
+ * kind, never its content.
+ */
+async function readImageFile(
+  item: string,
+  path: string,
+  maxBytes: number,
+  tooBig: (bytes: number) => Error,
+): Promise<Uint8Array> {
+  const cannotRead = (error: unknown) =>
+    new ToolFailure(
+      `${item} (${path}) cannot be read: ${(error as { code?: string }).code ?? "error"}.`,
+    );
+  let file: FileHandle;
+  try {
+    file = await open(
+      path,
+      constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0),
+    );
+  } catch (error) {
+    throw cannotRead(error);
+  }
+  try {
+    const info = await file.stat();
+    const kind = specialKind(info);
+    if (kind) {
+      throw new ToolFailure(
+        `${item} (${path}) is ${kind}, not a regular file: only image files are read.`,
+      );
+    }
+    if (info.size === 0) {
+      throw new ToolFailure(
+        `${item} (${path}) is empty, or a special file that does not report its size (as under /proc): only image files are read.`,
+      );
+    }
+    if (info.size > maxBytes) throw tooBig(info.size);
+    const bytes = Buffer.alloc(info.size);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const { bytesRead } = await file.read(bytes, filled, bytes.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, filled);
+  } catch (error) {
+    throw error instanceof ToolFailure ? error : cannotRead(error);
+  } finally {
+    await file.close().catch(() => {});
+  }
+}
+
+/** What a path that is not a regular file is, in words. */
+function specialKind(info: Stats): string | undefined {
+  if (info.isFile()) return undefined;
+  if (info.isDirectory()) return "a directory";
+  if (info.isFIFO()) return "a named pipe (FIFO)";
+  if (info.isCharacterDevice()) return "a character device";
+  if (info.isBlockDevice()) return "a block device";
+  if (info.isSocket()) return "a socket";
+  return "not a regular file";
 }
 
 function decode(
