@@ -9,6 +9,7 @@ import { createServer } from "./server.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { RedisStore } from "./store/redis-store.js";
 import { type Store, StoreUnavailableError } from "./store/store.js";
+import { startHttpServer } from "./transports/http.js";
 import { StdioTransport } from "./transports/stdio.js";
 import { createUpstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
@@ -142,7 +143,6 @@ async function serveHttp(
   newServer: () => McpServer,
   jobs: Jobs,
 ): Promise<void> {
-  const { startHttpServer } = await import("./transports/http.js");
   const running = await startHttpServer({ options: http, createMcpServer: newServer, log });
   writeErr(`Listening on ${running.url}`);
   let stopping = false;
