@@ -46,6 +46,8 @@ export interface ServerConfig {
   researchResultChars: number;
   /** Most upstream requests at once (per caller when callers bring their own keys). */
   upstreamConcurrency: number;
+  /** Most upstream requests at once for all callers together. */
+  upstreamConcurrencyTotal: number;
   /** Retries as a percentage of recent requests. */
   retryBudgetPercent: number;
   /** Tool calls run from one model reply in a research loop; the rest are answered "not run". */
@@ -56,16 +58,24 @@ export interface ServerConfig {
   deferAfterMs: number;
   /** How long a finished job's result stays readable. */
   jobTtlMs: number;
-  /** Long calls running at once. */
+  /** Long calls running at once on this server. */
   maxJobs: number;
+  /** Long calls one caller may have running at once on this server. */
+  maxJobsPerCaller: number;
   /** How long a running job's lease lasts unless its server renews it. */
   jobLeaseMs: number;
   /** Where jobs (and conversations) are kept. */
   store: StoreSetting;
   /** The tools this server offers; the others are absent from tools/list and refused. */
   tools: readonly ToolName[];
+  /** Whether cloud_chat keeps conversations (and hands out conversation_id) at all. */
+  conversations: boolean;
   /** A conversation with no new turn for this long is forgotten. */
   conversationIdleMs: number;
+  /** Conversations one caller may keep; past it the least recently used is forgotten. */
+  maxConversationsPerCaller: number;
+  /** Conversations kept for all callers together; past it the least recently used is forgotten. */
+  maxConversations: number;
   /** Characters of a conversation's turns that are kept. */
   conversationMaxChars: number;
   /** Bytes of one image a cloud_chat call may carry. */
@@ -229,7 +239,14 @@ export const SETTINGS = {
     flag: "upstream-concurrency",
     default: "16",
     range: [1, 1_000],
-    help: "Most requests to Ollama at once (Ollama's plans limit how many cloud models run at the same time); more wait in line.",
+    help: "Most requests to Ollama at once (Ollama's plans limit how many cloud models run at the same time); more wait in line. With MCP_HTTP_KEYS=client, each caller has this many.",
+  },
+  upstreamConcurrencyTotal: {
+    env: "OLLAMA_UPSTREAM_CONCURRENCY_TOTAL",
+    flag: "upstream-concurrency-total",
+    default: "64",
+    range: [1, 10_000],
+    help: "Most requests to Ollama at once for all callers together; more wait in line, taken in turn from each caller, and leave it when their call is cancelled.",
   },
   retryBudgetPercent: {
     env: "OLLAMA_CLOUD_RETRY_BUDGET_PERCENT",
@@ -266,6 +283,13 @@ export const SETTINGS = {
     range: [1, 10_000],
     help: "Long calls running at once on this server; past it, a new one is refused with a message.",
   },
+  maxJobsPerCaller: {
+    env: "OLLAMA_MCP_MAX_JOBS_PER_CALLER",
+    flag: "max-jobs-per-caller",
+    default: "16",
+    range: [1, 10_000],
+    help: "Long calls one caller (one token or key, or the stdio client) may have running at once, so no caller can take every place of OLLAMA_MCP_MAX_JOBS.",
+  },
   jobLeaseMs: {
     env: "OLLAMA_MCP_JOB_LEASE_MS",
     flag: "job-lease-ms",
@@ -285,6 +309,12 @@ export const SETTINGS = {
     default: undefined,
     help: `Comma-separated tools to offer (default: all): ${TOOL_NAMES.join(", ")}. Every tool listed costs context in each conversation. get_result and cancel_job come with cloud_chat, search_and_summarize, research or consensus.`,
   },
+  conversations: {
+    env: "OLLAMA_MCP_CONVERSATIONS",
+    flag: "conversations",
+    default: "on",
+    help: "on: cloud_chat keeps each conversation (prompts and answers, in OLLAMA_MCP_STORE) so it can continue by conversation_id. off: nothing is kept and no conversation_id is handed out.",
+  },
   conversationIdleMs: {
     env: "OLLAMA_MCP_CONVERSATION_IDLE_MS",
     flag: "conversation-idle-ms",
@@ -297,7 +327,21 @@ export const SETTINGS = {
     flag: "conversation-max-chars",
     default: "200000",
     range: [1_000, 10_000_000],
-    help: "Characters of a conversation kept for the next turn; past it the oldest messages are dropped, and the result says so.",
+    help: "Characters of a conversation kept for the next turn; past it the oldest messages are dropped, and the result says so. An exchange larger than this alone is answered but not kept.",
+  },
+  maxConversationsPerCaller: {
+    env: "OLLAMA_MCP_MAX_CONVERSATIONS_PER_CALLER",
+    flag: "max-conversations-per-caller",
+    default: "100",
+    range: [1, 100_000],
+    help: "Conversations one caller may keep; past it, the least recently used is forgotten.",
+  },
+  maxConversations: {
+    env: "OLLAMA_MCP_MAX_CONVERSATIONS",
+    flag: "max-conversations",
+    default: "10000",
+    range: [1, 10_000_000],
+    help: "Conversations kept for all callers together; past it, the least recently used is forgotten.",
   },
   imageMaxBytes: {
     env: "OLLAMA_MCP_IMAGE_MAX_BYTES",
@@ -634,6 +678,14 @@ function booleanSetting(setting: Setting, value: string | undefined): boolean {
   throw new ConfigError(`${settingName(setting)} must be true or false (or 1/0); got "${value}".`);
 }
 
+/** A setting that is exactly on or off. */
+function onOffSetting(setting: Setting, value: string): boolean {
+  const normalized = value.toLowerCase();
+  if (normalized === "on") return true;
+  if (normalized === "off") return false;
+  throw new ConfigError(`${settingName(setting)} must be on or off; got "${value}".`);
+}
+
 /** Layers defaults < environment < flags (keyed by flag name), then validates the result. */
 export function resolveConfig(flags: Flags, env: Env): ServerConfig {
   const raw = (setting: Setting) => layered(setting, flags, env);
@@ -652,16 +704,21 @@ export function resolveConfig(flags: Flags, env: Env): ServerConfig {
     researchTimeLimitMs: int(SETTINGS.researchTimeLimitMs),
     researchResultChars: int(SETTINGS.researchResultChars),
     upstreamConcurrency: int(SETTINGS.upstreamConcurrency),
+    upstreamConcurrencyTotal: int(SETTINGS.upstreamConcurrencyTotal),
     retryBudgetPercent: int(SETTINGS.retryBudgetPercent),
     researchMaxCallsPerRound: int(SETTINGS.researchMaxCallsPerRound),
     maxMessageBytes: int(SETTINGS.maxMessageBytes),
     deferAfterMs: int(SETTINGS.deferAfterMs),
     jobTtlMs: int(SETTINGS.jobTtlMs),
     maxJobs: int(SETTINGS.maxJobs),
+    maxJobsPerCaller: int(SETTINGS.maxJobsPerCaller),
     jobLeaseMs: int(SETTINGS.jobLeaseMs),
     store: storeSetting(raw(SETTINGS.store) as string),
     tools: toolsSetting(raw(SETTINGS.tools), int(SETTINGS.deferAfterMs) > 0),
+    conversations: onOffSetting(SETTINGS.conversations, raw(SETTINGS.conversations) as string),
     conversationIdleMs: int(SETTINGS.conversationIdleMs),
+    maxConversationsPerCaller: int(SETTINGS.maxConversationsPerCaller),
+    maxConversations: int(SETTINGS.maxConversations),
     conversationMaxChars: int(SETTINGS.conversationMaxChars),
     imageMaxBytes: int(SETTINGS.imageMaxBytes),
     imagesMaxTotalBytes: int(SETTINGS.imagesMaxTotalBytes),

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   const client = createUpstream({ config, secrets: [http.token] });
   const store = await openStore(config, log);
   const jobs = new Jobs(store, systemClock, jobsConfig(config), log);
-  const conversations = new Conversations(store, conversationsConfig(config));
+  const conversations = new Conversations(store, systemClock, conversationsConfig(config));
   const newServer = () =>
     createServer({
       config,
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
 async function openStore(config: ServerConfig, log: OpsLogger): Promise<Store> {
   if (config.store.kind === "memory") return new MemoryStore(systemClock);
   try {
-    return await RedisStore.open(config.store.url, log);
+    return await RedisStore.open(config.store.url, log, systemClock);
   } catch (error) {
     if (error instanceof StoreUnavailableError) {
       writeErr(error.message);

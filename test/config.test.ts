@@ -8,6 +8,7 @@ import {
   parseCli,
   resolveConfig,
   SETTINGS,
+  type ServerConfig,
 } from "../src/config.js";
 import { TOOL_NAMES } from "../src/tools/names.js";
 import { VERSION } from "../src/version.js";
@@ -31,17 +32,22 @@ describe("configuration", () => {
       researchTimeLimitMs: 300_000,
       researchResultChars: 8_000,
       upstreamConcurrency: 16,
+      upstreamConcurrencyTotal: 64,
       retryBudgetPercent: 20,
       researchMaxCallsPerRound: 8,
       maxMessageBytes: 33_554_432,
       deferAfterMs: 45_000,
       jobTtlMs: 900_000,
       maxJobs: 64,
+      maxJobsPerCaller: 16,
       jobLeaseMs: 15_000,
       store: { kind: "memory" },
       tools: TOOL_NAMES,
+      conversations: true,
       conversationIdleMs: 3_600_000,
       conversationMaxChars: 200_000,
+      maxConversationsPerCaller: 100,
+      maxConversations: 10_000,
       imageMaxBytes: 10_485_760,
       imagesMaxTotalBytes: 20_971_520,
       consensusModels: undefined,
@@ -146,9 +152,48 @@ describe("configuration", () => {
       /OLLAMA_MCP_STORE \(--store\) must be memory, or a redis:\/\/ or rediss:\/\/ URL/,
     ],
     [{ OLLAMA_MCP_STORE: "http://user:pw@cache:6379" }, /got a http:\/\/ URL\.$/],
+    [
+      { OLLAMA_MCP_CONVERSATIONS: "no" },
+      /^OLLAMA_MCP_CONVERSATIONS \(--conversations\) must be on or off; got "no"\.$/,
+    ],
+    [
+      { OLLAMA_MCP_MAX_JOBS_PER_CALLER: "0" },
+      /OLLAMA_MCP_MAX_JOBS_PER_CALLER \(--max-jobs-per-caller\) must be a whole number from 1 to 10000/,
+    ],
+    [
+      { OLLAMA_UPSTREAM_CONCURRENCY_TOTAL: "-1" },
+      /OLLAMA_UPSTREAM_CONCURRENCY_TOTAL \(--upstream-concurrency-total\) must be a whole number/,
+    ],
+    [
+      { OLLAMA_MCP_MAX_CONVERSATIONS_PER_CALLER: "x" },
+      /OLLAMA_MCP_MAX_CONVERSATIONS_PER_CALLER \(--max-conversations-per-caller\) must be a whole number/,
+    ],
   ])("rejects %j with a clear message", (env, message) => {
     expect(() => resolveConfig({}, env)).toThrow(ConfigError);
     expect(() => resolveConfig({}, env)).toThrow(message);
+  });
+
+  it("reads the per-caller bounds and the conversation switch from flags and env", () => {
+    const { config } = parseCli(
+      [
+        "--conversations",
+        "OFF",
+        "--max-jobs-per-caller",
+        "3",
+        "--upstream-concurrency-total",
+        "9",
+        "--max-conversations",
+        "50",
+      ],
+      { OLLAMA_MCP_MAX_CONVERSATIONS_PER_CALLER: "7", OLLAMA_MCP_CONVERSATIONS: "on" },
+    ) as { config: ServerConfig };
+    expect(config).toMatchObject({
+      conversations: false,
+      maxJobsPerCaller: 3,
+      upstreamConcurrencyTotal: 9,
+      maxConversations: 50,
+      maxConversationsPerCaller: 7,
+    });
   });
 
   it("chooses the way to the cloud: direct with a key, else the local Ollama in local or hybrid mode", () => {

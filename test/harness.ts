@@ -10,6 +10,7 @@ import { Conversations, conversationsConfig } from "../src/conversations.js";
 import { Jobs, jobsConfig } from "../src/jobs/jobs.js";
 import { createServer } from "../src/server.js";
 import { MemoryStore } from "../src/store/memory-store.js";
+import type { Store } from "../src/store/store.js";
 import { createUpstream, type Upstream } from "../src/upstream/upstream.js";
 import { FAKE_API_KEY, FakeOllamaCloud } from "./fake-ollama-cloud.js";
 
@@ -52,6 +53,8 @@ export async function connect(
     /** Jobs (and conversations) shared with another connection: two clients of one server. */
     jobs?: Jobs;
     conversations?: Conversations;
+    /** The store conversations are kept in (a fresh memory store unless given). */
+    conversationStore?: Store;
     transport?: "stdio" | "http";
     /** An upstream client shared with another connection (its caps and caches). */
     upstream?: Upstream;
@@ -76,9 +79,9 @@ export async function connect(
     new Jobs(new MemoryStore(time), time, jobsConfig(config), {
       log: (level, message) => logLines.push(`${level}: ${message}`),
     });
-  const store = new MemoryStore(time);
+  const store = options.conversationStore ?? new MemoryStore(time);
   const conversations =
-    options.conversations ?? new Conversations(store, conversationsConfig(config));
+    options.conversations ?? new Conversations(store, time, conversationsConfig(config));
   const upstream =
     options.upstream ??
     createUpstream({

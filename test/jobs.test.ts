@@ -161,6 +161,32 @@ describe("long calls by handle", () => {
     expect((await mcp.call("cancel_job", { job_id: "job_x" })).isError).toBe(true);
   });
 
+  it("checks a job_id's form before the store is asked: a key of its own bookkeeping is refused", async () => {
+    const { mcp, clock } = await server({ OLLAMA_MCP_JOB_TTL_MS: "60000" });
+    t.fake.latency.chat = 100;
+    const running = await deferredCall(mcp, clock, "cloud_chat", { prompt: "bookkeeping" });
+    await until(() => mcp.jobs.runningCount() === 0);
+    for (const job_id of [
+      `${running.job_id}:seen`,
+      `${running.job_id}:lease`,
+      "job_x",
+      "conv_AAAAAAAAAAAAAAAAAAAAAAAA",
+    ]) {
+      for (const tool of ["get_result", "cancel_job"]) {
+        const refused = await mcp.call(tool, { job_id });
+        expect(refused.isError).toBe(true);
+        expect(textOf(refused)).toMatch(
+          /job_id must be one this server returned: "job_" and 24 letters, digits, "-" or "_"/,
+        );
+      }
+    }
+    // Its bookkeeping is as it was: once the result has expired, the job is still known as expired.
+    clock.advance(60_000);
+    expect(textOf(await mcp.call("get_result", { job_id: running.job_id }))).toMatch(
+      /has expired: results are kept for 1 min/,
+    );
+  });
+
   it("refuses a long call past OLLAMA_MCP_MAX_JOBS, with a message", async () => {
     const { mcp, clock } = await server({ OLLAMA_MCP_MAX_JOBS: "1" });
     t.fake.inject("chat", { hang: true });
@@ -177,6 +203,38 @@ describe("long calls by handle", () => {
     expect((await mcp.call("web_search", { query: "q" })).isError).toBeFalsy();
     await mcp.call("cancel_job", { job_id: running.job_id });
     await until(() => mcp.jobs.runningCount() === 0);
+  });
+
+  it("holds each caller to OLLAMA_MCP_MAX_JOBS_PER_CALLER, so one cannot take every place", async () => {
+    const env = { OLLAMA_MCP_MAX_JOBS_PER_CALLER: "1", OLLAMA_MCP_MAX_JOBS: "2" };
+    const as = (clientId: string) => ({ authInfo: { token: "", clientId, scopes: [] } });
+    const { mcp: alice, clock } = await server(env, as("alice"));
+    const other = async (who: string) => {
+      const mcp = await t.server(
+        { OLLAMA_MCP_DEFER_AFTER_MS: String(DEFER_MS), ...env },
+        { clock, jobs: alice.jobs, ...as(who) },
+      );
+      await mcp.client.listTools();
+      return mcp;
+    };
+    const [bob, carol] = [await other("bob"), await other("carol")];
+    t.fake.inject("chat", { hang: true }, 2);
+    const alices = await deferredCall(alice, clock, "cloud_chat", { prompt: "alice's" });
+    const again = await alice.call("research", { question: "and another?" });
+    expect(again.isError).toBe(true);
+    expect(textOf(again)).toBe(
+      "You have too many long calls running on this server (the limit is 1 per caller, OLLAMA_MCP_MAX_JOBS_PER_CALLER). Wait for one of yours to finish (get_result) or stop one (cancel_job), then try again.",
+    );
+    // Bob's first long call still starts: Alice holds only her own share.
+    const bobs = await deferredCall(bob, clock, "cloud_chat", { prompt: "bob's" });
+    const full = await carol.call("cloud_chat", { prompt: "carol's" });
+    expect(textOf(full)).toMatch(
+      /^Too many long calls are running on this server \(the limit is 2, OLLAMA_MCP_MAX_JOBS\)\. Wait for one to finish .*the server's operator can raise OLLAMA_MCP_MAX_JOBS\.$/,
+    );
+    expect(t.fake.requestsTo("/api/chat")).toHaveLength(2);
+    await alice.call("cancel_job", { job_id: alices.job_id });
+    await bob.call("cancel_job", { job_id: bobs.job_id });
+    await until(() => alice.jobs.runningCount() === 0);
   });
 
   it("keeps a job to its owner: another caller's get_result and cancel_job find nothing", async () => {
@@ -204,7 +262,10 @@ describe("long calls by handle", () => {
 
   it("refuses a wait longer than the defer time, naming the field and the range", async () => {
     const { mcp } = await server();
-    const result = await mcp.call("get_result", { job_id: "job_x", wait_ms: 5_000 });
+    const result = await mcp.call("get_result", {
+      job_id: "job_AAAAAAAAAAAAAAAAAAAAAAAA",
+      wait_ms: 5_000,
+    });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(
       /^wait_ms must be an integer from 0 to 1000 \(OLLAMA_MCP_DEFER_AFTER_MS\)/,

@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createClient } from "redis";
+import { freePort } from "./loopback-server.js";
 
 /** A real redis-server on a free loopback port, in a temporary directory, with no persistence. */
 export class RedisServer {
@@ -58,6 +59,24 @@ export class RedisServer {
     });
   }
 
+  /** Every key and what it holds (a string's value, or a sorted set's members), to inspect. */
+  async contents(): Promise<Record<string, string | string[]>> {
+    const client = createClient({ url: this.url });
+    await client.connect();
+    try {
+      const found: Record<string, string | string[]> = {};
+      for (const key of await client.keys("*")) {
+        found[key] =
+          (await client.type(key)) === "zset"
+            ? await client.zRange(key, 0, -1)
+            : ((await client.get(key)) ?? "");
+      }
+      return found;
+    } finally {
+      await client.close();
+    }
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
@@ -71,15 +90,4 @@ export class RedisServer {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }

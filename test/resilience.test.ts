@@ -516,6 +516,38 @@ describe("bounds on what one server asks of Ollama", () => {
     );
   });
 
+  it("holds all callers with their own keys together to OLLAMA_UPSTREAM_CONCURRENCY_TOTAL", async () => {
+    const keys = ["ollama-key-1-5d0e7a", "ollama-key-2-93bb1f", "ollama-key-3-c44a02"];
+    fake.otherKeys = keys;
+    const env = {
+      OLLAMA_UPSTREAM_CONCURRENCY: "16",
+      OLLAMA_UPSTREAM_CONCURRENCY_TOTAL: "2",
+      OLLAMA_API_KEY: undefined,
+    };
+    const as = (key: string) => ({
+      authInfo: { token: key, clientId: keyOwner(key), scopes: [], extra: { [CALLER_KEY]: true } },
+    });
+    const first = await server(env, undefined, as(keys[0] as string));
+    const callers = [
+      first,
+      ...(await Promise.all(
+        keys
+          .slice(1)
+          .map((key) => server(env, undefined, { ...as(key), upstream: first.upstream })),
+      )),
+    ];
+    // Held until a third request is open, which the total must prevent: then let go after 1 s.
+    fake.holdUntilConcurrent("web_search", 3, 1_000);
+    const results = await Promise.all(
+      callers.flatMap((caller, i) =>
+        [1, 2].map((n) => caller.call("web_search", { query: `caller ${i} search ${n}` })),
+      ),
+    );
+    expect(results.every((r) => !r.isError)).toBe(true);
+    expect(fake.requestsTo("/api/web_search")).toHaveLength(6);
+    expect(fake.maxConcurrent.web_search).toBe(2);
+  });
+
   it("spends at most a fraction of recent requests on retries, so an outage is not tripled", async () => {
     const mcp = await server({ OLLAMA_CLOUD_RETRIES: "2" });
     fake.inject("web_search", { status: 502, body: { error: "bad gateway" } }, 1_000);

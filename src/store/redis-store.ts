@@ -1,3 +1,4 @@
+import type { Clock } from "../clock.js";
 import type { OpsLogger } from "../observability.js";
 import { type Store, StoreUnavailableError } from "./store.js";
 
@@ -17,6 +18,12 @@ interface RedisClient {
     options: { expiration: { type: "PX"; value: number } },
   ): Promise<unknown>;
   del(key: string): Promise<unknown>;
+  zAdd(key: string, member: { score: number; value: string }): Promise<unknown>;
+  zRem(key: string, members: string[]): Promise<unknown>;
+  zRemRangeByScore(key: string, min: string, max: string): Promise<unknown>;
+  zCard(key: string): Promise<number>;
+  zRange(key: string, start: number, stop: number): Promise<string[]>;
+  pExpire(key: string, ms: number): Promise<unknown>;
   publish(channel: string, message: string): Promise<unknown>;
   subscribe(channel: string, listener: (message: string) => void): Promise<void>;
   unsubscribe(channel: string, listener: (message: string) => void): Promise<void>;
@@ -29,18 +36,25 @@ interface RedisClient {
 /** Redis 6+ or Valkey, shared by every instance: jobs and their events are seen by all. */
 export class RedisStore implements Store {
   readonly shared = true;
+  private readonly reconnectListeners: (() => void)[] = [];
+  /**
+   * Since when the client has been connected again after its last outage: never broken since
+   * the start counts as always; undefined while it is not connected.
+   */
+  private readySince: number | undefined = Number.NEGATIVE_INFINITY;
 
   private constructor(
     private readonly client: RedisClient,
     private readonly subscriber: RedisClient,
     private readonly where: string,
+    private readonly clock: Clock,
   ) {}
 
   /**
    * Connects (the client library is loaded only now, so nobody else pays for it). Rejects with
    * a message for the user when Redis cannot be reached or refuses the credentials.
    */
-  static async open(url: string, log: OpsLogger): Promise<RedisStore> {
+  static async open(url: string, log: OpsLogger, clock: Clock): Promise<RedisStore> {
     const { createClient } = await import("redis");
     const where = describe(url);
     let connected = false;
@@ -55,16 +69,24 @@ export class RedisStore implements Store {
           connected ? reconnectDelay(retries) : cause,
       },
     }) as unknown as RedisClient;
-    client.on("error", (error: Error) => {
-      if (!connected || unreachable) return;
+    let store: RedisStore | undefined;
+    const lost = (error?: Error) => {
+      if (!connected || !store) return;
+      store.readySince = undefined;
+      if (unreachable) return;
       unreachable = true;
       log.log("warning", `the job store (Redis at ${where}) cannot be reached; retrying`, {
-        error: errorCode(error),
+        error: error ? errorCode(error) : "disconnected",
       });
-    });
+    };
+    client.on("error", (error: Error) => lost(error));
+    client.on("reconnecting", () => lost());
     client.on("ready", () => {
+      if (!store || store.readySince !== undefined) return;
+      store.readySince = clock.now();
       if (unreachable) log.log("info", `the job store (Redis at ${where}) is back`);
       unreachable = false;
+      for (const listener of store.reconnectListeners) listener();
     });
     let subscriber: RedisClient | undefined;
     try {
@@ -81,7 +103,8 @@ export class RedisStore implements Store {
         `cannot use the job store at ${where} (OLLAMA_MCP_STORE): ${reason(error)}`,
       );
     }
-    return new RedisStore(client, subscriber, where);
+    store = new RedisStore(client, subscriber, where, clock);
+    return store;
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -110,6 +133,38 @@ export class RedisStore implements Store {
     return async () => {
       await this.subscriber.unsubscribe(channel, onMessage).catch(() => {});
     };
+  }
+
+  async addToSet(set: string, member: string, score: number, ttlMs: number): Promise<void> {
+    await this.guard(async () => {
+      await this.client.zAdd(set, { score, value: member });
+      await this.client.pExpire(set, Math.max(1, Math.round(ttlMs)));
+    });
+  }
+
+  async removeFromSet(set: string, members: readonly string[]): Promise<void> {
+    if (members.length === 0) return;
+    await this.guard(() => this.client.zRem(set, [...members]));
+  }
+
+  async trimSet(set: string, below: number): Promise<number> {
+    return this.guard(async () => {
+      await this.client.zRemRangeByScore(set, "-inf", `(${below}`);
+      return this.client.zCard(set);
+    });
+  }
+
+  async lowestInSet(set: string, count: number): Promise<string[]> {
+    if (count <= 0) return [];
+    return this.guard(() => this.client.zRange(set, 0, count - 1));
+  }
+
+  onReconnect(listener: () => void): void {
+    this.reconnectListeners.push(listener);
+  }
+
+  reachableForMs(): number {
+    return this.readySince === undefined ? 0 : this.clock.now() - this.readySince;
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,9 @@
+import type * as z from "zod";
+
 /**
- * Where state shared across calls lives: finished jobs, conversations. In memory by default;
- * Redis when several instances must see the same state. Values are JSON text; every key
- * expires. Channels carry events between instances (a job's progress, its end, a cancel).
+ * Where state shared across calls lives: jobs and their results, conversations. In memory by
+ * default; Redis when several instances must see the same state. Values are JSON text; every
+ * key expires. Channels carry events between instances (a job's progress, its end, a cancel).
  */
 export interface Store {
   /** Whether other instances see this store: jobs then outlive this process's calls. */
@@ -12,7 +14,32 @@ export interface Store {
   publish(channel: string, message: string): Promise<void>;
   /** Resolves once the subscription is active; the returned function ends it. */
   subscribe(channel: string, listener: (message: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Adds (or moves) `member` in an ordered set (a Redis sorted set) at `score`; the set expires
+   * `ttlMs` after its last add. Scores are times, so the lowest is the least recently used.
+   */
+  addToSet(set: string, member: string, score: number, ttlMs: number): Promise<void>;
+  removeFromSet(set: string, members: readonly string[]): Promise<void>;
+  /** Removes the members scored below `score`, and says how many are left. */
+  trimSet(set: string, below: number): Promise<number>;
+  /** The `count` lowest-scored members, lowest first. */
+  lowestInSet(set: string, count: number): Promise<string[]>;
+  /** Calls `listener` each time the store can be reached again after an outage. */
+  onReconnect(listener: () => void): void;
+  /** How long the store has been reachable without a break (Infinity if it cannot break). */
+  reachableForMs(): number;
   close(): Promise<void>;
+}
+
+/** A stored value read back: undefined when it is absent, not JSON, or not of the schema. */
+export function readStored<T>(schema: z.ZodType<T>, raw: string | undefined): T | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const result = schema.safeParse(JSON.parse(raw));
+    return result.success ? result.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A store that cannot be reached: calls that need it fail with a message naming it. */

@@ -1,5 +1,5 @@
 import * as z from "zod";
-import type { Turn } from "../conversations.js";
+import type { Conversations, Turn } from "../conversations.js";
 import type { ModelRef } from "../model-name.js";
 import { StoreUnavailableError } from "../store/store.js";
 import { UpstreamHttpError } from "../upstream/errors.js";
@@ -90,7 +90,10 @@ const outputSchema = deferrable(
     route: routeSchema,
     conversation_id: z
       .string()
-      .describe("Pass it back as conversation_id to continue this conversation."),
+      .optional()
+      .describe(
+        "Pass it back as conversation_id to continue this conversation (absent when the server keeps no conversations, or could not keep this exchange).",
+      ),
     dropped_turns: z
       .number()
       .int()
@@ -126,15 +129,20 @@ export const cloudChat = defineTool({
         "images go with a user message: give a prompt, or messages that hold a user message.",
       );
     }
+    const keeping = conversations.config.enabled;
+    if (input.conversation_id !== undefined && !keeping) {
+      throw new ToolFailure(
+        "conversation_id cannot be used: this server keeps no conversations (OLLAMA_MCP_CONVERSATIONS=off). Send the earlier turns with messages instead.",
+      );
+    }
     let conversationId = input.conversation_id;
     let earlier: Turn[] = [];
     let storedSystem: string | undefined;
     if (conversationId === undefined) {
-      conversationId = conversations.newId();
+      conversationId = keeping ? conversations.newId() : undefined;
     } else {
       const stored = await conversations.load(caller.owner, conversationId);
-      if (!stored)
-        throw new ToolFailure(unknownConversation(conversationId, conversations.config.idleMs));
+      if (!stored) throw new ToolFailure(unknownConversation(conversationId, conversations.config));
       earlier = stored.turns;
       storedSystem = stored.system;
     }
@@ -178,19 +186,14 @@ export const cloudChat = defineTool({
     if (input.format !== undefined && json === undefined) {
       warnings.push("format: the model's answer is not valid JSON.");
     }
-    const dropped = await keepTurn(context, conversationId, system, [
-      ...noteImages(turns, images.length),
-      { role: "assistant", content: reply.content },
-    ]).catch((error: unknown) => {
-      if (!(error instanceof StoreUnavailableError)) throw error;
-      warnings.push(`this exchange could not be added to the conversation: ${error.message}`);
-      return 0;
-    });
-    if (dropped > 0) {
-      warnings.push(
-        `the conversation's oldest ${dropped} messages were dropped to keep it within ${conversations.config.maxChars} characters (OLLAMA_MCP_CONVERSATION_MAX_CHARS).`,
-      );
-    }
+    const kept = conversationId
+      ? await keepExchange(context, conversationId, input.conversation_id !== undefined, system, [
+          ...noteImages(turns, images.length),
+          { role: "assistant", content: reply.content },
+        ])
+      : { id: undefined, dropped: 0, warning: undefined };
+    if (kept.warning) warnings.push(kept.warning);
+    const dropped = kept.dropped;
     const wantsThinking = input.think !== undefined && input.think !== false;
     return {
       structured: {
@@ -200,11 +203,13 @@ export const cloudChat = defineTool({
         ...(json !== undefined && { json: json.value }),
         usage: { ...reply.usage, done_reason: reply.done_reason },
         route: reply.route,
-        conversation_id: conversationId,
+        ...(kept.id && { conversation_id: kept.id }),
         ...(dropped > 0 && { dropped_turns: dropped }),
         ...(warnings.length > 0 && { warnings }),
       },
-      text: `${renderText(reply, wantsThinking, warnings)}\n\nconversation_id: ${conversationId} (pass it back to continue)`,
+      text: kept.id
+        ? `${renderText(reply, wantsThinking, warnings)}\n\nconversation_id: ${kept.id} (pass it back to continue)`
+        : renderText(reply, wantsThinking, warnings),
     };
   },
 });
@@ -241,19 +246,51 @@ function noteImages(turns: Turn[], count: number): Turn[] {
   );
 }
 
-async function keepTurn(
+/**
+ * Keeps this exchange in the conversation. The id comes back only when the conversation can go
+ * on from this answer; otherwise a warning says why, and what the id (if any) still holds.
+ */
+async function keepExchange(
   { conversations, caller }: ToolContext,
   id: string,
+  continuing: boolean,
   system: string | undefined,
   turns: Turn[],
-): Promise<number> {
-  return (await conversations.append(caller.owner, id, { system, turns })).dropped;
+): Promise<{ id: string | undefined; dropped: number; warning: string | undefined }> {
+  const before = continuing
+    ? ` conversation_id ${id} still holds the conversation as it was before this exchange.`
+    : "";
+  try {
+    const appended = await conversations.append(caller.owner, id, { system, turns });
+    if (appended.kind === "kept") {
+      const { dropped } = appended;
+      const warning =
+        dropped > 0
+          ? `the conversation's oldest ${dropped} messages were dropped to keep it within ${conversations.config.maxChars} characters (OLLAMA_MCP_CONVERSATION_MAX_CHARS).`
+          : undefined;
+      return { id, dropped, warning };
+    }
+    return {
+      id: undefined,
+      dropped: 0,
+      warning: `this exchange is ${appended.chars} characters, more than a conversation may keep (${conversations.config.maxChars}, OLLAMA_MCP_CONVERSATION_MAX_CHARS), so it was not kept and the conversation cannot continue from this answer.${before} To go on, send what the model needs to know again, in a new call.`,
+    };
+  } catch (error) {
+    if (!(error instanceof StoreUnavailableError)) throw error;
+    return {
+      id: undefined,
+      dropped: 0,
+      warning: `this exchange could not be added to the conversation, so it cannot continue from this answer: ${error.message}${before}`,
+    };
+  }
 }
 
-function unknownConversation(id: string, idleMs: number): string {
+function unknownConversation(id: string, config: Conversations["config"]): string {
   const idle =
-    idleMs % 3_600_000 === 0 ? `${idleMs / 3_600_000} h` : `${Math.round(idleMs / 60_000)} min`;
-  return `Unknown conversation_id "${id}": a conversation is kept ${idle} after its last turn (OLLAMA_MCP_CONVERSATION_IDLE_MS), for the client that started it. Start a new conversation: call cloud_chat without conversation_id, with the context it needs.`;
+    config.idleMs % 3_600_000 === 0
+      ? `${config.idleMs / 3_600_000} h`
+      : `${Math.round(config.idleMs / 60_000)} min`;
+  return `Unknown conversation_id "${id}": a conversation is kept ${idle} after its last turn (OLLAMA_MCP_CONVERSATION_IDLE_MS), for the client that started it, and each client keeps its ${config.maxPerCaller} most recently used (OLLAMA_MCP_MAX_CONVERSATIONS_PER_CALLER). Start a new conversation: call cloud_chat without conversation_id, with the context it needs.`;
 }
 
 /** Refuses images for a model that says it cannot see, naming models that can. */

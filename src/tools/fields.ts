@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { ModelNameError, type ModelRef, parseModelRef } from "../model-name.js";
+import { randomIdPattern } from "../random-id.js";
 
 export const MAX_SEARCH_RESULTS = 10;
 
@@ -130,12 +131,20 @@ export const jobProgressSchema = z.object({
   message: z.string().optional(),
 });
 
-export const jobIdField = z
-  .string({ error: "job_id must be a string" })
-  .trim()
-  .min(1, { error: "job_id must not be empty" })
-  .max(200, { error: "job_id must be at most 200 characters" })
-  .describe("The job_id a deferred call returned.");
+/** An id this server handed out, checked for its exact form before any store is asked. */
+function handedOutId(field: string, prefix: string) {
+  return z
+    .string({ error: `${field} must be a string` })
+    .trim()
+    .min(1, { error: `${field} must not be empty` })
+    .regex(randomIdPattern(prefix), {
+      error: `${field} must be one this server returned: "${prefix}" and 24 letters, digits, "-" or "_"`,
+    });
+}
+
+export const jobIdField = handedOutId("job_id", "job_").describe(
+  "The job_id a deferred call returned.",
+);
 
 /**
  * Any JSON value, said explicitly: a schema node with no validation keyword at all reads as a
@@ -145,14 +154,9 @@ export const anyJsonValue = z
   .unknown()
   .meta({ type: ["object", "array", "string", "number", "boolean", "null"] });
 
-export const conversationIdField = z
-  .string({ error: "conversation_id must be a string" })
-  .trim()
-  .min(1, { error: "conversation_id must not be empty" })
-  .max(200, { error: "conversation_id must be at most 200 characters" })
-  .describe(
-    "Continue a conversation: the conversation_id an earlier cloud_chat returned. Its earlier turns are sent before this prompt or these messages; the model may change between turns.",
-  );
+export const conversationIdField = handedOutId("conversation_id", "conv_").describe(
+  "Continue a conversation: the conversation_id an earlier cloud_chat returned. Its earlier turns are sent before this prompt or these messages; the model may change between turns.",
+);
 
 const messageSchema = z.strictObject({
   role: z.enum(["system", "user", "assistant", "tool"], {

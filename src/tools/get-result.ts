@@ -76,27 +76,30 @@ export function jobProblem(id: string, state: JobState, ttlMs: number): string {
       return `Job "${id}" (${state.tool}) was cancelled, so it has no result. Run the call again if you still need it.`;
     case "lost":
       return `Job "${id}" (${state.tool}) was lost: the server running it stopped before it finished. Run the call again.`;
-    default:
-      return `Unknown job_id "${id}": no job with this id belongs to you (a job_id comes from a call that returned status "running"). Run the call again.`;
+    default: {
+      const recovering =
+        state.kind === "unknown" && state.storeRecovering
+          ? " The job store came back from an outage moments ago, and the server running a job writes it again: if this job was yours, try again in a few seconds."
+          : "";
+      return `Unknown job_id "${id}": no job with this id belongs to you (a job_id comes from a call that returned status "running").${recovering} Run the call again.`;
+    }
   }
 }
 
 /** The answer to a call (or a get_result) whose work is still going on. */
 export function runningResult(
   tool: string,
-  job: { id: string; startedAt: number; progress: JobProgress | undefined },
+  job: { id: string; startedAt: number; progress: JobProgress | undefined; writing?: boolean },
   now: number,
   waitMs: number,
 ): CallToolResult {
   const elapsed = now - job.startedAt;
   const step = job.progress?.message;
+  const text = job.writing
+    ? `${tool} has finished; its result is being written to the job store, which could not take it yet. Call get_result again in a moment with job_id "${job.id}".`
+    : `${tool} is still working (${describeDuration(elapsed)} so far${step ? `; latest: ${step}` : ""}). Call get_result with job_id "${job.id}" to get the answer: it waits up to ${Math.round(waitMs / 1000)} s for it each time. cancel_job stops it.`;
   return {
-    content: [
-      {
-        type: "text",
-        text: `${tool} is still working (${describeDuration(elapsed)} so far${step ? `; latest: ${step}` : ""}). Call get_result with job_id "${job.id}" to get the answer: it waits up to ${Math.round(waitMs / 1000)} s for it each time. cancel_job stops it.`,
-      },
-    ],
+    content: [{ type: "text", text }],
     structuredContent: {
       status: "running",
       job_id: job.id,

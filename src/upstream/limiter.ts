@@ -1,13 +1,28 @@
 import { abortReason } from "../clock.js";
 
+interface Lane {
+  active: number;
+  /** Requests waiting in this lane, in arrival order. */
+  queue: (() => void)[];
+}
+
 /**
- * At most `limit` upstream requests at once per key (one key for the server's own account; one
- * per caller when callers bring their own keys). Beyond it requests queue in arrival order.
+ * At most `perLane` upstream requests at once per lane (one lane for the server's own account;
+ * one per caller when callers bring their own keys), and at most `total` for all lanes together.
+ * Beyond either, requests wait: in arrival order within a lane, and lanes take turns for a free
+ * slot, so one busy caller cannot keep the others waiting. A request whose call is cancelled
+ * leaves the line at once.
  */
 export class Limiter {
-  private readonly lanes = new Map<string, { active: number; queue: (() => void)[] }>();
+  private readonly lanes = new Map<string, Lane>();
+  /** Lanes with requests waiting, in the order they get their next turn. */
+  private readonly turns = new Set<string>();
+  private running = 0;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly perLane: number,
+    private readonly total: number = Number.POSITIVE_INFINITY,
+  ) {}
 
   /** Resolves with a release function once a slot is free; rejects if `signal` aborts first. */
   acquire(key: string, signal?: AbortSignal): Promise<() => void> {
@@ -23,26 +38,29 @@ export class Limiter {
       if (released) return;
       released = true;
       held.active--;
-      const next = held.queue.shift();
-      if (next) next();
-      else if (held.active === 0) this.lanes.delete(key);
+      this.running--;
+      this.dispatch();
+      this.forgetIfIdle(key, held);
     };
-    if (held.active < this.limit) {
+    if (held.queue.length === 0 && held.active < this.perLane && this.running < this.total) {
       held.active++;
+      this.running++;
       return Promise.resolve(release);
     }
     return new Promise((resolve, reject) => {
       const start = () => {
         signal?.removeEventListener("abort", onAbort);
-        held.active++;
         resolve(release);
       };
       const onAbort = () => {
         const index = held.queue.indexOf(start);
         if (index >= 0) held.queue.splice(index, 1);
+        if (held.queue.length === 0) this.turns.delete(key);
+        this.forgetIfIdle(key, held);
         reject(abortReason(signal as AbortSignal));
       };
       held.queue.push(start);
+      this.turns.add(key);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
@@ -50,5 +68,32 @@ export class Limiter {
   /** Requests running now under `key`, for tests and health checks. */
   active(key: string): number {
     return this.lanes.get(key)?.active ?? 0;
+  }
+
+  /** Hands free slots to waiting lanes in turn: each lane served goes to the back. */
+  private dispatch(): void {
+    while (this.running < this.total) {
+      let served = false;
+      for (const key of this.turns) {
+        const lane = this.lanes.get(key);
+        if (!lane || lane.active >= this.perLane) continue;
+        const next = lane.queue.shift();
+        this.turns.delete(key);
+        if (!next) continue;
+        if (lane.queue.length > 0) this.turns.add(key);
+        lane.active++;
+        this.running++;
+        next();
+        served = true;
+        break;
+      }
+      if (!served) return;
+    }
+  }
+
+  private forgetIfIdle(key: string, lane: Lane): void {
+    if (lane.active === 0 && lane.queue.length === 0 && this.lanes.get(key) === lane) {
+      this.lanes.delete(key);
+    }
   }
 }

@@ -33,7 +33,11 @@ const heapMiB = () => {
 const fake = await FakeOllamaCloud.start();
 const config = resolveConfig({}, { OLLAMA_API_KEY: FAKE_API_KEY, OLLAMA_CLOUD_HOST: fake.url });
 const client = createUpstream({ config });
-const conversations = new Conversations(new MemoryStore(systemClock), conversationsConfig(config));
+const conversations = new Conversations(
+  new MemoryStore(systemClock),
+  systemClock,
+  conversationsConfig(config),
+);
 const jobs = new Jobs(new MemoryStore(systemClock), systemClock, jobsConfig(config), {
   log: () => {},
 });

@@ -2,7 +2,6 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ChatRequestBody, FAKE_API_KEY } from "../fake-ollama-cloud.js";
 import { textOf, until } from "../harness.js";
@@ -88,10 +87,7 @@ describe.skipIf(!RedisServer.available())(
         ],
       });
       // Nothing secret went to Redis, and no job id was logged.
-      const keys = createClient({ url: redis.url });
-      await keys.connect();
-      const everything = await Promise.all((await keys.keys("*")).map((k) => keys.get(k)));
-      await keys.close();
+      const everything = await redis.contents();
       expect(JSON.stringify(everything)).not.toContain(FAKE_API_KEY);
       expect(JSON.stringify(everything)).not.toContain(TOKEN);
       expect(a.stderr() + b.stderr()).not.toContain(running.job_id);
@@ -169,7 +165,10 @@ describe.skipIf(!RedisServer.available())(
       const a = await instance();
       const mcp = await client(a);
       await redis.stop();
-      const down = await call(mcp, "get_result", { job_id: "job_x", wait_ms: 0 });
+      const down = await call(mcp, "get_result", {
+        job_id: "job_AAAAAAAAAAAAAAAAAAAAAAAA",
+        wait_ms: 0,
+      });
       expect(down.isError).toBe(true);
       expect(textOf(down)).toMatch(
         /^The job store \(Redis at 127\.0\.0\.1:\d+\) cannot be reached right now/,
@@ -185,6 +184,86 @@ describe.skipIf(!RedisServer.available())(
         return (result.structuredContent as { status?: string })?.status === "running";
       });
       expect(a.child.exitCode).toBeNull();
+    });
+
+    it("keeps a result that finished while Redis was down; once Redis is back, empty, B finds it", async () => {
+      t.fake.latency.chat = 1_000;
+      const [a, b] = [await instance(), await instance()];
+      const [onA, onB] = [await client(a), await client(b)];
+      const running = (await call(onA, "cloud_chat", { prompt: "through the outage" }))
+        .structuredContent as unknown as Running;
+      expect(running.status).toBe("running");
+      await redis.stop();
+      await t.fake.requestsTo("/api/chat")[0]?.closed;
+      // A answers for its own job from memory, store or no store.
+      let here: CallToolResult | undefined;
+      await until(async () => {
+        here = await call(onA, "get_result", { job_id: running.job_id, wait_ms: 0 });
+        return (here.structuredContent as { status?: string } | undefined)?.status === "done";
+      });
+      expect(here?.structuredContent).toMatchObject({ answer: "echo: through the outage" });
+      await redis.restart();
+      // B may be back before A has written the result again: then it says so, never "unknown".
+      let there: CallToolResult | undefined;
+      await until(async () => {
+        there = await call(onB, "get_result", { job_id: running.job_id });
+        expect(textOf(there)).not.toMatch(/was lost/);
+        if (/^Unknown job_id/.test(textOf(there))) {
+          expect(textOf(there)).toMatch(/The job store came back from an outage moments ago/);
+        }
+        return (there.structuredContent as { status?: string } | undefined)?.status === "done";
+      });
+      expect(there?.structuredContent).toMatchObject({
+        status: "done",
+        answer: "echo: through the outage",
+      });
+    });
+
+    it("never calls a job lost whose lease ran out while a persistent Redis was down", async () => {
+      const persistent = await RedisServer.start([
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+      ]);
+      try {
+        t.fake.latency.chat = 4 * LEASE_MS;
+        const store = { OLLAMA_MCP_STORE: persistent.url };
+        const [a, b] = [await instance(store), await instance(store)];
+        const onB = await client(b);
+        const running = (
+          await call(await client(a), "cloud_chat", { prompt: "outlasts its lease" })
+        ).structuredContent as unknown as Running;
+        await persistent.stop();
+        await new Promise((resolve) => setTimeout(resolve, 2 * LEASE_MS));
+        await persistent.restart();
+        let result: CallToolResult | undefined;
+        await until(async () => {
+          result = await call(onB, "get_result", { job_id: running.job_id, wait_ms: 0 });
+          expect(textOf(result)).not.toMatch(/was lost/);
+          return (result.structuredContent as { status?: string } | undefined)?.status === "done";
+        });
+        expect(result?.structuredContent).toMatchObject({ answer: "echo: outlasts its lease" });
+      } finally {
+        await persistent.close();
+      }
+    });
+
+    it("keeps a caller's conversations in Redis within their count and size bounds", async () => {
+      const a = await instance({
+        OLLAMA_MCP_MAX_CONVERSATIONS_PER_CALLER: "5",
+        OLLAMA_MCP_CONVERSATION_MAX_CHARS: "100000",
+      });
+      const mcp = await client(a);
+      for (let i = 0; i < 12; i++) await call(mcp, "cloud_chat", { prompt: `one-shot ${i}` });
+      const huge = await call(mcp, "cloud_chat", { prompt: "h".repeat(150_000) });
+      expect(huge.structuredContent).not.toHaveProperty("conversation_id");
+      const stored = await redis.contents();
+      const records = Object.keys(stored).filter((key) => /^ocm:conv:conv_/.test(key));
+      expect(records).toHaveLength(5);
+      expect(records.every((key) => (stored[key] as string).length < 100_000)).toBe(true);
+      expect(JSON.stringify(stored)).not.toContain("one-shot 6");
+      expect(JSON.stringify(stored)).toContain("one-shot 11");
     });
 
     it("stops at start, with exit 2 and a clear message, when Redis cannot be reached", async () => {
