@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 
 /** Who a call is from: jobs and conversations belong to an owner and are unknown to others. */
@@ -23,4 +24,9 @@ export function callerFrom(auth: AuthInfo | undefined): Caller {
   return auth.extra?.[CALLER_KEY] === true
     ? { owner: auth.clientId, apiKey: auth.token }
     : { owner: auth.clientId };
+}
+
+/** The name a caller's key goes by: enough of its SHA-256 to tell callers apart, nothing more. */
+export function keyOwner(apiKey: string): string {
+  return `key:${createHash("sha256").update(apiKey).digest("hex").slice(0, 32)}`;
 }

@@ -6,6 +6,7 @@ import { helpText } from "./help.js";
 import { Jobs, jobsConfig } from "./jobs/jobs.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
 import { createServer } from "./server.js";
+import { finishCallsInFlight } from "./shutdown.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { RedisStore } from "./store/redis-store.js";
 import { type Store, StoreUnavailableError } from "./store/store.js";
@@ -118,15 +119,12 @@ async function serveStdio(
     const running = transport.unansweredRequests().length;
     if (running > 0)
       log.log("info", `${why}: finishing ${running} call(s) in flight, then stopping`);
-    let cancelGrace = () => {};
-    await Promise.race([
-      transport.whenAnswered(),
-      new Promise<void>((resolve) => {
-        cancelGrace = systemClock.schedule(graceMs, resolve);
-      }),
-    ]);
-    cancelGrace();
-    transport.answerUnansweredAsStopping();
+    await finishCallsInFlight({
+      clock: systemClock,
+      graceMs,
+      answered: transport.whenAnswered(),
+      answerRest: () => transport.answerUnansweredAsStopping(),
+    });
     await jobs.close(0);
     await server.close().catch(() => {});
     await transport.flushed();

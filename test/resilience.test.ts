@@ -3,8 +3,7 @@ import {
   type Progress,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CALLER_KEY } from "../src/caller.js";
-import { keyOwner } from "../src/transports/http.js";
+import { CALLER_KEY, keyOwner } from "../src/caller.js";
 import { FakeOllamaCloud, type RecordedRequest } from "./fake-ollama-cloud.js";
 import { type Connected, connect, logged, textOf } from "./harness.js";
 import { ManualClock } from "./manual-clock.js";

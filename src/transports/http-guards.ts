@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { RequestId } from "@modelcontextprotocol/sdk/types.js";
+import { isLoopbackHostname } from "../config.js";
 import type { OpsLogger } from "../observability.js";
 
 /**
@@ -107,4 +108,45 @@ export function readBody(req: IncomingMessage, limit: number, timeoutMs: number)
     req.on("error", onError);
     req.on("aborted", onError);
   });
+}
+
+/**
+ * Why a Host header is refused (DNS rebinding protection), or undefined: it must be one of
+ * `allowedHosts`, or, when there are none and the server is bound to loopback, a loopback name.
+ */
+export function hostProblem(
+  host: string | undefined,
+  options: { allowedHosts: readonly string[]; boundTo: string },
+): string | undefined {
+  if (!host) return "Forbidden: missing Host header";
+  const name = hostName(host);
+  if (options.allowedHosts.length > 0) {
+    return options.allowedHosts.includes(name)
+      ? undefined
+      : `Forbidden: Host ${host} is not allowed`;
+  }
+  if (isLoopbackHostname(options.boundTo) && !isLoopbackHostname(name)) {
+    return `Forbidden: Host ${host} is not allowed (DNS rebinding protection)`;
+  }
+  return undefined;
+}
+
+/** Why a browser Origin is refused, or undefined: allowed, loopback, or no Origin at all. */
+export function originProblem(
+  origin: string | undefined,
+  allowedOrigins: readonly string[],
+): string | undefined {
+  if (!origin) return undefined;
+  if (allowedOrigins.includes("*") || allowedOrigins.includes(origin)) return undefined;
+  try {
+    if (isLoopbackHostname(new URL(origin).hostname)) return undefined;
+  } catch {
+    // A malformed Origin is as foreign as any.
+  }
+  return `Forbidden: Origin ${origin} is not allowed`;
+}
+
+function hostName(host: string): string {
+  const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0];
+  return (name ?? "").toLowerCase();
 }

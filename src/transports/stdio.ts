@@ -2,6 +2,7 @@ import type { Readable, Writable } from "node:stream";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js";
 import type { OpsLogger } from "../observability.js";
+import { STOPPED_AT_SHUTDOWN } from "../shutdown.js";
 import { checkMessage, errorReply, INVALID_REQUEST, SERVER_ERROR } from "./jsonrpc.js";
 
 export interface StdioOptions {
@@ -86,13 +87,7 @@ export class StdioTransport implements Transport {
   /** Answers every unanswered request with an error saying the server is stopping. */
   answerUnansweredAsStopping(): void {
     for (const id of this.unansweredRequests()) {
-      void this.send(
-        errorReply(
-          id,
-          SERVER_ERROR,
-          "The server is shutting down, so this call was stopped before it finished. Run it again once the server is back.",
-        ),
-      );
+      void this.send(errorReply(id, SERVER_ERROR, STOPPED_AT_SHUTDOWN));
     }
   }
 

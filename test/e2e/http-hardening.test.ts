@@ -197,27 +197,6 @@ describe("HTTP against hostile and careless clients", () => {
     expect((await post(bin, INIT, { from: "127.0.0.4" })).status).toBe(200);
   });
 
-  it("reclaims a session whose handshake never completed, and keeps one that did", async () => {
-    const bin = await start(["--handshake-timeout-ms", "1000"]);
-    await openSession(bin, undefined, false);
-    const kept = await openSession(bin);
-    const sessions = async () =>
-      ((await (await fetch(`${bin.origin}/healthz`)).json()) as { sessions: number }).sessions;
-    expect(await sessions()).toBe(2);
-    for (let waited = 0; waited < 10_000 && (await sessions()) > 1; waited += 100) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(await sessions()).toBe(1);
-    const list = await post(
-      bin,
-      { jsonrpc: "2.0", id: 2, method: "tools/list" },
-      {
-        headers: { "mcp-session-id": kept, "mcp-protocol-version": "2025-06-18" },
-      },
-    );
-    expect(list.status).toBe(200);
-  });
-
   it.each([[[]], [["--stateless"]]])(
     "past the grace period answers a call still running with a shutting-down error (%j)",
     async (args) => {

@@ -226,17 +226,6 @@ describe("HTTP rules", () => {
     );
   });
 
-  it("expires idle sessions", async () => {
-    const bin = await start(["--session-idle-ms", "1000"]);
-    await initialize(bin);
-    expect((await health(bin)).sessions).toBe(1);
-    for (let waited = 0; waited < 20_000; waited += 100) {
-      if ((await health(bin)).sessions === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect((await health(bin)).sessions).toBe(0);
-  });
-
   it("aborts the upstream request when the HTTP client goes away", async () => {
     const bin = await start();
     const id = await initialize(bin);

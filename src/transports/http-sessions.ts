@@ -1,0 +1,231 @@
+import type { ServerResponse } from "node:http";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import {
+  isJSONRPCRequest,
+  type JSONRPCMessage,
+  type RequestId,
+} from "@modelcontextprotocol/sdk/types.js";
+import type { Clock } from "../clock.js";
+import type { OpsLogger } from "../observability.js";
+import { errorReply, SERVER_ERROR } from "./jsonrpc.js";
+
+export interface Session {
+  transport: StreamableHTTPServerTransport;
+  server: McpServer;
+  identity: string;
+  createdAt: number;
+  lastActive: number;
+  /** Set when the client sent notifications/initialized: the handshake is complete. */
+  initialized: boolean;
+}
+
+export interface SessionLimits {
+  maxSessions: number;
+  /** Sessions one identity may hold. */
+  maxSessionsPerClient: number;
+  sessionIdleMs: number;
+  /** A session whose client never completed the handshake is closed this soon. */
+  handshakeTimeoutMs: number;
+}
+
+const SWEEP_INTERVAL_MS = 1_000;
+/** How long answers written at shutdown may take to leave before connections are cut. */
+const FLUSH_AT_SHUTDOWN_MS = 1_000;
+
+/**
+ * The sessions of a stateful HTTP server: who owns each, the caps on them (in all, and per
+ * identity, counting sessions still being opened), and a sweep on the clock that closes
+ * sessions left idle and those whose client never finished the handshake.
+ */
+export class Sessions {
+  private readonly byId = new Map<string, Session>();
+  /** Sessions whose initialize is being answered, by identity. */
+  private readonly starting = new Map<string, number>();
+  private cancelSweep = () => {};
+
+  constructor(
+    private readonly limits: SessionLimits,
+    private readonly clock: Clock,
+    private readonly log: OpsLogger,
+    /** Whether a session has calls in flight: such a session is never idle. */
+    private readonly busy: (session: Session) => boolean,
+  ) {
+    this.sweepLater();
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** The session `id`, if it is `identity`'s: another identity's is as unknown as none. */
+  find(id: string, identity: string): Session | undefined {
+    const session = this.byId.get(id);
+    return session?.identity === identity ? session : undefined;
+  }
+
+  /** Takes a place for a new session of `identity`, or says why there is none (a 503). */
+  reserve(identity: string): { release(): void } | { refusal: string } {
+    const startingTotal = [...this.starting.values()].reduce((n, count) => n + count, 0);
+    if (this.byId.size + startingTotal >= this.limits.maxSessions) {
+      return {
+        refusal: `Too many sessions (the limit is ${this.limits.maxSessions}); close unused sessions or try again later`,
+      };
+    }
+    let own = this.starting.get(identity) ?? 0;
+    for (const session of this.byId.values()) if (session.identity === identity) own++;
+    if (own >= this.limits.maxSessionsPerClient) {
+      return {
+        refusal: `Too many sessions for this client (the limit is ${this.limits.maxSessionsPerClient}, MCP_HTTP_MAX_SESSIONS_PER_CLIENT); close unused sessions (DELETE /mcp) or wait for them to expire`,
+      };
+    }
+    this.starting.set(identity, (this.starting.get(identity) ?? 0) + 1);
+    let held = true;
+    return {
+      release: () => {
+        if (!held) return;
+        held = false;
+        const left = (this.starting.get(identity) ?? 1) - 1;
+        if (left > 0) this.starting.set(identity, left);
+        else this.starting.delete(identity);
+      },
+    };
+  }
+
+  add(id: string, session: Omit<Session, "createdAt" | "lastActive" | "initialized">): void {
+    const now = this.clock.now();
+    this.byId.set(id, { ...session, createdAt: now, lastActive: now, initialized: false });
+  }
+
+  /** Forgets a session whose transport closed (it is closing already). */
+  forget(id: string): void {
+    this.byId.delete(id);
+  }
+
+  touch(session: Session): void {
+    session.lastActive = this.clock.now();
+  }
+
+  async end(id: string): Promise<void> {
+    const session = this.byId.get(id);
+    if (!session) return;
+    this.byId.delete(id);
+    await session.server.close().catch(() => {});
+  }
+
+  async endAll(): Promise<void> {
+    this.cancelSweep();
+    await Promise.all([...this.byId.keys()].map((id) => this.end(id)));
+  }
+
+  private sweepLater(): void {
+    const every = Math.min(SWEEP_INTERVAL_MS, this.limits.sessionIdleMs);
+    this.cancelSweep = this.clock.schedule(every, () => {
+      this.sweep();
+      this.sweepLater();
+    });
+  }
+
+  private sweep(): void {
+    const now = this.clock.now();
+    for (const [id, session] of this.byId) {
+      if (!session.initialized && now - session.createdAt > this.limits.handshakeTimeoutMs) {
+        this.log.log("info", "session closed: the client never completed the handshake");
+        void this.end(id);
+      } else if (!this.busy(session) && now - session.lastActive > this.limits.sessionIdleMs) {
+        this.log.log("info", "session expired", { idle_ms: now - session.lastActive });
+        void this.end(id);
+      }
+    }
+  }
+}
+
+/** A request being answered on a transport. */
+interface OpenCall {
+  id: RequestId;
+  res: ServerResponse;
+}
+
+/**
+ * The requests each transport is answering: what shutdown waits for or answers, and what a
+ * client that disconnects cancels.
+ */
+export class OpenCalls {
+  private readonly byTransport = new Map<StreamableHTTPServerTransport, Map<string, OpenCall>>();
+  private idleWaiters: (() => void)[] = [];
+
+  count(transport: StreamableHTTPServerTransport): number {
+    return this.byTransport.get(transport)?.size ?? 0;
+  }
+
+  /** Notes the requests of one POST until its response closes. */
+  track(
+    transport: StreamableHTTPServerTransport,
+    res: ServerResponse,
+    messages: JSONRPCMessage[],
+  ): void {
+    const requests = messages.filter(isJSONRPCRequest);
+    if (requests.length === 0) return;
+    let calls = this.byTransport.get(transport);
+    if (!calls) {
+      calls = new Map();
+      this.byTransport.set(transport, calls);
+    }
+    const held = calls;
+    for (const { id } of requests) held.set(keyOf(id), { id, res });
+    res.on("close", () => {
+      for (const { id } of requests) held.delete(keyOf(id));
+      if (held.size === 0) this.byTransport.delete(transport);
+      if (this.byTransport.size === 0) this.notifyIdle();
+      // The SDK does not cancel a request when its HTTP client goes away: say so in the
+      // protocol's own words, which aborts the call and its upstream request.
+      if (res.writableFinished) return;
+      for (const { id } of requests) {
+        transport.onmessage?.({
+          jsonrpc: "2.0",
+          method: "notifications/cancelled",
+          params: { requestId: id, reason: "the HTTP client disconnected" },
+        });
+      }
+    });
+  }
+
+  /** Resolves once no request is being answered. */
+  whenNone(): Promise<void> {
+    if (this.byTransport.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Answers every request still open with an error saying why; resolves once those answers
+   * have left, or after a short bound.
+   */
+  async answerAll(message: string, clock: Clock): Promise<void> {
+    const left: Promise<void>[] = [];
+    for (const [transport, calls] of this.byTransport) {
+      for (const { id, res } of calls.values()) {
+        left.push(new Promise((resolve) => res.once("close", () => resolve())));
+        transport.send(errorReply(id, SERVER_ERROR, message)).catch(() => {});
+      }
+    }
+    if (left.length === 0) return;
+    let cancel = () => {};
+    await Promise.race([
+      Promise.all(left),
+      new Promise<void>((resolve) => {
+        cancel = clock.schedule(FLUSH_AT_SHUTDOWN_MS, resolve);
+      }),
+    ]);
+    cancel();
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+function keyOf(id: RequestId): string {
+  return `${typeof id}:${id}`;
+}
