@@ -1,23 +1,20 @@
 import { type Clock, systemClock } from "../clock.js";
-import { settleWithConcurrency } from "../concurrency.js";
 import type { ServerConfig } from "../config.js";
 import { type ModelRef, parseModelRef } from "../model-name.js";
 import { redactor } from "../redact.js";
-import {
-  type CallOptions,
-  type ChatProgress,
-  type ChatReply,
-  type ChatRequest,
-  createEndpoint,
-  type TaggedModel,
-  type WebPage,
-  type WebSearchHit,
+import { createCatalog, hasModel, type ListedModel, SUGGESTED_MODELS } from "./catalog.js";
+import type {
+  CallOptions,
+  ChatProgress,
+  ChatReply,
+  ChatRequest,
+  WebPage,
+  WebSearchHit,
 } from "./endpoint.js";
 import {
   CLOUD,
   capitalize,
   ModelNotFoundError,
-  NoWayToCloudError,
   type Service,
   UpstreamError,
   UpstreamHttpError,
@@ -28,7 +25,9 @@ import { Limiter } from "./limiter.js";
 import { DEFAULT_RETRY_POLICY, RetryBudget, type RetryPolicy } from "./retry.js";
 import { isAbortError } from "./signals.js";
 import { TtlCache } from "./ttl-cache.js";
+import { createWays, type Route } from "./ways.js";
 
+export type { ListedModel } from "./catalog.js";
 export type {
   CallOptions,
   ChatMessage,
@@ -40,19 +39,7 @@ export type {
   WebPage,
   WebSearchHit,
 } from "./endpoint.js";
-
-/** Where a call ran, for the caller's structured output. */
-export interface Route {
-  ran_on: "cloud" | "local";
-  /** For the cloud: straight to ollama.com, or through the local Ollama. */
-  via?: "direct" | "local";
-  /** When a call the local Ollama could not serve ran on the cloud instead. */
-  fallback?: { from: string; reason: string };
-}
-
-export interface ListedModel extends TaggedModel {
-  where: "cloud" | "local";
-}
+export type { Route } from "./ways.js";
 
 export type ChatCallOptions = CallOptions & { onProgress?: (progress: ChatProgress) => void };
 
@@ -101,17 +88,7 @@ export class RoutingError extends UpstreamError {
   override name = "RoutingError";
 }
 
-const CLOUD_LIST_TTL_MS = 60_000;
-const LOCAL_LIST_TTL_MS = 10_000;
 const SEARCH_CACHE_ENTRIES = 256;
-const SUGGESTED_MODELS = 8;
-const SHOW_TTL_MS = 10 * 60_000;
-/** How many cloud models are asked what they can do, to name the ones that can. */
-const MODELS_PROBED = 30;
-const EXPERIMENTAL_WEB_PATHS = {
-  "/api/web_search": "/api/experimental/web_search",
-  "/api/web_fetch": "/api/experimental/web_fetch",
-};
 
 export function createUpstream(deps: UpstreamDeps): Upstream {
   const { config } = deps;
@@ -131,104 +108,26 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     budget: new RetryBudget(config.retryBudgetPercent / 100, clock),
     redact: redactor([config.apiKey, ...(deps.secrets ?? [])]),
   };
-  const localHost = new URL(config.ollamaHost).host;
-  const localService: Service = {
-    name: `your local Ollama at ${localHost}`,
-    setting: "OLLAMA_HOST",
-  };
-
-  // The key goes to ollama.com only; the local Ollama signs cloud calls with its own.
-  const direct = createEndpoint(
-    { baseUrl: config.cloudHost, apiKey: config.apiKey, requiresKey: true, service: CLOUD },
-    seamDeps,
-  );
-  const local = createEndpoint(
-    {
-      baseUrl: config.ollamaHost,
-      apiKey: undefined,
-      requiresKey: false,
-      service: localService,
-      paths: EXPERIMENTAL_WEB_PATHS,
-    },
-    seamDeps,
-  );
-  const cloudViaLocal = config.cloudVia === "local";
-  const cloudRoute: Route = { ran_on: "cloud", via: config.cloudVia };
-
-  const cloudList = new TtlCache<string, ListedModel[]>(CLOUD_LIST_TTL_MS, 256, now);
-  const localList = new TtlCache<string, TaggedModel[]>(LOCAL_LIST_TTL_MS, 1, now);
+  const ways = createWays(config, seamDeps);
+  const { local, localService, cloudRoute } = ways;
+  const catalog = createCatalog(config, ways, now);
   const searches = new TtlCache<string, WebSearchHit[]>(
     config.searchCacheTtlMs,
     SEARCH_CACHE_ENTRIES,
     now,
   );
 
-  const shown = new TtlCache<string, string[] | undefined>(SHOW_TTL_MS, 512, now);
-  /** A model's capabilities, or undefined when the server does not say (or cannot be asked). */
-  const showCapabilities = (endpoint: typeof direct, name: string, options: CallOptions) =>
-    shown
-      .getOrLoad(`${options.lane ?? ""}\u0000${endpoint.service.name}\u0000${name}`, async () => {
-        try {
-          return (await endpoint.show(name, options)).capabilities;
-        } catch (error) {
-          if (isAbortError(error)) throw error;
-          return undefined;
-        }
-      })
-      .catch((error: unknown) => {
-        if (isAbortError(error) && !options.signal?.aborted) return undefined;
-        throw error;
-      });
-
-  const localTags = (options: CallOptions) =>
-    localList.getOrLoad("tags", () => local.tags(options));
-
-  /** Cloud models: the cloud's catalogue, or the cloud models the local Ollama can reach. */
-  function cloudModels(options: CallOptions): Promise<ListedModel[]> {
-    return cloudList.getOrLoad(options.lane ?? "", async () => {
-      if (!cloudViaLocal) {
-        return (await direct.tags(options)).map((m) => ({ ...m, where: "cloud" as const }));
-      }
-      const tags = await viaLocal(() => localTags(options));
-      return tags
-        .filter((m) => m.remote_host)
-        .map((m) => ({ ...m, name: parseModelRef(m.name).base, where: "cloud" as const }));
-    });
-  }
-
-  /** A cloud-bound call through the local Ollama: if it is not there, no way to the cloud is left. */
-  async function viaLocal<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (error) {
-      if (error instanceof UpstreamNetworkError && !config.apiKey) {
-        throw new NoWayToCloudError(config.ollamaHost, { cause: error, service: localService });
-      }
-      throw error;
-    }
-  }
-
-  /** The name the cloud's way in knows a model by. */
-  function cloudName(model: ModelRef): string {
-    // ollama.com wants the bare name; the local Ollama routes by the suffix, so it keeps one.
-    if (!cloudViaLocal) return model.base;
-    return model.placement === "cloud" ? model.input : `${model.base}:cloud`;
-  }
-
-  /** Local mode: the local Ollama gets every model, and a cloud suffix is its to route. */
-  function localModeName(model: ModelRef): string {
-    return model.placement === "local" ? model.base : model.input;
-  }
-
   async function chatOnCloud(
     model: ModelRef,
     request: RoutedChatRequest,
     options: ChatCallOptions,
   ): Promise<ChatReply> {
-    const name = cloudName(model);
-    const send = () => (cloudViaLocal ? local : direct).chat({ ...request, model: name }, options);
-    return namingAlternatives(cloudViaLocal ? () => viaLocal(send) : send, model.base, CLOUD, () =>
-      cloudModels(options),
+    const name = ways.cloudName(model);
+    return namingAlternatives(
+      () => ways.toCloud(() => ways.cloud.chat({ ...request, model: name }, options)),
+      model.base,
+      CLOUD,
+      () => catalog.cloudModels(options),
     );
   }
 
@@ -241,7 +140,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
       () => local.chat({ ...request, model: name }, options),
       name,
       localService,
-      async () => (await localTags(options)).filter((m) => !m.remote_host),
+      async () => (await catalog.localTags(options)).filter((m) => !m.remote_host),
     );
   }
 
@@ -281,7 +180,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     let reason: string;
     let localHasIt = false;
     try {
-      localHasIt = hasModel(await localTags(options), model.base);
+      localHasIt = hasModel(await catalog.localTags(options), model.base);
       reason = `${localService.name} does not have ${model.base}`;
     } catch (error) {
       if (isAbortError(error)) throw error;
@@ -304,7 +203,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
         reason = `${localService.name} failed: ${describe(error)}`;
       }
     } else {
-      const cloud = await cloudModels(options).catch(() => [] as ListedModel[]);
+      const cloud = await catalog.cloudModels(options).catch(() => [] as ListedModel[]);
       if (hasModel(cloud, model.base)) {
         return { ...(await chatOnCloud(model, request, options)), route: cloudRoute };
       }
@@ -329,41 +228,15 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     return model;
   }
 
-  /** Where a chat for this model would go, for asking about the model (hybrid: as chat decides). */
-  async function placeOf(model: ModelRef, options: CallOptions) {
-    const cloud = () => ({ endpoint: cloudViaLocal ? local : direct, name: cloudName(model) });
-    if (config.mode === "cloud" || model.placement === "cloud") return cloud();
-    if (config.mode === "local" || model.placement === "local") {
-      return { endpoint: local, name: localModeName(model) };
-    }
-    const tags = await localTags(options).catch(() => []);
-    return hasModel(tags, model.base) ? { endpoint: local, name: model.base } : cloud();
-  }
-
   return {
     checkModel,
 
-    async capabilities(requested, options = {}) {
-      const model = checkModel(requested);
-      const { endpoint, name } = await placeOf(model, options);
-      return showCapabilities(endpoint, name, options);
+    capabilities(requested, options = {}) {
+      return catalog.capabilities(checkModel(requested), options);
     },
 
-    async modelsWith(capability, options = {}) {
-      const models = (await cloudModels(options).catch(() => [] as ListedModel[])).slice(
-        0,
-        MODELS_PROBED,
-      );
-      const found: string[] = [];
-      await settleWithConcurrency(models, 4, async (m) => {
-        const name = cloudViaLocal ? `${m.name}:cloud` : m.name;
-        const capabilities = await showCapabilities(cloudViaLocal ? local : direct, name, options);
-        if (capabilities?.includes(capability)) found.push(m.name);
-      });
-      return models
-        .map((m) => m.name)
-        .filter((name) => found.includes(name))
-        .slice(0, SUGGESTED_MODELS);
+    modelsWith(capability, options = {}) {
+      return catalog.modelsWith(capability, options);
     },
 
     async chat(request, options = {}) {
@@ -373,7 +246,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
       }
       if (config.mode === "local") {
         // A cloud suffix means the model ran in the cloud, through the local Ollama.
-        const name = localModeName(model);
+        const name = ways.localModeName(model);
         const route: Route =
           model.placement === "cloud" ? { ran_on: "cloud", via: "local" } : { ran_on: "local" };
         return { ...(await chatOnLocal(name, request, options)), route };
@@ -382,10 +255,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     },
 
     webSearch(query, maxResults, options = {}) {
-      const load = () =>
-        cloudViaLocal
-          ? viaLocal(() => local.webSearch(query, maxResults, options))
-          : direct.webSearch(query, maxResults, options);
+      const load = () => ways.toCloud(() => ways.cloud.webSearch(query, maxResults, options));
       // Callers with their own keys share nothing: their searches are cached apart.
       const key = `${options.lane ?? ""}\u0000${maxResults}\u0000${query}`;
       const shared = searches.getOrLoad(key, load);
@@ -398,25 +268,12 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     },
 
     async webFetch(url, options = {}) {
-      const page = cloudViaLocal
-        ? await viaLocal(() => local.webFetch(url, options))
-        : await direct.webFetch(url, options);
+      const page = await ways.toCloud(() => ways.cloud.webFetch(url, options));
       return { page, route: cloudRoute };
     },
 
-    async listModels(options = {}) {
-      if (config.mode === "cloud") return cloudModels(options);
-      const tags = await localTags(options);
-      const locals = tags
-        .filter((m) => !m.remote_host)
-        .map((m) => ({ ...m, where: "local" as const }));
-      if (config.mode === "local") {
-        const remotes = tags
-          .filter((m) => m.remote_host)
-          .map((m) => ({ ...m, where: "cloud" as const }));
-        return [...locals, ...remotes];
-      }
-      return [...locals, ...(await cloudModels(options))];
+    listModels(options = {}) {
+      return catalog.listModels(options);
     },
   };
 }
@@ -433,17 +290,6 @@ function defaultModel(config: ServerConfig): ModelRef {
   }
   if (config.mode === "hybrid" && config.localModel) return parseModelRef(config.localModel);
   return parseModelRef(config.defaultModel);
-}
-
-/** Ollama names without a tag mean ":latest". */
-export function hasModel(models: readonly { name: string }[], name: string): boolean {
-  const wanted = withTag(name);
-  return models.some((m) => withTag(m.name) === wanted);
-}
-
-function withTag(name: string): string {
-  const lower = name.toLowerCase();
-  return lower.slice(lower.lastIndexOf("/") + 1).includes(":") ? lower : `${lower}:latest`;
 }
 
 function isNotFound(error: unknown): boolean {

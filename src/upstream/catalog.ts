@@ -1,0 +1,133 @@
+import { settleWithConcurrency } from "../concurrency.js";
+import type { ServerConfig } from "../config.js";
+import { type ModelRef, parseModelRef } from "../model-name.js";
+import type { CallOptions, Endpoint, TaggedModel } from "./endpoint.js";
+import { isAbortError } from "./signals.js";
+import { TtlCache } from "./ttl-cache.js";
+import type { Ways } from "./ways.js";
+
+export interface ListedModel extends TaggedModel {
+  where: "cloud" | "local";
+}
+
+const CLOUD_LIST_TTL_MS = 60_000;
+const LOCAL_LIST_TTL_MS = 10_000;
+const SHOW_TTL_MS = 10 * 60_000;
+/** How many cloud models are asked what they can do, to name the ones that can. */
+const MODELS_PROBED = 30;
+export const SUGGESTED_MODELS = 8;
+
+/** What models exist, where, and what each can do: cached, as the lists change slowly. */
+export interface Catalog {
+  /** The cloud's models: its catalogue, or the cloud models the local Ollama can reach. */
+  cloudModels(options: CallOptions): Promise<ListedModel[]>;
+  /** The local Ollama's /api/tags. */
+  localTags(options: CallOptions): Promise<TaggedModel[]>;
+  /** Every model this mode can run, each marked by where it runs. */
+  listModels(options: CallOptions): Promise<ListedModel[]>;
+  /** What the model a chat would run on can do, from /api/show; undefined when it does not say. */
+  capabilities(model: ModelRef, options: CallOptions): Promise<string[] | undefined>;
+  /** Up to a few cloud models that say they can do `capability`. */
+  modelsWith(capability: string, options: CallOptions): Promise<string[]>;
+}
+
+export function createCatalog(config: ServerConfig, ways: Ways, now: () => number): Catalog {
+  const cloudList = new TtlCache<string, ListedModel[]>(CLOUD_LIST_TTL_MS, 256, now);
+  const localList = new TtlCache<string, TaggedModel[]>(LOCAL_LIST_TTL_MS, 1, now);
+  const shown = new TtlCache<string, string[] | undefined>(SHOW_TTL_MS, 512, now);
+
+  const localTags = (options: CallOptions) =>
+    localList.getOrLoad("tags", () => ways.local.tags(options));
+
+  function cloudModels(options: CallOptions): Promise<ListedModel[]> {
+    return cloudList.getOrLoad(options.lane ?? "", async () => {
+      if (!ways.cloudViaLocal) {
+        return (await ways.direct.tags(options)).map((m) => ({ ...m, where: "cloud" as const }));
+      }
+      const tags = await ways.toCloud(() => localTags(options));
+      return tags
+        .filter((m) => m.remote_host)
+        .map((m) => ({ ...m, name: parseModelRef(m.name).base, where: "cloud" as const }));
+    });
+  }
+
+  /** A model's capabilities, or undefined when the server does not say (or cannot be asked). */
+  const showCapabilities = (endpoint: Endpoint, name: string, options: CallOptions) =>
+    shown
+      .getOrLoad(`${options.lane ?? ""}\u0000${endpoint.service.name}\u0000${name}`, async () => {
+        try {
+          return (await endpoint.show(name, options)).capabilities;
+        } catch (error) {
+          if (isAbortError(error)) throw error;
+          return undefined;
+        }
+      })
+      .catch((error: unknown) => {
+        if (isAbortError(error) && !options.signal?.aborted) return undefined;
+        throw error;
+      });
+
+  /** Where a chat for this model would go, for asking about the model (hybrid: as chat decides). */
+  async function placeOf(model: ModelRef, options: CallOptions) {
+    const cloud = () => ({ endpoint: ways.cloud, name: ways.cloudName(model) });
+    if (config.mode === "cloud" || model.placement === "cloud") return cloud();
+    if (config.mode === "local" || model.placement === "local") {
+      return { endpoint: ways.local, name: ways.localModeName(model) };
+    }
+    const tags = await localTags(options).catch(() => []);
+    return hasModel(tags, model.base) ? { endpoint: ways.local, name: model.base } : cloud();
+  }
+
+  return {
+    cloudModels,
+    localTags,
+
+    async listModels(options) {
+      if (config.mode === "cloud") return cloudModels(options);
+      const tags = await localTags(options);
+      const locals = tags
+        .filter((m) => !m.remote_host)
+        .map((m) => ({ ...m, where: "local" as const }));
+      if (config.mode === "local") {
+        const remotes = tags
+          .filter((m) => m.remote_host)
+          .map((m) => ({ ...m, where: "cloud" as const }));
+        return [...locals, ...remotes];
+      }
+      return [...locals, ...(await cloudModels(options))];
+    },
+
+    async capabilities(model, options) {
+      const { endpoint, name } = await placeOf(model, options);
+      return showCapabilities(endpoint, name, options);
+    },
+
+    async modelsWith(capability, options) {
+      const models = (await cloudModels(options).catch(() => [] as ListedModel[])).slice(
+        0,
+        MODELS_PROBED,
+      );
+      const found: string[] = [];
+      await settleWithConcurrency(models, 4, async (m) => {
+        const name = ways.cloudViaLocal ? `${m.name}:cloud` : m.name;
+        const capabilities = await showCapabilities(ways.cloud, name, options);
+        if (capabilities?.includes(capability)) found.push(m.name);
+      });
+      return models
+        .map((m) => m.name)
+        .filter((name) => found.includes(name))
+        .slice(0, SUGGESTED_MODELS);
+    },
+  };
+}
+
+/** Ollama names without a tag mean ":latest". */
+export function hasModel(models: readonly { name: string }[], name: string): boolean {
+  const wanted = withTag(name);
+  return models.some((m) => withTag(m.name) === wanted);
+}
+
+function withTag(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.slice(lower.lastIndexOf("/") + 1).includes(":") ? lower : `${lower}:latest`;
+}
