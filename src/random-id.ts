@@ -1,13 +1,8 @@
-/** Random bytes in an id: 144 bits, 24 characters of base64url. */
-const ID_BYTES = 18;
+import { randomBytes } from "node:crypto";
 
-/**
- * An unguessable id: `prefix`, then 144 random bits in base64url. Web Crypto is used rather
- * than node:crypto because it loads on first use, not at start-up, where nothing needs it.
- */
+/** An unguessable id: `prefix`, then 144 random bits in base64url (24 characters). */
 export function randomId(prefix: string): string {
-  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(ID_BYTES));
-  return `${prefix}${Buffer.from(bytes).toString("base64url")}`;
+  return `${prefix}${randomBytes(18).toString("base64url")}`;
 }
 
 /**

@@ -3,7 +3,6 @@ import { type Clock, systemClock } from "./clock.js";
 import type { ServerConfig } from "./config.js";
 import type { Conversations } from "./conversations.js";
 import type { Jobs } from "./jobs/jobs.js";
-import { noElicitationValidator } from "./no-elicitation-validator.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
 import { redactor } from "./redact.js";
 import { registerTools } from "./tools/registry.js";
@@ -46,7 +45,6 @@ export function createServer(deps: ServerDeps): McpServer {
     {
       instructions: INSTRUCTIONS,
       capabilities: { logging: {} },
-      jsonSchemaValidator: noElicitationValidator,
     },
   );
   registerTools(server, {

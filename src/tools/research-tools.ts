@@ -28,27 +28,15 @@ const fetchArgs = z.object({
   url: urlField.describe("An absolute http:// or https:// URL."),
 });
 
-let specs: ToolSpec[] | undefined;
-
-/**
- * The two tools the research loop offers its model, named as in Ollama's own examples. Made on
- * the first research call, not at start-up, where nothing needs them.
- */
-export function researchToolSpecs(): ToolSpec[] {
-  specs ??= [
-    toolSpec(
-      "web_search",
-      "Search the web. Returns numbered results with their URL and the relevant page text.",
-      searchArgs,
-    ),
-    toolSpec(
-      "web_fetch",
-      "Read one web page in full (as markdown), by its http(s) URL.",
-      fetchArgs,
-    ),
-  ];
-  return specs;
-}
+/** The two tools the research loop offers its model, named as in Ollama's own examples. */
+export const RESEARCH_TOOL_SPECS: ToolSpec[] = [
+  toolSpec(
+    "web_search",
+    "Search the web. Returns numbered results with their URL and the relevant page text.",
+    searchArgs,
+  ),
+  toolSpec("web_fetch", "Read one web page in full (as markdown), by its http(s) URL.", fetchArgs),
+];
 
 function toolSpec(name: string, description: string, schema: z.ZodObject): ToolSpec {
   const { $schema: _, ...parameters } = z.toJSONSchema(schema, { io: "input" });

@@ -13,7 +13,7 @@ import {
   thinkField,
 } from "./fields.js";
 import { FINAL_ANSWER_PROMPT, researchSystemPrompt } from "./research-prompts.js";
-import { researchToolSpecs, SourceBook, ToolRunner } from "./research-tools.js";
+import { RESEARCH_TOOL_SPECS, SourceBook, ToolRunner } from "./research-tools.js";
 import { UrlPolicy } from "./url-policy.js";
 
 const stepSchema = z.object({
@@ -102,7 +102,7 @@ export const research = defineTool({
           model: input.model,
           messages,
           think: input.think,
-          ...(withTools && { tools: researchToolSpecs() }),
+          ...(withTools && { tools: RESEARCH_TOOL_SPECS }),
         },
         call,
       );
