@@ -1,7 +1,7 @@
 import type { Progress } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
 import type { ChatRequestBody } from "./fake-ollama-cloud.js";
-import { textOf, useServers } from "./harness.js";
+import { textOf, until, useServers } from "./harness.js";
 
 const t = useServers();
 
@@ -147,7 +147,7 @@ describe("consensus", () => {
         signal: controller.signal,
       },
     );
-    while (t.fake.requestsTo("/api/chat").length < 3) await new Promise((r) => setTimeout(r, 5));
+    await until(() => t.fake.requestsTo("/api/chat").length >= 3);
     controller.abort();
     await expect(call).rejects.toThrow();
     await Promise.all(t.fake.requestsTo("/api/chat").map((r) => r.closed));

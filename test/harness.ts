@@ -129,22 +129,22 @@ export async function connect(
 export async function until(
   condition: () => Promise<boolean> | boolean,
   limitMs = 15_000,
+  waitingFor = "the condition",
 ): Promise<void> {
   const started = Date.now();
   while (!(await condition())) {
-    if (Date.now() - started > limitMs) throw new Error(`gave up after ${limitMs} ms`);
+    if (Date.now() - started > limitMs) {
+      throw new Error(`gave up after ${limitMs} ms waiting for ${waitingFor}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
 /** Waits until the server has logged a line that matches: the call it reports has ended. */
 export async function logged(mcp: Connected, pattern: RegExp): Promise<string> {
-  for (let waited = 0; waited < 10_000; waited += 2) {
-    const line = mcp.logLines.find((l) => pattern.test(l));
-    if (line) return line;
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  throw new Error(`no log line matched ${pattern} within 10 s`);
+  const match = () => mcp.logLines.find((l) => pattern.test(l));
+  await until(() => match() !== undefined, 10_000, `a log line matching ${pattern}`);
+  return match() as string;
 }
 
 export function textOf(result: CallToolResult): string {

@@ -1,4 +1,5 @@
 import type { Clock } from "../src/clock.js";
+import { until } from "./harness.js";
 
 interface Timer {
   at: number;
@@ -35,11 +36,10 @@ export class ManualClock implements Clock {
 
   /** Waits (in real time, briefly) until a timer is set for `min` to `max` ms from now. */
   async sleeping(min: number, max = min * 2): Promise<void> {
-    for (let waited = 0; waited < 10_000; waited += 2) {
-      const pending = [...this.timers].map((t) => t.at - this.time);
-      if (pending.some((left) => left >= min && left <= max)) return;
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-    throw new Error(`nothing slept for ${min}-${max} ms within 10 s`);
+    await until(
+      () => [...this.timers].some((t) => t.at - this.time >= min && t.at - this.time <= max),
+      10_000,
+      `a timer of ${min}-${max} ms`,
+    );
   }
 }

@@ -4,6 +4,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { until } from "./harness.js";
 
 export const SHIPPED_CONFIG = fileURLToPath(new URL("../deploy/nginx.conf", import.meta.url));
 
@@ -140,8 +141,8 @@ export class NginxServer {
   }
 
   private async accepting(): Promise<void> {
-    for (let tries = 0; tries < 200; tries++) {
-      const open = await new Promise<boolean>((resolve) => {
+    const open = () =>
+      new Promise<boolean>((resolve) => {
         const socket = connect(this.port, "127.0.0.1");
         socket.once("connect", () => {
           socket.destroy();
@@ -149,10 +150,7 @@ export class NginxServer {
         });
         socket.once("error", () => resolve(false));
       });
-      if (open) return;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new Error(`nginx did not listen on ${this.port}: ${this.log()}`);
+    await until(open, 5_000, `nginx to listen on ${this.port}`);
   }
 }
 

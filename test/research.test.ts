@@ -9,7 +9,7 @@ import {
   defaultFetchPage,
   obedientModel,
 } from "./fake-ollama-cloud.js";
-import { type Connected, connect, logged, textOf, useFakeCloud } from "./harness.js";
+import { type Connected, connect, logged, textOf, until, useFakeCloud } from "./harness.js";
 import { ManualClock } from "./manual-clock.js";
 
 const t = useFakeCloud();
@@ -260,8 +260,7 @@ describe("research", () => {
         signal: controller.signal,
       },
     );
-    while (t.fake.requestsTo("/api/chat").length < 2)
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => t.fake.requestsTo("/api/chat").length >= 2);
     controller.abort();
     await expect(call).rejects.toThrow();
     await t.fake.requestsTo("/api/chat")[1]?.closed;
@@ -384,8 +383,7 @@ describe("research cannot be steered to leak", () => {
         ? calls(["web_fetch", { url: "https://slow.example/" }])
         : { content: "Best so far." };
     const call = limited.call("research", { question: "see https://slow.example/" });
-    while (t.fake.requestsTo("/api/web_fetch").length === 0)
-      await new Promise((r) => setTimeout(r, 2));
+    await until(() => t.fake.requestsTo("/api/web_fetch").length > 0);
     clock.advance(1000);
     const result = await call;
     const structured = result.structuredContent as unknown as Structured;

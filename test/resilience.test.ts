@@ -5,7 +5,7 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CALLER_KEY, keyOwner } from "../src/caller.js";
 import { FakeOllamaCloud, type RecordedRequest } from "./fake-ollama-cloud.js";
-import { type Connected, connect, logged, textOf } from "./harness.js";
+import { type Connected, connect, logged, textOf, until } from "./harness.js";
 import { ManualClock } from "./manual-clock.js";
 
 let fake: FakeOllamaCloud;
@@ -33,11 +33,8 @@ async function server(
 }
 
 async function firstRequestTo(path: string): Promise<RecordedRequest> {
-  for (;;) {
-    const request = fake.requestsTo(path)[0];
-    if (request) return request;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await until(() => fake.requestsTo(path).length > 0);
+  return fake.requestsTo(path)[0] as RecordedRequest;
 }
 
 describe("timeouts", () => {
@@ -232,7 +229,7 @@ describe("cancellation", () => {
       { signal: controller.signal, onprogress: (p) => progress.push(p) },
     );
     const upstream = await firstRequestTo("/api/chat");
-    while (progress.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => progress.length > 0);
     controller.abort();
     await expect(call).rejects.toThrow();
     await upstream.closed;
@@ -270,8 +267,7 @@ describe("cancellation", () => {
       undefined,
       { signal: controller.signal },
     );
-    while (fake.requestsTo("/api/chat").length < 3)
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => fake.requestsTo("/api/chat").length >= 3);
     controller.abort();
     await expect(call).rejects.toThrow();
     await Promise.all(fake.requestsTo("/api/chat").map((r) => r.closed));

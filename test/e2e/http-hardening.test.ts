@@ -217,8 +217,7 @@ describe("HTTP against hostile and careless clients", () => {
         },
         { headers },
       );
-      while (t.fake.requestsTo("/api/chat").length === 0)
-        await new Promise((r) => setTimeout(r, 5));
+      await until(() => t.fake.requestsTo("/api/chat").length > 0);
       bin.child.kill("SIGTERM");
       const answer = await call;
       const message = answer.body.includes("data:")

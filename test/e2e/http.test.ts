@@ -5,7 +5,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
-import { TOOL_NAMES } from "../harness.js";
+import { TOOL_NAMES, until } from "../harness.js";
 import { BIN, binEnv, type HttpBin, INITIALIZE_REQUEST as INIT } from "../spawn-bin.js";
 import { MCP_HEADERS, useHttpBins } from "./http-harness.js";
 
@@ -242,8 +242,7 @@ describe("HTTP rules", () => {
       }),
       signal: controller.signal,
     }).then((r) => r.text());
-    while (t.fake.requestsTo("/api/chat").length === 0)
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => t.fake.requestsTo("/api/chat").length > 0);
     controller.abort();
     await expect(call).rejects.toThrow();
     // The fake never ends a hung request: only the server's abort can close it.
@@ -255,8 +254,7 @@ describe("HTTP rules", () => {
     t.fake.latency.chat = 700;
     const { client } = await sdkClient(bin.url);
     const call = client.callTool({ name: "cloud_chat", arguments: { prompt: "finish me" } });
-    while (t.fake.requestsTo("/api/chat").length === 0)
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => t.fake.requestsTo("/api/chat").length > 0);
     bin.child.kill("SIGTERM");
     const result = (await call) as CallToolResult;
     expect(result.structuredContent).toMatchObject({ answer: "echo: finish me" });

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { useFake } from "../harness.js";
+import { until, useFake } from "../harness.js";
 import { assertBuilt, BIN, binEnv, INITIALIZE_REQUEST, rawSession } from "../spawn-bin.js";
 
 beforeAll(assertBuilt);
@@ -67,7 +67,7 @@ describe("the bin's stdio lifecycle", () => {
       name: "cloud_chat",
       arguments: { prompt: "finish me" },
     });
-    while (t.fake.requestsTo("/api/chat").length === 0) await new Promise((r) => setTimeout(r, 5));
+    await until(() => t.fake.requestsTo("/api/chat").length > 0);
     child.kill("SIGTERM");
     expect(await reply).toMatchObject({
       result: { structuredContent: { answer: "echo: finish me" } },
@@ -88,7 +88,7 @@ describe("the bin's stdio lifecycle", () => {
       name: "cloud_chat",
       arguments: { prompt: "slow" },
     });
-    while (t.fake.requestsTo("/api/chat").length === 0) await new Promise((r) => setTimeout(r, 5));
+    await until(() => t.fake.requestsTo("/api/chat").length > 0);
     child.stdin?.end();
     expect(await reply).toMatchObject({
       error: { code: -32000, message: expect.stringMatching(/shutting down/) },
@@ -135,7 +135,17 @@ describe("the bin's stdio lifecycle", () => {
     }
     child.stdin.write(input);
     // Each tools/list answer is about 25 KB: had the server read on, it would hold 75 MB of them.
-    await new Promise((r) => setTimeout(r, 2_000));
+    // It has stopped reading once what we wrote no longer drains: the same backlog, 300 ms on.
+    const backlog: number[] = [];
+    await until(
+      () => {
+        backlog.push(child.stdin.writableLength);
+        const recent = backlog.slice(-60);
+        return recent.length === 60 && recent.every((n) => n > 0 && n === recent[0]);
+      },
+      30_000,
+      "the server to stop reading stdin",
+    );
     expect(child.stdin.writableLength).toBeGreaterThan(0);
     expect(rssMiB()).toBeLessThan(150);
     let received = 0;
