@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { ModelNameError, parseModelRef } from "./model-name.js";
 import type { StoreSetting } from "./store/store.js";
-import { JOB_TOOLS, LONG_TOOLS, TOOL_NAMES, type ToolName } from "./tools/names.js";
+import { JOB_TOOLS, LONG_TOOLS, TOOL_NAMES, type ToolName } from "./tools/all.js";
 
 export const DEFAULT_CLOUD_HOST = "https://ollama.com";
 export const DEFAULT_CLOUD_MODEL = "gpt-oss:120b";
@@ -125,13 +125,13 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 type Flags = Partial<Record<string, string>>;
 
-interface Setting {
+export interface Setting {
   env: string;
   /** The flag twin; the key has none on purpose: command lines are visible to every user. */
   flag: string | undefined;
   default: string | undefined;
   help: string;
-  /** A switch: the flag takes no value, the env var takes 1/0, true/false, yes/no. */
+  /** A switch: the flag takes no value, the env var takes true/false or 1/0. */
   boolean?: true;
   /** A whole number within these bounds. */
   range?: readonly [number, number];
@@ -673,8 +673,8 @@ export function parseOllamaHost(raw: string): string {
 
 function booleanSetting(setting: Setting, value: string | undefined): boolean {
   const normalized = (value ?? "").toLowerCase();
-  if (["1", "true", "yes", "on"].includes(normalized)) return true;
-  if (["0", "false", "no", "off", ""].includes(normalized)) return false;
+  if (normalized === "true" || normalized === "1") return true;
+  if (normalized === "false" || normalized === "0" || normalized === "") return false;
   throw new ConfigError(`${settingName(setting)} must be true or false (or 1/0); got "${value}".`);
 }
 
@@ -757,18 +757,29 @@ function consensusModelsSetting(value: string | undefined): readonly string[] | 
 
 /**
  * OLLAMA_MCP_TOOLS: a comma list of tool names, or all of them. A long tool can hand back a
- * job_id, so while deferral is on, get_result and cancel_job come with it.
+ * job_id, so while deferral is on, get_result and cancel_job come with it. Unset (or blank)
+ * means all; a value that names no tool at all is a mistake, not "all".
  */
 export function toolsSetting(value: string | undefined, deferring: boolean): readonly ToolName[] {
-  const names = (value ?? "")
+  if (value === undefined) return TOOL_NAMES;
+  const names = value
     .split(",")
     .map((name) => name.trim().toLowerCase())
     .filter(Boolean);
-  if (names.length === 0 || (names.length === 1 && names[0] === "all")) return TOOL_NAMES;
+  if (names.length === 1 && names[0] === "all") return TOOL_NAMES;
+  if (names.length === 0) {
+    throw new ConfigError(
+      `OLLAMA_MCP_TOOLS (--tools) names no tool ("${value}"): give a comma-separated list of ${TOOL_NAMES.join(", ")}, or all.`,
+    );
+  }
   const unknown = names.filter((name) => !(TOOL_NAMES as readonly string[]).includes(name));
   if (unknown.length > 0) {
+    const guesses = unknown.flatMap((name) => {
+      const near = nearest(name, TOOL_NAMES);
+      return near ? [`"${name}" is maybe ${near}`] : [];
+    });
     throw new ConfigError(
-      `OLLAMA_MCP_TOOLS (--tools) names ${unknown.map((n) => `"${n}"`).join(", ")}, which this server does not have; the tools are: ${TOOL_NAMES.join(", ")}.`,
+      `OLLAMA_MCP_TOOLS (--tools) names ${unknown.map((n) => `"${n}"`).join(", ")}, which this server does not have; the tools are: ${TOOL_NAMES.join(", ")}.${guesses.length > 0 ? ` (${guesses.join("; ")}?)` : ""}`,
     );
   }
   const chosen = new Set(names as ToolName[]);
@@ -776,6 +787,37 @@ export function toolsSetting(value: string | undefined, deferring: boolean): rea
     for (const name of JOB_TOOLS) chosen.add(name);
   }
   return TOOL_NAMES.filter((name) => chosen.has(name));
+}
+
+/** The candidate a mistyped name most likely meant: a few edits away, or the same without "_". */
+function nearest(name: string, candidates: readonly string[]): string | undefined {
+  const plain = (text: string) => text.replace(/[_-]/g, "");
+  let best: { candidate: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = plain(name) === plain(candidate) ? 0 : editDistance(name, candidate);
+    if (
+      distance <= Math.max(2, Math.floor(candidate.length / 4)) &&
+      distance < (best?.distance ?? Infinity)
+    ) {
+      best = { candidate, distance };
+    }
+  }
+  return best?.candidate;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(
+        Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
 }
 
 /** OLLAMA_MCP_STORE: "memory", or a Redis URL. A refused value is never echoed whole: it may hold a password. */

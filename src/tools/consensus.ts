@@ -34,6 +34,7 @@ type Answer = z.infer<typeof answerSchema>;
 
 export const consensus = defineTool({
   name: "consensus",
+  summary: "ask 2 to 5 cloud models the same question and get one answer that compares theirs.",
   title: "Ask several cloud models and compare",
   description:
     "Ask the same question of 2 to 5 models on Ollama's cloud at once, then have one model write a single answer that says where they agree, where they differ, and which answer it trusts more and why. Use it for questions where one model's answer is not enough: a decision, a review, a fact worth checking. Returns every model's answer (or its error), the synthesis, and usage per model.",

@@ -4,6 +4,7 @@ import type { Caller } from "../caller.js";
 import type { Clock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
 import type { Conversations } from "../conversations.js";
+import { describeDuration } from "../duration.js";
 import type { Jobs } from "../jobs/jobs.js";
 import type { LogFields, ProgressReporter } from "../observability.js";
 import type { CallOptions, Upstream } from "../upstream/upstream.js";
@@ -40,24 +41,42 @@ type JobFields = "status" | "job_id" | "progress";
 export interface ToolDefinition<
   Input extends z.ZodType = z.ZodType,
   Output extends z.ZodObject = z.ZodObject,
+  Name extends string = string,
 > {
-  name: string;
+  name: Name;
   title: string;
-  description: string;
+  /** One line on what it is for: the server's instructions and the docs list tools by it. */
+  summary: string;
+  /** What the model reads; a function when it quotes the server's settings. */
+  description: string | ((config: ServerConfig) => string);
   inputSchema: Input;
   outputSchema: Output;
   annotations: ToolAnnotations;
   /** May outlast a client's patience: deferred to a job after OLLAMA_MCP_DEFER_AFTER_MS. */
   long?: true;
+  /** Works on long calls' jobs: offered whenever a long tool is, while deferral is on. */
+  handlesJobs?: true;
   handle(
     input: z.output<Input>,
     context: ToolContext,
   ): Promise<ToolOutput<Omit<z.input<Output>, JobFields>>>;
 }
 
-export function defineTool<Input extends z.ZodType, Output extends z.ZodObject>(
-  definition: ToolDefinition<Input, Output>,
-): ToolDefinition<Input, Output> {
+/**
+ * The description a client lists for `tool` under `config`. A long tool says it may hand back
+ * a job_id, after how long, while deferral is on.
+ */
+export function describeTool(tool: ToolDefinition, config: ServerConfig): string {
+  const own = typeof tool.description === "function" ? tool.description(config) : tool.description;
+  if (!tool.long || config.deferAfterMs === 0) return own;
+  return `${own} If it is still working after ${describeDuration(config.deferAfterMs)}, it returns status "running" with a job_id instead and goes on: call get_result with that job_id for the answer.`;
+}
+
+export function defineTool<
+  Input extends z.ZodType,
+  Output extends z.ZodObject,
+  const Name extends string,
+>(definition: ToolDefinition<Input, Output, Name>): ToolDefinition<Input, Output, Name> {
   return definition;
 }
 

@@ -1,5 +1,6 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import * as z from "zod";
+import { describeDuration } from "../duration.js";
 import type { JobProgress, JobState } from "../jobs/jobs.js";
 import { defineTool, ToolFailure } from "./define-tool.js";
 import {
@@ -12,9 +13,11 @@ import {
 
 export const getResult = defineTool({
   name: "get_result",
+  summary: 'the answer of a long call that returned status "running" with a job_id.',
+  handlesJobs: true,
   title: "Get the result of a long call",
-  description:
-    'Get the answer of a cloud_chat, search_and_summarize, research or consensus call that returned status "running" with a job_id because it was taking long. Waits up to wait_ms (at most the server\'s defer time, 45 s by default) for it: returns the call\'s full result once it is done, or another "running" result with the latest progress; then call get_result again. Results are kept for 15 minutes by default and can be read more than once.',
+  description: (config) =>
+    `Get the answer of a cloud_chat, search_and_summarize, research or consensus call that returned status "running" with a job_id because it was taking long. Waits up to wait_ms (at most ${describeDuration(config.deferAfterMs)}, the default) for it: returns the call's full result once it is done, or another "running" result with the latest progress; then call get_result again. Results are kept for ${describeDuration(config.jobTtlMs)} and can be read more than once.`,
   inputSchema: strictArguments(
     {
       job_id: jobIdField,
@@ -97,7 +100,7 @@ export function runningResult(
   const step = job.progress?.message;
   const text = job.writing
     ? `${tool} has finished; its result is being written to the job store, which could not take it yet. Call get_result again in a moment with job_id "${job.id}".`
-    : `${tool} is still working (${describeDuration(elapsed)} so far${step ? `; latest: ${step}` : ""}). Call get_result with job_id "${job.id}" to get the answer: it waits up to ${Math.round(waitMs / 1000)} s for it each time. cancel_job stops it.`;
+    : `${tool} is still working (${describeDuration(elapsed)} so far${step ? `; latest: ${step}` : ""}). Call get_result with job_id "${job.id}" to get the answer: it waits up to ${describeDuration(waitMs)} for it each time. cancel_job stops it.`;
   return {
     content: [{ type: "text", text }],
     structuredContent: {
@@ -111,11 +114,4 @@ export function runningResult(
 function withJobId(result: CallToolResult, id: string): CallToolResult {
   if (!result.structuredContent) return result;
   return { ...result, structuredContent: { ...result.structuredContent, job_id: id } };
-}
-
-function describeDuration(ms: number): string {
-  const seconds = Math.round(ms / 1000);
-  if (seconds < 60) return `${seconds} s`;
-  const minutes = Math.floor(seconds / 60);
-  return seconds % 60 ? `${minutes} min ${seconds % 60} s` : `${minutes} min`;
 }

@@ -21,6 +21,7 @@ const modelSchema = z.object({
 
 export const listModels = defineTool({
   name: "list_models",
+  summary: "the models available right now, and where each runs.",
   title: "List Ollama cloud models",
   description:
     "List the models available right now, with their family and size: Ollama's cloud models (the list changes as models are added and retired) and, in local or hybrid mode, the models on your own Ollama, each marked by where it runs. Use it to pick a `model` for cloud_chat or search_and_summarize.",

@@ -25,29 +25,9 @@ import { StoreUnavailableError } from "../store/store.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { isAbortError } from "../upstream/signals.js";
 import type { Upstream } from "../upstream/upstream.js";
-import { cancelJob } from "./cancel-job.js";
-import { cloudChat } from "./cloud-chat.js";
-import { consensus } from "./consensus.js";
-import { type ToolContext, type ToolDefinition, ToolFailure } from "./define-tool.js";
-import { getResult, runningResult } from "./get-result.js";
-import { listModels } from "./list-models.js";
-import type { ToolName } from "./names.js";
-import { research } from "./research.js";
-import { searchAndSummarize } from "./search-and-summarize.js";
-import { webFetch } from "./web-fetch.js";
-import { webSearch } from "./web-search.js";
-
-export const TOOLS: readonly ToolDefinition[] = [
-  cloudChat,
-  webSearch,
-  searchAndSummarize,
-  webFetch,
-  listModels,
-  research,
-  consensus,
-  getResult,
-  cancelJob,
-] as unknown as readonly ToolDefinition[];
+import { TOOLS } from "./all.js";
+import { describeTool, type ToolContext, type ToolDefinition, ToolFailure } from "./define-tool.js";
+import { runningResult } from "./get-result.js";
 
 export interface RegistryDeps {
   client: Upstream;
@@ -70,12 +50,12 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
     mcpLogLevel = request.params.level;
     return {};
   });
-  for (const tool of TOOLS.filter((t) => deps.config.tools.includes(t.name as ToolName))) {
+  for (const tool of TOOLS.filter((t) => deps.config.tools.includes(t.name))) {
     server.registerTool(
       tool.name,
       {
         title: tool.title,
-        description: tool.description,
+        description: describeTool(tool, deps.config),
         inputSchema: tool.inputSchema,
         outputSchema: tool.outputSchema,
         annotations: tool.annotations,

@@ -28,6 +28,7 @@ const stepSchema = z.object({
 
 export const research = defineTool({
   name: "research",
+  summary: "let a big model search and read the web itself, then answer with [n] citations.",
   title: "Research a question on the web, with citations",
   description:
     "Answer a question with a large cloud model that decides for itself what to search and which pages to read (Ollama web search and fetch), then writes a markdown answer with numbered citations [n] to the listed sources. Use it for questions that need several searches or careful reading; use search_and_summarize for a quick one-search overview. Returns the answer, its sources, every step taken and why it stopped.",

@@ -44,6 +44,7 @@ type Usage = MultiCallUsage;
 
 export const searchAndSummarize = defineTool({
   name: "search_and_summarize",
+  summary: "search the web, summarise each result, and get one answer with [n] citations.",
   title: "Search the web and answer with citations",
   description:
     "Research a question on the live web: search with Ollama's web search, summarise every result with a cloud model in parallel (fetching full pages when a result is thin), then write one answer with numbered citations [1]..[n] that map to the returned sources. Use it when you need a grounded, current answer rather than raw pages. Set synthesize=false to get only the per-source summaries.",
@@ -98,7 +99,8 @@ export const searchAndSummarize = defineTool({
   long: true,
   async handle(input, context) {
     const { client, config, call, progress } = context;
-    client.checkModel(input.model);
+    // A model the cloud does not have would fail only after the search was spent.
+    await client.ensureModel(input.model, call);
     const ran: { model?: string; route?: Route } = {};
     const usage: Usage = {
       prompt_tokens: 0,

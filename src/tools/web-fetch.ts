@@ -7,6 +7,7 @@ const MAX_LINKS = 100;
 
 export const webFetch = defineTool({
   name: "web_fetch",
+  summary: "read one web page, as markdown.",
   title: "Fetch a web page (Ollama web fetch)",
   description:
     "Fetch one web page through Ollama's web fetch API and get its title, its main content as markdown, and the links on it. Use it to read a page found with web_search in full. Long pages are cut to max_chars, and the result says so.",

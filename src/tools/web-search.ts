@@ -10,6 +10,7 @@ const resultSchema = z.object({
 
 export const webSearch = defineTool({
   name: "web_search",
+  summary: "search the live web and get the top results with their page text.",
   title: "Search the web (Ollama web search)",
   description:
     "Search the live web with Ollama's web search API and get the top results with their page content. Use it for anything recent or anything you are not sure about; cite the URLs you use.",

@@ -70,6 +70,12 @@ export interface Upstream {
   modelsWith(capability: string, options?: CallOptions): Promise<string[]>;
   /** Throws a RoutingError, before anything is sent, for a model this mode can never run. */
   checkModel(model: ModelRef | undefined): void;
+  /**
+   * In cloud mode, throws the error a chat would (the model is not there, with those that are)
+   * when the cloud's list says it does not have the model; when the list cannot be had, the
+   * chat will say. For tools that would spend other calls before their first chat.
+   */
+  ensureModel(model: ModelRef | undefined, options?: CallOptions): Promise<void>;
 }
 
 export interface UpstreamDeps {
@@ -230,6 +236,18 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
 
   return {
     checkModel,
+
+    async ensureModel(requested, options = {}) {
+      const model = checkModel(requested);
+      if (config.mode !== "cloud") return;
+      const models = await catalog.cloudModels(options).catch((error: unknown) => {
+        if (isAbortError(error)) throw error;
+        return undefined;
+      });
+      if (!models || hasModel(models, model.base)) return;
+      const names = models.map((m) => m.name).slice(0, SUGGESTED_MODELS);
+      throw new ModelNotFoundError(model.base, names, { service: CLOUD });
+    },
 
     capabilities(requested, options = {}) {
       return catalog.capabilities(checkModel(requested), options);

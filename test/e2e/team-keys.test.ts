@@ -87,7 +87,8 @@ describe("one HTTP server for a team, each member on their own Ollama key", () =
     const requests = t.fake.requests.filter((r) => r.path.startsWith("/api/"));
     expect(requests.length).toBeGreaterThan(20);
     for (const request of requests) {
-      const text = JSON.stringify(request.body);
+      // A GET (the model list) has no body, and no word to tell whose it is.
+      const text = JSON.stringify(request.body) ?? "";
       const word = text.includes("alpha") ? "alpha" : text.includes("bravo") ? "bravo" : undefined;
       if (!word) continue;
       expect(request.headers.authorization, `${request.path} ${text.slice(0, 120)}`).toBe(
