@@ -37,9 +37,37 @@ const redisApart = {
   },
 };
 
+// zod says its modules have no side effects. esbuild then leaves out the call that starts a
+// module it started lazily (everything a dynamic import reaches, zod too) from a module that is
+// not lazy, which then finds zod's classes undefined (evanw/esbuild#2326). Marking zod's files as
+// having side effects keeps those calls.
+const zodStarts = {
+  name: "zod-starts",
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === "zod-starts") return undefined;
+      const resolved = await b.resolve(args.path, {
+        kind: args.kind,
+        resolveDir: args.resolveDir,
+        importer: args.importer,
+        pluginData: "zod-starts",
+      });
+      if (resolved.errors.length > 0 || !/[\\/]node_modules[\\/]zod[\\/]/.test(resolved.path)) {
+        return undefined;
+      }
+      return { ...resolved, sideEffects: true };
+    });
+  },
+};
+
 await rm("dist", { recursive: true, force: true });
 const [main, redis] = await Promise.all([
-  build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/main.cjs", plugins: [redisApart] }),
+  build({
+    ...common,
+    entryPoints: ["src/index.ts"],
+    outfile: "dist/main.cjs",
+    plugins: [redisApart, zodStarts],
+  }),
   build({
     ...common,
     stdin: { contents: 'export { createClient } from "redis";', resolveDir: ".", loader: "js" },

@@ -10,7 +10,6 @@ import { finishCallsInFlight } from "./shutdown.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { RedisStore } from "./store/redis-store.js";
 import { type Store, StoreUnavailableError } from "./store/store.js";
-import { startHttpServer } from "./transports/http.js";
 import { StdioTransport } from "./transports/stdio.js";
 import { createUpstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
@@ -141,6 +140,8 @@ async function serveHttp(
   newServer: () => McpServer,
   jobs: Jobs,
 ): Promise<void> {
+  // Only an HTTP server loads the HTTP stack.
+  const { startHttpServer } = await import("./transports/http.js");
   const running = await startHttpServer({ options: http, createMcpServer: newServer, log });
   writeErr(`Listening on ${running.url}`);
   let stopping = false;

@@ -4,6 +4,7 @@ import type { ServerConfig } from "./config.js";
 import type { Conversations } from "./conversations.js";
 import { describeDuration } from "./duration.js";
 import type { Jobs } from "./jobs/jobs.js";
+import { noElicitationValidator } from "./no-elicitation-validator.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
 import { redactor } from "./redact.js";
 import { TOOLS } from "./tools/all.js";
@@ -56,6 +57,7 @@ export function createServer(deps: ServerDeps): McpServer {
     {
       instructions: instructions(deps.config),
       capabilities: { logging: {} },
+      jsonSchemaValidator: noElicitationValidator,
     },
   );
   registerTools(server, {
