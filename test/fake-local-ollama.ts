@@ -63,10 +63,18 @@ export class FakeLocalOllama {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://fake").pathname;
+    const { pathname: path, search } = new URL(req.url ?? "/", "http://fake");
     const body = await readJsonBody(req);
     const closed = new Promise<void>((resolve) => res.on("close", () => resolve()));
-    this.requests.push({ method: req.method ?? "", path, headers: req.headers, body, closed });
+    const query = search.replace(/^\?/, "");
+    this.requests.push({
+      method: req.method ?? "",
+      path,
+      query,
+      headers: req.headers,
+      body,
+      closed,
+    });
     if (SUITE_LOG) {
       appendFileSync(
         SUITE_LOG,

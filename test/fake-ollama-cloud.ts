@@ -8,11 +8,43 @@ import {
 
 /**
  * A loopback fake of the ollama.com API: /api/chat (NDJSON stream and stream:false),
- * /api/web_search, /api/web_fetch and /api/tags, with bearer auth and injectable faults.
- * Wire format as in ollama/ollama's server/routes.go and docs/openapi.yaml.
+ * /api/web_search, /api/web_fetch, /api/tags, /api/show, /api/balance and /api/usage, with
+ * bearer auth and injectable faults. Wire format as in ollama/ollama's server/routes.go,
+ * docs/openapi.yaml and docs/api/*.mdx (balance.mdx, cloud-usage.mdx for the account endpoints).
  */
 
-export type Route = "chat" | "web_search" | "web_fetch" | "tags" | "show";
+export type Route = "chat" | "web_search" | "web_fetch" | "tags" | "show" | "balance" | "usage";
+
+/**
+ * The request fields the reference documents, by route: what the server may send. Chat options
+ * are open (ModelOptions allows more properties), so they are not listed.
+ */
+const DOCUMENTED: Record<Route, { body?: string[]; message?: string[]; query?: string[] }> = {
+  chat: {
+    body: [
+      "model",
+      "messages",
+      "tools",
+      "format",
+      "options",
+      "stream",
+      "think",
+      "keep_alive",
+      "logprobs",
+      "top_logprobs",
+    ],
+    // tool_name: docs/capabilities/tool-calling.mdx and docs/api.md.
+    message: ["role", "content", "images", "tool_calls", "tool_name"],
+  },
+  web_search: { body: ["query", "max_results"] },
+  web_fetch: { body: ["url"] },
+  show: { body: ["model", "verbose"] },
+  tags: {},
+  balance: { query: [] },
+  usage: { query: ["range", "scope"] },
+};
+const THINK_LEVELS = ["high", "medium", "low", "max"];
+export const SLOT_TIMEOUT = "timed out waiting for a concurrent request slot";
 
 export type Fault =
   /** Answer with this status and body (an object is sent as JSON). */
@@ -39,6 +71,8 @@ export type Fault =
 export interface RecordedRequest {
   method: string;
   path: string;
+  /** The query string, without its "?". */
+  query: string;
   headers: IncomingHttpHeaders;
   body: unknown;
   /** Resolves when the client's connection for this request closes. */
@@ -90,7 +124,39 @@ export const DEFAULT_CLOUD_MODELS = [
 ];
 
 const DEFAULT_CAPABILITIES: Record<string, string[]> = {
-  "qwen3-vl:235b": ["completion", "vision", "tools"],
+  "gpt-oss:120b": ["completion", "tools", "thinking"],
+  "gpt-oss:20b": ["completion", "tools", "thinking"],
+  "qwen3-vl:235b": ["completion", "vision", "tools", "thinking"],
+  "deepseek-v3.2": ["completion", "tools", "thinking"],
+};
+
+/** A plan of monthly credits, as /api/balance reports one. */
+export interface CreditsPlan {
+  kind: "credits";
+  includedUsd: number;
+  allowanceUsd: number;
+  periodFrom: string;
+  periodUntil: string;
+  purchasedUsd: number;
+}
+
+/** A legacy plan of session and weekly limits. */
+export interface LegacyPlan {
+  kind: "legacy";
+  sessionPercent: number;
+  sessionResetsAt: string;
+  weeklyPercent: number;
+  weeklyResetsAt: string;
+  purchasedUsd: number;
+}
+
+export const DEFAULT_PLAN: CreditsPlan = {
+  kind: "credits",
+  includedUsd: 72.5,
+  allowanceUsd: 100,
+  periodFrom: "2026-11-15T09:30:00Z",
+  periodUntil: "2026-12-15T09:30:00Z",
+  purchasedUsd: 25,
 };
 
 export class FakeOllamaCloud {
@@ -108,6 +174,21 @@ export class FakeOllamaCloud {
   showOffered = true;
   searchResponder = defaultSearchHits;
   fetchResponder = defaultFetchPage;
+  /** The account's plan, for /api/balance and /api/usage. */
+  plan: CreditsPlan | LegacyPlan = { ...DEFAULT_PLAN };
+  /** Whether the callers are team admins (scope=team is refused with 403 otherwise). */
+  teamAdmin = false;
+  /** The clock /api/usage reckons its ranges by. */
+  now: () => number = () => Date.now();
+  /** Chat requests the plan runs at once; the rest wait for a slot, and past slotWaitMs are refused. */
+  planSlots: number | undefined;
+  slotWaitMs = 1_000;
+  /** Fields the reference does not document, seen in requests: "<route> <field>". */
+  readonly undocumented: string[] = [];
+  /** /api/balance and /api/usage requests of the last minute, by key: 10 a minute are allowed. */
+  private readonly accountRequests = new Map<string, number[]>();
+  private slotsTaken = 0;
+  private slotQueue: (() => void)[] = [];
 
   /** Bumped by reset(): a request that began before it must not touch the next test's state. */
   private epoch = 0;
@@ -174,6 +255,13 @@ export class FakeOllamaCloud {
     this.chatResponder = defaultChatResponder;
     this.searchResponder = defaultSearchHits;
     this.fetchResponder = defaultFetchPage;
+    this.plan = { ...DEFAULT_PLAN };
+    this.teamAdmin = false;
+    this.now = () => Date.now();
+    this.planSlots = undefined;
+    this.slotWaitMs = 1_000;
+    this.undocumented.length = 0;
+    this.accountRequests.clear();
     for (const key of Object.keys(this.latency)) delete this.latency[key as Route];
     for (const key of Object.keys(this.maxConcurrent)) delete this.maxConcurrent[key as Route];
     this.release();
@@ -200,7 +288,7 @@ export class FakeOllamaCloud {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://fake").pathname;
+    const { pathname: path, search } = new URL(req.url ?? "/", "http://fake");
     const epoch = this.epoch;
     let gone = false;
     res.on("close", () => {
@@ -213,11 +301,20 @@ export class FakeOllamaCloud {
     // A request of an earlier test is not this test's to record or answer.
     if (epoch !== this.epoch) return void res.destroy();
     const closed = new Promise<void>((resolve) => res.on("close", () => resolve()));
-    this.requests.push({ method: req.method ?? "", path, headers: req.headers, body, closed });
+    const query = search.replace(/^\?/, "");
+    this.requests.push({
+      method: req.method ?? "",
+      path,
+      query,
+      headers: req.headers,
+      body,
+      closed,
+    });
     this.lastAuth = req.headers.authorization ?? "";
 
     const route = routeOf(req.method, path);
     if (!route) return sendJson(res, 404, { error: "404 page not found" });
+    this.noteUndocumented(route, body, query);
     const accepted = [this.apiKey, ...this.otherKeys].map((key) => `Bearer ${key}`);
     if (!accepted.includes(req.headers.authorization ?? "")) {
       return sendJson(res, 401, { error: "unauthorized" });
@@ -258,8 +355,15 @@ export class FakeOllamaCloud {
     if (fault && this.answerWithFault(fault, res, route, body)) return;
 
     switch (route) {
-      case "chat":
+      case "chat": {
+        if (!(await this.takeSlot(res))) {
+          return sendJson(res, 429, { error: SLOT_TIMEOUT });
+        }
         return this.answerChat(body as ChatRequestBody, res, fault);
+      }
+      case "balance":
+      case "usage":
+        return this.answerAccount(route, req.headers.authorization ?? "", query, res);
       case "web_search":
         return this.answerSearch(body, res);
       case "web_fetch":
@@ -339,6 +443,17 @@ export class FakeOllamaCloud {
     if (images.length > 0 && !(this.capabilities[request.model] ?? []).includes("vision")) {
       return sendJson(res, 400, { error: "this model is missing data required for image input" });
     }
+    // As the API's ThinkValue and the chat handler check it.
+    const { think } = request;
+    if (think !== undefined && typeof think !== "boolean" && !THINK_LEVELS.includes(think)) {
+      return sendJson(res, 400, {
+        error: `invalid think value: "${think}" (must be "high", "medium", "low", "max", true, or false)`,
+      });
+    }
+    const thinks = (this.capabilities[request.model] ?? []).includes("thinking");
+    if (think !== undefined && think !== false && !thinks) {
+      return sendJson(res, 400, { error: `"${request.model}" does not support thinking` });
+    }
     const script = this.chatResponder(request);
     const chunkSize = script.chunkSize ?? 8;
     const pieces: { content: string; thinking?: string; tool_calls?: ChatScript["tool_calls"] }[] =
@@ -414,6 +529,115 @@ export class FakeOllamaCloud {
     }
   }
 
+  /** Waits for one of the plan's chat slots; false when none came within slotWaitMs. */
+  private takeSlot(res: ServerResponse): Promise<boolean> {
+    const slots = this.planSlots;
+    if (slots === undefined) return Promise.resolve(true);
+    const release = () => {
+      const next = this.slotQueue.shift();
+      if (next) next();
+      else this.slotsTaken--;
+    };
+    if (this.slotsTaken < slots) {
+      this.slotsTaken++;
+      res.on("close", release);
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const granted = () => {
+        clearTimeout(timer);
+        res.on("close", release);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.slotQueue = this.slotQueue.filter((waiter) => waiter !== granted);
+        resolve(false);
+      }, this.slotWaitMs);
+      this.slotQueue.push(granted);
+    });
+  }
+
+  private noteUndocumented(route: Route, body: unknown, query: string): void {
+    const documented = DOCUMENTED[route];
+    const note = (field: string) => this.undocumented.push(`${route} ${field}`);
+    if (body !== undefined) {
+      const allowed = documented.body ?? [];
+      const fields = body && typeof body === "object" ? Object.keys(body) : ["(not an object)"];
+      for (const field of fields) if (!allowed.includes(field)) note(field);
+      const messages = (body as { messages?: unknown }).messages;
+      for (const message of Array.isArray(messages) ? messages : []) {
+        for (const field of Object.keys(message ?? {})) {
+          if (!(documented.message ?? []).includes(field)) note(`messages[].${field}`);
+        }
+      }
+    }
+    for (const name of new URLSearchParams(query).keys()) {
+      if (!(documented.query ?? []).includes(name)) note(`?${name}`);
+    }
+  }
+
+  /** /api/balance and /api/usage, as docs/api/balance.mdx and cloud-usage.mdx describe them. */
+  private answerAccount(
+    route: "balance" | "usage",
+    authorization: string,
+    query: string,
+    res: ServerResponse,
+  ): void {
+    // 10 requests a minute per user, shared by both endpoints.
+    const now = Date.now();
+    const recent = (this.accountRequests.get(authorization) ?? []).filter((t) => t > now - 60_000);
+    if (recent.length >= 10) {
+      const wait = Math.max(1, Math.ceil(((recent[0] as number) + 60_000 - now) / 1000));
+      res.writeHead(429, {
+        "content-type": "application/json; charset=utf-8",
+        "retry-after": String(wait),
+      });
+      return void res.end(JSON.stringify({ error: "too many requests" }));
+    }
+    recent.push(now);
+    this.accountRequests.set(authorization, recent);
+    const [status, body] = this.account(route, query);
+    sendJson(res, status, body);
+  }
+
+  /** The status and body /api/balance or /api/usage answers with. */
+  private account(route: "balance" | "usage", query: string): [number, unknown] {
+    const params = new URLSearchParams(query);
+    const names = [...params.keys()];
+    const allowed = route === "usage" ? ["range", "scope"] : [];
+    const unsupported = names.find((name) => !allowed.includes(name));
+    if (unsupported) return [400, { error: `unsupported query parameter: ${unsupported}` }];
+    const repeated = names.find((name, i) => names.indexOf(name) !== i);
+    if (repeated) return [400, { error: `repeated query parameter: ${repeated}` }];
+    const plan = this.plan;
+    if (route === "balance") {
+      const included =
+        plan.kind === "credits"
+          ? {
+              balance_usd: plan.includedUsd,
+              allowance_usd: plan.allowanceUsd,
+              period: { from: plan.periodFrom, until: plan.periodUntil },
+            }
+          : {
+              session: { remaining_percent: plan.sessionPercent, resets_at: plan.sessionResetsAt },
+              weekly: { remaining_percent: plan.weeklyPercent, resets_at: plan.weeklyResetsAt },
+            };
+      return [200, { included, purchased: { balance_usd: plan.purchasedUsd } }];
+    }
+    const range = params.get("range") ?? "7d";
+    const scope = params.get("scope") ?? "self";
+    if (!["24h", "7d", "30d"].includes(range)) {
+      return [400, { error: `invalid range: ${range} (must be 24h, 7d or 30d)` }];
+    }
+    if (scope !== "self" && scope !== "team") {
+      return [400, { error: `invalid scope: ${scope} (must be self or team)` }];
+    }
+    if (scope === "team" && !this.teamAdmin) {
+      return [403, { error: "only team admins can view team usage" }];
+    }
+    return [200, usageReport(range, scope, this.now(), plan.kind === "legacy")];
+  }
+
   private answerShow(body: unknown, res: ServerResponse): void {
     const { model } = (body ?? {}) as { model?: unknown };
     if (!this.showOffered) {
@@ -475,12 +699,74 @@ export function defaultSearchHits(query: string, maxResults: number): SearchHit[
   }));
 }
 
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/**
+ * What /api/usage reports: 24h in hours (24 whole ones from the start of the hour a day ago, and
+ * this one so far), 7d and 30d in days (whole days from midnight UTC, and today so far). Every
+ * third bucket is empty. A legacy plan has request counts only.
+ */
+export function usageReport(range: string, scope: string, now: number, legacy: boolean) {
+  const hourly = range === "24h";
+  const size = hourly ? HOUR : DAY;
+  const from = hourly
+    ? Math.floor(now / HOUR) * HOUR - 24 * HOUR
+    : Math.floor(now / DAY) * DAY - (range === "7d" ? 7 : 30) * DAY;
+  const count = hourly ? 25 : range === "7d" ? 8 : 31;
+  const iso = (t: number) => new Date(t).toISOString().replace(".000Z", "Z");
+  const amounts = (i: number) => {
+    const requests = i % 3 === 2 ? 0 : (i % 5) + 1;
+    const money = legacy
+      ? {}
+      : {
+          usage_usd: Math.round(requests * 1_300) / 1_000_000,
+          input_tokens: requests * 8_000,
+          cached_input_tokens: requests * 2_000,
+          output_tokens: requests * 800,
+        };
+    return { request_count: requests, ...money };
+  };
+  const buckets = Array.from({ length: count }, (_, i) => {
+    const start = from + i * size;
+    const last = i === count - 1;
+    return {
+      from: iso(start),
+      until: iso(last ? now : start + size),
+      ...(last && { partial: true }),
+      ...amounts(i),
+    };
+  });
+  const sum = (field: string) =>
+    buckets.reduce((n, b) => n + ((b as Record<string, unknown>)[field] as number), 0);
+  const totals = legacy
+    ? { request_count: sum("request_count") }
+    : {
+        request_count: sum("request_count"),
+        usage_usd: Math.round(sum("usage_usd") * 1_000_000) / 1_000_000,
+        input_tokens: sum("input_tokens"),
+        cached_input_tokens: sum("cached_input_tokens"),
+        output_tokens: sum("output_tokens"),
+      };
+  return {
+    range,
+    scope,
+    granularity: hourly ? "hour" : "day",
+    from: iso(from),
+    until: iso(now),
+    totals,
+    buckets,
+  };
+}
+
 function routeOf(method: string | undefined, path: string): Route | undefined {
   if (method === "POST" && path === "/api/chat") return "chat";
   if (method === "POST" && path === "/api/web_search") return "web_search";
   if (method === "POST" && path === "/api/web_fetch") return "web_fetch";
   if (method === "GET" && path === "/api/tags") return "tags";
   if (method === "POST" && path === "/api/show") return "show";
+  if (method === "GET" && path === "/api/balance") return "balance";
+  if (method === "GET" && path === "/api/usage") return "usage";
   return undefined;
 }
 
