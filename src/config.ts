@@ -2,10 +2,10 @@ import { parseArgs } from "node:util";
 import { ModelNameError, parseModelRef } from "./model-name.js";
 import type { StoreSetting } from "./store/store.js";
 import { JOB_TOOLS, LONG_TOOLS, TOOL_NAMES, type ToolName } from "./tools/all.js";
+import { API_KEYS_URL } from "./upstream/errors.js";
 
 export const DEFAULT_CLOUD_HOST = "https://ollama.com";
 export const DEFAULT_CLOUD_MODEL = "gpt-oss:120b";
-export const API_KEYS_URL = "https://ollama.com/settings/keys";
 
 export type LogLevel = "debug" | "info" | "warning" | "error" | "off";
 export type Mode = "cloud" | "local" | "hybrid";
@@ -239,7 +239,7 @@ export const SETTINGS = {
     flag: "upstream-concurrency",
     default: "16",
     range: [1, 1_000],
-    help: "Most requests to Ollama at once (Ollama's plans limit how many cloud models run at the same time); more wait in line. With MCP_HTTP_KEYS=client, each caller has this many.",
+    help: "Most requests to Ollama at once; more wait in line. With MCP_HTTP_KEYS=client, each caller has this many. A plan runs 1, 3 or 10 cloud requests at once and queues the rest: set this to your plan's number to wait here instead of in the cloud's queue.",
   },
   upstreamConcurrencyTotal: {
     env: "OLLAMA_UPSTREAM_CONCURRENCY_TOTAL",

@@ -121,7 +121,10 @@ describe("cloud_chat", () => {
       ],
       [{ prompt: "x", model: "gpt-oss:20b:local" }, /local Ollama/],
       [{ prompt: "x", model: "not a model" }, /is not a model name/],
-      [{ prompt: "x", think: "max" }, /think must be true, false, "low", "medium" or "high"/],
+      [
+        { prompt: "x", think: "maximum" },
+        /think must be true, false, "low", "medium", "high" or "max"/,
+      ],
       [{ prompt: "x", format: "xml" }, /format must be "json" or a JSON schema object/],
       [
         { prompt: "x", options: { temprature: 1 } },

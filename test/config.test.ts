@@ -271,7 +271,7 @@ describe("tool selection (OLLAMA_MCP_TOOLS, --tools)", () => {
 
   it("refuses a name it does not have, listing the ones it has", () => {
     expect(() => resolveConfig({}, { OLLAMA_MCP_TOOLS: "web_search,websearch" })).toThrow(
-      /OLLAMA_MCP_TOOLS \(--tools\) names "websearch", which this server does not have; the tools are: cloud_chat, web_search, search_and_summarize, web_fetch, list_models, research, consensus, get_result, cancel_job\./,
+      /OLLAMA_MCP_TOOLS \(--tools\) names "websearch", which this server does not have; the tools are: cloud_chat, web_search, search_and_summarize, web_fetch, list_models, research, consensus, cloud_usage, get_result, cancel_job\./,
     );
   });
 });

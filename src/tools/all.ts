@@ -1,5 +1,6 @@
 import { cancelJob } from "./cancel-job.js";
 import { cloudChat } from "./cloud-chat.js";
+import { cloudUsage } from "./cloud-usage.js";
 import { consensus } from "./consensus.js";
 import type { ToolDefinition } from "./define-tool.js";
 import { getResult } from "./get-result.js";
@@ -21,6 +22,7 @@ const DEFINED = [
   listModels,
   research,
   consensus,
+  cloudUsage,
   getResult,
   cancelJob,
 ] as const;

@@ -111,9 +111,10 @@ export const consensus = defineTool({
       models.map(async (model) => {
         let answered = false;
         try {
+          // The models run at once: a plan that runs fewer gets the rest as slots free up.
           const reply = await client.chat(
             { model, messages: conversation, think: input.think },
-            call,
+            { ...call, waitForSlot: true },
           );
           answered = true;
           return reply;
@@ -172,7 +173,7 @@ export const consensus = defineTool({
           ],
           think: input.think,
         },
-        call,
+        { ...call, waitForSlot: true },
       );
       synthesis = reply.content.trim();
       route = reply.route;

@@ -71,11 +71,11 @@ export const modelField = z
   );
 
 export const thinkField = z
-  .union([z.boolean(), z.enum(["low", "medium", "high"])], {
-    error: 'think must be true, false, "low", "medium" or "high"',
+  .union([z.boolean(), z.enum(["low", "medium", "high", "max"])], {
+    error: 'think must be true, false, "low", "medium", "high" or "max"',
   })
   .describe(
-    'Ask a thinking model to reason first: true/false, or "low"/"medium"/"high" for models that take a level (gpt-oss).',
+    'Ask a thinking model to reason first: true/false, or "low", "medium", "high" or "max" (the most) for models that take a level.',
   );
 
 export const routeSchema = z

@@ -157,7 +157,7 @@ export const searchAndSummarize = defineTool({
               { role: "user", content: synthesisUserPrompt(input.query, summarized) },
             ],
           },
-          call,
+          { ...call, waitForSlot: true },
         );
         addUsage(usage, reply.usage);
         answer = reply.content.trim();
@@ -229,7 +229,8 @@ async function summarizeHit(
         },
       ],
     },
-    call,
+    // The summaries run at once: a plan that runs fewer gets the rest as slots free up.
+    { ...call, waitForSlot: true },
   );
   addUsage(usage, reply.usage);
   ran.model ??= reply.model;

@@ -4,7 +4,7 @@ import { MalformedResponseError, type Service, StreamError, UpstreamError } from
 import { type CallHooks, createSeam, type SeamDeps, type UpstreamTarget } from "./fetch-seam.js";
 import { isAbortError } from "./signals.js";
 
-export type ThinkLevel = boolean | "low" | "medium" | "high";
+export type ThinkLevel = boolean | "low" | "medium" | "high" | "max";
 
 /** A tool call as Ollama returns it: `arguments` is an object, not a JSON string. */
 export interface ToolCall {
@@ -96,7 +96,56 @@ export interface Endpoint {
   tags(options?: CallOptions): Promise<TaggedModel[]>;
   /** What a model can do ("vision", "tools", ...), when the server says. */
   show(model: string, options?: CallOptions): Promise<{ capabilities?: string[] | undefined }>;
+  /** The account's credits left (GET /api/balance). */
+  balance(options?: CallOptions): Promise<AccountBalance>;
+  /** The account's (or its team's) usage over a range (GET /api/usage). */
+  usage(range: UsageRange, scope: UsageScope, options?: CallOptions): Promise<CloudUsage>;
 }
+
+const resetWindowSchema = z.object({ remaining_percent: z.number(), resets_at: z.string() });
+
+/** docs/api/balance.mdx: monthly credits, or a legacy plan's session and weekly limits. */
+const balanceSchema = z.object({
+  included: z.union([
+    z.object({
+      balance_usd: z.number(),
+      allowance_usd: z.number(),
+      period: z.object({ from: z.string(), until: z.string() }),
+    }),
+    z.object({ session: resetWindowSchema, weekly: resetWindowSchema }),
+  ]),
+  purchased: z.object({ balance_usd: z.number() }),
+});
+export type AccountBalance = z.infer<typeof balanceSchema>;
+
+/** Counts of one range or bucket; a legacy plan's have request counts only. */
+const amountsSchema = z.object({
+  request_count: z.number(),
+  usage_usd: z.number().optional(),
+  input_tokens: z.number().optional(),
+  cached_input_tokens: z.number().optional(),
+  output_tokens: z.number().optional(),
+});
+
+/** docs/api/cloud-usage.mdx. */
+const usageSchema = z.object({
+  range: z.string(),
+  scope: z.string(),
+  granularity: z.enum(["hour", "day"]),
+  from: z.string(),
+  until: z.string(),
+  totals: amountsSchema,
+  buckets: z.array(
+    amountsSchema.extend({
+      from: z.string(),
+      until: z.string(),
+      partial: z.boolean().optional(),
+    }),
+  ),
+});
+export type CloudUsage = z.infer<typeof usageSchema>;
+export type UsageRange = "24h" | "7d" | "30d";
+export type UsageScope = "self" | "team";
 
 const searchResponseSchema = z.object({
   results: z.array(
@@ -150,6 +199,15 @@ export function createEndpoint(target: UpstreamTarget, deps: SeamDeps): Endpoint
   };
   const guard = <T>(hooks: CallHooks, what: string, call: (ollama: Ollama) => Promise<T>) =>
     guarded(() => withOllama(hooks, call), what, service);
+  /** A GET of an endpoint ollama-js has no method for, through the same seam. */
+  const getJson = async (path: string, hooks: CallHooks): Promise<unknown> => {
+    const seam = createSeam(target, deps, hooks);
+    try {
+      return await (await seam.fetch(`${target.baseUrl}${path}`, { method: "GET" })).json();
+    } finally {
+      seam.close();
+    }
+  };
 
   return {
     service,
@@ -173,6 +231,17 @@ export function createEndpoint(target: UpstreamTarget, deps: SeamDeps): Endpoint
     async show(model, options = {}) {
       const raw = await guard(options, "model details", (ollama) => ollama.show({ model }));
       return parse(showResponseSchema, raw, "model details", service);
+    },
+
+    async balance(options = {}) {
+      const raw = await guarded(() => getJson("/api/balance", options), "balance", service);
+      return parse(balanceSchema, raw, "balance", service);
+    },
+
+    async usage(range, scope, options = {}) {
+      const query = new URLSearchParams({ range, scope });
+      const raw = await guarded(() => getJson(`/api/usage?${query}`, options), "usage", service);
+      return parse(usageSchema, raw, "usage", service);
     },
 
     async tags(options = {}) {
@@ -205,7 +274,9 @@ async function streamChat(
       messages: request.messages,
       stream: true,
       ...(request.tools !== undefined && { tools: request.tools }),
-      ...(request.think !== undefined && { think: request.think }),
+      // ollama-js 0.6 types think without "max", which the API takes (ThinkValue in
+      // ollama/ollama's api/types.go); it sends the value as it is.
+      ...(request.think !== undefined && { think: request.think as "high" }),
       ...(request.format !== undefined && { format: request.format }),
       ...(request.options !== undefined && { options: request.options }),
     });

@@ -2,6 +2,7 @@ import type { Redact } from "../redact.js";
 import {
   AuthError,
   CloudDisabledError,
+  PlanSlotError,
   RateLimitedError,
   RedirectError,
   type Service,
@@ -33,7 +34,9 @@ export interface ErrorContext {
 
 export type KeySource = "OLLAMA_API_KEY" | "caller";
 
-const USAGE_LIMIT = /usage limit|upgrade|subscription|quota|exceeded/i;
+const USAGE_LIMIT = /usage limit|upgrade|subscription|quota|exceeded|credits/i;
+/** A plan's busy slots, whatever status the cloud gives it (seen from ollama.com in 2026). */
+const SLOT_TIMEOUT = /concurrent request slot/i;
 
 export function errorFromAnswer(answer: ErrorAnswer, context: ErrorContext): UpstreamError {
   const { status, statusText, headers } = answer;
@@ -42,7 +45,7 @@ export function errorFromAnswer(answer: ErrorAnswer, context: ErrorContext): Ups
     serviceMessageFrom(answer.text, headers.get("content-type")),
     redact,
   );
-  const options = { cause: { status }, service };
+  const options = { cause: { status }, service, serviceMessage };
   const retryAfter = parseRetryAfter(headers.get("retry-after"), context.now);
   if (status >= 300 && status < 400) {
     return new RedirectError(
@@ -61,6 +64,9 @@ export function errorFromAnswer(answer: ErrorAnswer, context: ErrorContext): Ups
   }
   if (status === 401 || status === 403) {
     return new AuthError(status, serviceMessage, context.keySource, options);
+  }
+  if (serviceMessage && SLOT_TIMEOUT.test(serviceMessage)) {
+    return new PlanSlotError(status, serviceMessage, options);
   }
   if (status === 402 || (status === 429 && USAGE_LIMIT.test(serviceMessage ?? ""))) {
     return new UsageLimitError(status, serviceMessage, retryAfter, options);

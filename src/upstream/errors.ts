@@ -1,4 +1,5 @@
-import { API_KEYS_URL } from "../config.js";
+/** Where an Ollama API key is made. */
+export const API_KEYS_URL = "https://ollama.com/settings/keys";
 
 /** Which server a call went to, for messages that tell the user what to check. */
 export interface Service {
@@ -14,6 +15,8 @@ interface ErrorOptions {
   cause?: unknown;
   status?: number | undefined;
   service?: Service;
+  /** The service's own message, as it can be quoted (shortened, secrets removed). */
+  serviceMessage?: string | undefined;
 }
 
 /**
@@ -26,11 +29,13 @@ export class UpstreamError extends Error {
   /** HTTP status from the service, when there was one. */
   readonly status: number | undefined;
   readonly service: Service;
+  readonly serviceMessage: string | undefined;
 
   constructor(message: string, options: ErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.status = options.status;
     this.service = options.service ?? CLOUD;
+    this.serviceMessage = options.serviceMessage;
   }
 }
 
@@ -97,6 +102,45 @@ export class CloudDisabledError extends UpstreamError {
   }
 }
 
+/** A model the cloud does not have any more: Ollama retired it, and names what to use instead. */
+export class RetiredModelError extends UpstreamError {
+  override name = "RetiredModelError";
+  constructor(
+    model: string,
+    retirement: { date: string; replacement: string | undefined },
+    available: { replacementListed: boolean; others: readonly string[] },
+    options: ErrorOptions = {},
+  ) {
+    const { replacement } = retirement;
+    const others = available.others.length
+      ? ` Models available there now include: ${available.others.join(", ")}.`
+      : "";
+    const instead = !replacement
+      ? `Ollama names no replacement for it.${others}`
+      : available.replacementListed
+        ? `Ollama recommends ${replacement} instead, which the cloud has.`
+        : `Ollama recommended ${replacement}, which the cloud does not list now either.${others}`;
+    super(
+      `Model "${model}" was retired from Ollama's cloud on ${retirement.date}. ${instead} (https://docs.ollama.com/cloud/model-lifecycle)`,
+      { ...options, status: 404 },
+    );
+  }
+}
+
+/** think was given for a model that does not think. */
+export class ThinkingNotSupportedError extends UpstreamError {
+  override name = "ThinkingNotSupportedError";
+  constructor(model: string, thinkers: readonly string[], options: ErrorOptions = {}) {
+    const which = thinkers.length
+      ? ` Models on Ollama's cloud that do: ${thinkers.join(", ")}.`
+      : " Pick a thinking model (list_models shows what is available).";
+    super(
+      `Model "${model}" does not think, so think cannot be used with it (the service said "${clause(options.serviceMessage)}"). Call it without think (or with think: false), or pick a model that thinks.${which}`,
+      { ...options, status: 400 },
+    );
+  }
+}
+
 export class ModelNotFoundError extends UpstreamError {
   override name = "ModelNotFoundError";
   readonly model: string;
@@ -118,7 +162,10 @@ export class ModelNotFoundError extends UpstreamError {
   }
 }
 
-/** Hourly, session or weekly usage limits (429, sometimes 402). The service's message is meant for the user. */
+/**
+ * The account cannot spend more: its credits are gone (402), or a usage limit was reached (429
+ * with a message for the user). `account` says what is left and what to do, when it is known.
+ */
 export class UsageLimitError extends UpstreamError {
   override name = "UsageLimitError";
   readonly retryAfterSeconds: number | undefined;
@@ -126,14 +173,30 @@ export class UsageLimitError extends UpstreamError {
     status: number,
     serviceMessage: string | undefined,
     retryAfterSeconds: number | undefined,
-    options: ErrorOptions = {},
+    options: ErrorOptions & { account?: string } = {},
   ) {
     const retry = retryAfterSeconds !== undefined ? ` Retry after ${retryAfterSeconds}s.` : "";
+    const account =
+      options.account ?? "See what is left of your credits at https://ollama.com/settings.";
     super(
-      `Ollama's cloud usage limit reached (${status}): ${clause(serviceMessage) ?? "too many requests"}.${retry} See https://ollama.com/settings for your plan's limits.`,
-      { ...options, status },
+      `Ollama's cloud usage limit reached (${status}): ${clause(serviceMessage) ?? "too many requests"}.${retry} ${account}`,
+      { ...options, status, serviceMessage },
     );
     this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/**
+ * The plan runs a few cloud requests at once and queues the rest; this one waited for a slot
+ * until the cloud gave up on it. It never ran, so it may be sent again.
+ */
+export class PlanSlotError extends UpstreamError {
+  override name = "PlanSlotError";
+  constructor(status: number, serviceMessage: string, options: ErrorOptions = {}) {
+    super(
+      `Ollama's cloud had no free slot for this request (${status}: ${clause(serviceMessage)}): your plan runs a limited number of cloud requests at once, and others were running. Try again when they have finished, or lower OLLAMA_UPSTREAM_CONCURRENCY to your plan's limit.`,
+      { ...options, status, serviceMessage },
+    );
   }
 }
 
@@ -189,7 +252,11 @@ export class UpstreamHttpError extends UpstreamError {
       ? " This is usually temporary; try again in a moment."
       : " Check the arguments of the call.";
     const detail = clause(serviceMessage);
-    super(`${what}${detail ? `: ${detail}` : ""}.${advice}`, { ...options, status });
+    super(`${what}${detail ? `: ${detail}` : ""}.${advice}`, {
+      ...options,
+      status,
+      serviceMessage,
+    });
   }
 }
 

@@ -3,6 +3,7 @@ import { combine, type Redact, redactor } from "../redact.js";
 import { errorFromAnswer, type KeySource, networkDetail } from "./error-mapping.js";
 import {
   MissingApiKeyError,
+  PlanSlotError,
   type Service,
   UpstreamNetworkError,
   UpstreamTimeoutError,
@@ -56,10 +57,17 @@ export interface CallHooks {
   apiKey?: string | undefined;
   /** Whose share of the upstream concurrency cap this call uses. */
   lane?: string | undefined;
+  /**
+   * A request the plan refuses for want of a slot is sent again once this lane's other requests
+   * have finished (consensus and search_and_summarize, whose own requests compete for slots).
+   */
+  waitForSlot?: boolean | undefined;
 }
 
 export const SHARED_LANE = "server";
 const MAX_ERROR_BODY_BYTES = 8_192;
+/** After a plan refused a request for want of a slot, its lane runs fewer at once this long. */
+const FEWER_AFTER_SLOT_REFUSAL_MS = 60_000;
 /** Calls that create a generation: a second copy of one could run it twice. */
 const GENERATES = /\/api\/(chat|generate)$/;
 
@@ -121,7 +129,11 @@ export function createSeam(
         return result.response;
       }
       const { failure, outcome } = result;
-      const delay = isRetryable(failure, repeatable)
+      if (failure instanceof PlanSlotError) {
+        // The plan runs no more than what is running now: hold this lane to that for a while.
+        limiter.lower(lane, limiter.active(lane), FEWER_AFTER_SLOT_REFUSAL_MS);
+      }
+      const delay = isRetryable(failure, repeatable, hooks.waitForSlot)
         ? retryDelay(failure, attempt, policy, clock.now() - firstStarted)
         : undefined;
       const retryInMs = delay !== undefined && budget.tryRetry() ? delay : undefined;

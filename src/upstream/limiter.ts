@@ -4,6 +4,8 @@ interface Lane {
   active: number;
   /** Requests waiting in this lane, in arrival order. */
   queue: (() => void)[];
+  /** A lower limit for a while, after the plan behind this lane refused requests. */
+  lowered?: { limit: number; until: number };
 }
 
 /**
@@ -22,7 +24,19 @@ export class Limiter {
   constructor(
     private readonly perLane: number,
     private readonly total: number = Number.POSITIVE_INFINITY,
+    private readonly now: () => number = Date.now,
   ) {}
+
+  /** Lets `key` run at most `limit` (at least 1) requests at once until `forMs` has passed. */
+  lower(key: string, limit: number, forMs: number): void {
+    for (const [other, lane] of this.lanes) this.forgetIfIdle(other, lane);
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = { active: 0, queue: [] };
+      this.lanes.set(key, lane);
+    }
+    lane.lowered = { limit: Math.max(1, limit), until: this.now() + forMs };
+  }
 
   /** Resolves with a release function once a slot is free; rejects if `signal` aborts first. */
   acquire(key: string, signal?: AbortSignal): Promise<() => void> {
@@ -42,7 +56,7 @@ export class Limiter {
       this.dispatch();
       this.forgetIfIdle(key, held);
     };
-    if (held.queue.length === 0 && held.active < this.perLane && this.running < this.total) {
+    if (held.queue.length === 0 && held.active < this.limitOf(held) && this.running < this.total) {
       held.active++;
       this.running++;
       return Promise.resolve(release);
@@ -76,7 +90,7 @@ export class Limiter {
       let served = false;
       for (const key of this.turns) {
         const lane = this.lanes.get(key);
-        if (!lane || lane.active >= this.perLane) continue;
+        if (!lane || lane.active >= this.limitOf(lane)) continue;
         const next = lane.queue.shift();
         this.turns.delete(key);
         if (!next) continue;
@@ -91,7 +105,15 @@ export class Limiter {
     }
   }
 
+  private limitOf(lane: Lane): number {
+    if (lane.lowered && lane.lowered.until > this.now()) return lane.lowered.limit;
+    lane.lowered = undefined;
+    return this.perLane;
+  }
+
   private forgetIfIdle(key: string, lane: Lane): void {
+    // A lowered lane is kept until its time is up, so its limit is not forgotten with it.
+    if (lane.lowered && lane.lowered.until > this.now()) return;
     if (lane.active === 0 && lane.queue.length === 0 && this.lanes.get(key) === lane) {
       this.lanes.delete(key);
     }

@@ -1,6 +1,6 @@
 import type { Clock } from "../clock.js";
 import { isConnectionReset } from "./error-mapping.js";
-import { RateLimitedError, UpstreamHttpError } from "./errors.js";
+import { PlanSlotError, RateLimitedError, UpstreamHttpError } from "./errors.js";
 
 export interface RetryPolicy {
   /** Bounds the wait for response headers, and then for each chunk of the body. */
@@ -30,7 +30,9 @@ const RETRYABLE_STATUS = new Set([502, 503, 504]);
  * request was not served. A connection that broke after it was made may have delivered the
  * request, so it is repeated only when `repeatable` (a read: a second copy runs no generation).
  */
-export function isRetryable(failure: unknown, repeatable: boolean): boolean {
+export function isRetryable(failure: unknown, repeatable: boolean, waitForSlot = false): boolean {
+  // Refused for want of a plan slot, it never ran: sent again by the calls that wait for one.
+  if (failure instanceof PlanSlotError) return waitForSlot;
   if (failure instanceof RateLimitedError) return true;
   if (failure instanceof UpstreamHttpError) return RETRYABLE_STATUS.has(failure.status ?? 0);
   return repeatable && isConnectionReset(failure);
@@ -44,6 +46,12 @@ export function retryDelay(
   elapsedMs: number,
   random: () => number = Math.random,
 ): number | undefined {
+  if (failure instanceof PlanSlotError) {
+    // The wait for the slot itself is in the limiter; a refusal is tried again only while the
+    // call would still wait for an answer to start.
+    const delay = random() * policy.backoffMs;
+    return elapsedMs + delay < policy.timeoutMs ? Math.round(delay) : undefined;
+  }
   if (attempt > policy.retries) return undefined;
   let delay: number;
   if (failure instanceof RateLimitedError) {

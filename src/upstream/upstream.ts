@@ -2,12 +2,17 @@ import { type Clock, systemClock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
 import { type ModelRef, parseModelRef } from "../model-name.js";
 import { redactor } from "../redact.js";
-import { createCatalog, hasModel, type ListedModel, SUGGESTED_MODELS } from "./catalog.js";
+import { createAccount } from "./account.js";
+import { createCatalog, hasModel, type ListedModel } from "./catalog.js";
 import type {
+  AccountBalance,
   CallOptions,
   ChatProgress,
   ChatReply,
   ChatRequest,
+  CloudUsage,
+  UsageRange,
+  UsageScope,
   WebPage,
   WebSearchHit,
 } from "./endpoint.js";
@@ -15,11 +20,11 @@ import {
   CLOUD,
   capitalize,
   ModelNotFoundError,
-  type Service,
   UpstreamError,
   UpstreamHttpError,
   UpstreamNetworkError,
 } from "./errors.js";
+import { createExplainer } from "./explain.js";
 import type { Fetch, SeamDeps } from "./fetch-seam.js";
 import { Limiter } from "./limiter.js";
 import { DEFAULT_RETRY_POLICY, RetryBudget, type RetryPolicy } from "./retry.js";
@@ -29,13 +34,17 @@ import { createWays, type Route } from "./ways.js";
 
 export type { ListedModel } from "./catalog.js";
 export type {
+  AccountBalance,
   CallOptions,
   ChatMessage,
   ChatProgress,
   ChatReply,
+  CloudUsage,
   ThinkLevel,
   ToolCall,
   ToolSpec,
+  UsageRange,
+  UsageScope,
   WebPage,
   WebSearchHit,
 } from "./endpoint.js";
@@ -70,6 +79,12 @@ export interface Upstream {
   modelsWith(capability: string, options?: CallOptions): Promise<string[]>;
   /** Throws a RoutingError, before anything is sent, for a model this mode can never run. */
   checkModel(model: ModelRef | undefined): void;
+  /** The account's credits left, and its usage over a range (ollama.com only, with a key). */
+  cloudUsage(
+    range: UsageRange,
+    scope: UsageScope,
+    options?: CallOptions,
+  ): Promise<{ balance: AccountBalance; usage: CloudUsage }>;
   /**
    * In cloud mode, throws the error a chat would (the model is not there, with those that are)
    * when the cloud's list says it does not have the model; when the list cannot be had, the
@@ -110,13 +125,15 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     policy,
     clock,
     fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
-    limiter: new Limiter(config.upstreamConcurrency, config.upstreamConcurrencyTotal),
+    limiter: new Limiter(config.upstreamConcurrency, config.upstreamConcurrencyTotal, now),
     budget: new RetryBudget(config.retryBudgetPercent / 100, clock),
     redact: redactor([config.apiKey, ...(deps.secrets ?? [])]),
   };
   const ways = createWays(config, seamDeps);
   const { local, localService, cloudRoute } = ways;
   const catalog = createCatalog(config, ways, now);
+  const account = createAccount(config, ways, now);
+  const explain = createExplainer(catalog, account);
   const searches = new TtlCache<string, WebSearchHit[]>(
     config.searchCacheTtlMs,
     SEARCH_CACHE_ENTRIES,
@@ -129,11 +146,10 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     options: ChatCallOptions,
   ): Promise<ChatReply> {
     const name = ways.cloudName(model);
-    return namingAlternatives(
+    return explain.chat(
       () => ways.toCloud(() => ways.cloud.chat({ ...request, model: name }, options)),
-      model.base,
-      CLOUD,
-      () => catalog.cloudModels(options),
+      { model: model.base, service: CLOUD, available: () => catalog.cloudModels(options) },
+      options,
     );
   }
 
@@ -142,33 +158,15 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     request: RoutedChatRequest,
     options: ChatCallOptions,
   ): Promise<ChatReply> {
-    return namingAlternatives(
+    return explain.chat(
       () => local.chat({ ...request, model: name }, options),
-      name,
-      localService,
-      async () => (await catalog.localTags(options)).filter((m) => !m.remote_host),
+      {
+        model: name,
+        service: localService,
+        available: async () => (await catalog.localTags(options)).filter((m) => !m.remote_host),
+      },
+      options,
     );
-  }
-
-  /** A 404 for the model becomes an error that names models the same server does have. */
-  async function namingAlternatives<T>(
-    call: () => Promise<T>,
-    model: string,
-    service: Service,
-    available: () => Promise<{ name: string }[]>,
-  ): Promise<T> {
-    try {
-      return await call();
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      let names: string[] = [];
-      try {
-        names = (await available()).map((m) => m.name).slice(0, SUGGESTED_MODELS);
-      } catch {
-        // The suggestion is a courtesy; the 404 is what the user needs to hear.
-      }
-      throw new ModelNotFoundError(model, names, { cause: error, service });
-    }
   }
 
   /** Hybrid: local when the local Ollama has the model, the cloud when only it does, else fallback. */
@@ -245,8 +243,11 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
         return undefined;
       });
       if (!models || hasModel(models, model.base)) return;
-      const names = models.map((m) => m.name).slice(0, SUGGESTED_MODELS);
-      throw new ModelNotFoundError(model.base, names, { service: CLOUD });
+      throw explain.notAvailable(model.base, models, CLOUD);
+    },
+
+    cloudUsage(range, scope, options = {}) {
+      return account.usage(range, scope, options);
     },
 
     capabilities(requested, options = {}) {
@@ -273,7 +274,11 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     },
 
     webSearch(query, maxResults, options = {}) {
-      const load = () => ways.toCloud(() => ways.cloud.webSearch(query, maxResults, options));
+      const load = () =>
+        explain.spending(
+          () => ways.toCloud(() => ways.cloud.webSearch(query, maxResults, options)),
+          options,
+        );
       // Callers with their own keys share nothing: their searches are cached apart.
       const key = `${options.lane ?? ""}\u0000${maxResults}\u0000${query}`;
       const shared = searches.getOrLoad(key, load);
@@ -286,7 +291,10 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     },
 
     async webFetch(url, options = {}) {
-      const page = await ways.toCloud(() => ways.cloud.webFetch(url, options));
+      const page = await explain.spending(
+        () => ways.toCloud(() => ways.cloud.webFetch(url, options)),
+        options,
+      );
       return { page, route: cloudRoute };
     },
 
@@ -308,10 +316,6 @@ function defaultModel(config: ServerConfig): ModelRef {
   }
   if (config.mode === "hybrid" && config.localModel) return parseModelRef(config.localModel);
   return parseModelRef(config.defaultModel);
-}
-
-function isNotFound(error: unknown): boolean {
-  return error instanceof UpstreamHttpError && error.status === 404;
 }
 
 /** Failures of the local server that the cloud can make up for: unreachable, 5xx, no such model. */

@@ -79,6 +79,16 @@ describe("the built bin over stdio", () => {
         arguments: { question: "What is Ollama?" },
       })) as CallToolResult;
       expect(answer.structuredContent).toMatchObject({ stopped_by: "answer" });
+
+      const usage = (await client.callTool({
+        name: "cloud_usage",
+        arguments: { range: "24h" },
+      })) as CallToolResult;
+      expect(usage.structuredContent).toMatchObject({
+        balance: { included: { balance_usd: 72.5 } },
+        usage: { range: "24h", granularity: "hour" },
+      });
+      expect(textOf(usage)).toMatch(/^Credits: \$72\.50 of \$100\.00 included left/);
     } finally {
       await client.close();
     }

@@ -1,0 +1,121 @@
+import type {
+  AccountBalance,
+  CallOptions,
+  CloudUsage,
+  UsageRange,
+  UsageScope,
+} from "./endpoint.js";
+import { API_KEYS_URL, UpstreamError, UsageLimitError } from "./errors.js";
+import { isAbortError } from "./signals.js";
+import { TtlCache } from "./ttl-cache.js";
+import type { Ways } from "./ways.js";
+
+/** The endpoints allow 10 requests a minute: an answer is kept for one. */
+const ACCOUNT_TTL_MS = 60_000;
+export const SETTINGS_URL = "https://ollama.com/settings";
+
+/** The account's credits and usage need the key: a local Ollama does not report them. */
+export class AccountNeedsKeyError extends UpstreamError {
+  override name = "AccountNeedsKeyError";
+  constructor() {
+    super(
+      `Your credits and usage come from ollama.com with an API key, and this server has none: it reaches the cloud through your local Ollama, which serves cloud models and web search but not your account's balance or usage. Create a key at ${API_KEYS_URL} and set OLLAMA_API_KEY (the rest of the calls can still go through your Ollama), or see them at ${SETTINGS_URL}.`,
+    );
+  }
+}
+
+export interface Account {
+  /** The balance and the usage over a range, each kept a minute per caller. */
+  usage(
+    range: UsageRange,
+    scope: UsageScope,
+    options: CallOptions,
+  ): Promise<{ balance: AccountBalance; usage: CloudUsage }>;
+  /** A refusal for lack of credits, with what is left and what to do. */
+  explainSpend(error: UsageLimitError, options: CallOptions): Promise<UsageLimitError>;
+}
+
+export function createAccount(
+  config: { apiKey: string | undefined; mode: string; localModel: string | undefined },
+  ways: Ways,
+  now: () => number,
+): Account {
+  const balances = new TtlCache<string, AccountBalance>(ACCOUNT_TTL_MS, 256, now);
+  const usages = new TtlCache<string, CloudUsage>(ACCOUNT_TTL_MS, 256, now);
+  /** Only ollama.com, with a key (the server's or the caller's), can say. */
+  const canAsk = (options: CallOptions) => Boolean(options.apiKey ?? config.apiKey);
+  const balance = (options: CallOptions) =>
+    balances.getOrLoad(options.lane ?? "", () => ways.direct.balance(options));
+
+  return {
+    async usage(range, scope, options) {
+      if (!canAsk(options)) throw new AccountNeedsKeyError();
+      const [held, used] = await Promise.all([
+        balance(options),
+        usages.getOrLoad(`${options.lane ?? ""}\u0000${range}\u0000${scope}`, () =>
+          ways.direct.usage(range, scope, options),
+        ),
+      ]);
+      return { balance: held, usage: used };
+    },
+
+    async explainSpend(error, options) {
+      let account: string;
+      if (!canAsk(options)) {
+        account = `What is left of your credits cannot be read through your local Ollama; see ${SETTINGS_URL}.`;
+      } else {
+        try {
+          account = whatIsLeft(await balance(options), config);
+        } catch (failure) {
+          if (isAbortError(failure)) throw failure;
+          const why = failure instanceof UpstreamError ? failure.name : "an error";
+          account = `What is left of your credits could not be read just now (${why}); see ${SETTINGS_URL}.`;
+        }
+      }
+      return new UsageLimitError(
+        error.status ?? 429,
+        error.serviceMessage,
+        error.retryAfterSeconds,
+        {
+          cause: error,
+          service: error.service,
+          account,
+        },
+      );
+    },
+  };
+}
+
+/** What is left, when it comes back, and what to do meanwhile, in words. */
+export function whatIsLeft(
+  balance: AccountBalance,
+  config: { mode: string; localModel: string | undefined },
+): string {
+  const purchased = money(balance.purchased.balance_usd);
+  const local =
+    config.mode === "hybrid"
+      ? `, or run it on a local model (${config.localModel ? `model "${config.localModel}:local"` : "a model of your Ollama, with a :local suffix"})`
+      : "";
+  const { included } = balance;
+  if ("balance_usd" in included) {
+    const renewed = when(included.period.until);
+    return `Left: ${money(included.balance_usd)} of your ${money(included.allowance_usd)} included credits, which renew on ${renewed}, and ${purchased} purchased. Wait until ${renewed}, add credits at ${SETTINGS_URL}${local}.`;
+  }
+  const { session, weekly } = included;
+  const next =
+    session.remaining_percent === 0 && weekly.remaining_percent > 0
+      ? when(session.resets_at)
+      : when(weekly.remaining_percent === 0 ? weekly.resets_at : session.resets_at);
+  return `Left: ${session.remaining_percent}% of this session's usage (resets ${when(session.resets_at)}), ${weekly.remaining_percent}% of this week's (resets ${when(weekly.resets_at)}), and ${purchased} purchased. Wait until ${next}, add credits at ${SETTINGS_URL}${local}.`;
+}
+
+export function money(usd: number): string {
+  return `$${usd.toFixed(2)}`;
+}
+
+/** A UTC time as people read it: "2026-12-15 09:30 UTC" (or the text as given, if not a time). */
+export function when(iso: string): string {
+  const time = Date.parse(iso);
+  if (Number.isNaN(time)) return iso;
+  return `${new Date(time).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
