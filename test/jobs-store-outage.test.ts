@@ -67,6 +67,10 @@ class BlinkingStore implements Store {
     this.check();
     return this.data.delete(key);
   }
+  async setIfAbsent(key: string, value: string, ttlMs: number) {
+    this.check();
+    return this.data.setIfAbsent(key, value, ttlMs);
+  }
   async publish(channel: string, message: string) {
     this.check();
     return this.events.publish(channel, message);

@@ -39,6 +39,15 @@ export class MemoryStore implements Store {
     this.entries.delete(key);
   }
 
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    // No await between the check and the write: two claims at once cannot both see it absent.
+    const entry = this.entries.get(key);
+    if (entry && entry.expiresAt > this.clock.now()) return false;
+    this.entries.set(key, { value, expiresAt: this.clock.now() + ttlMs });
+    this.wrote();
+    return true;
+  }
+
   async publish(channel: string, message: string): Promise<void> {
     for (const listener of [...(this.channels.get(channel) ?? [])]) listener(message);
   }

@@ -15,8 +15,8 @@ interface RedisClient {
   set(
     key: string,
     value: string,
-    options: { expiration: { type: "PX"; value: number } },
-  ): Promise<unknown>;
+    options: { condition?: "NX"; expiration: { type: "PX"; value: number } },
+  ): Promise<string | null>;
   del(key: string): Promise<unknown>;
   zAdd(key: string, member: { score: number; value: string }): Promise<unknown>;
   zRem(key: string, members: string[]): Promise<unknown>;
@@ -121,6 +121,16 @@ export class RedisStore implements Store {
 
   async delete(key: string): Promise<void> {
     await this.guard(() => this.client.del(key));
+  }
+
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.guard(() =>
+      this.client.set(key, value, {
+        condition: "NX",
+        expiration: { type: "PX", value: Math.max(1, Math.round(ttlMs)) },
+      }),
+    );
+    return reply === "OK";
   }
 
   async publish(channel: string, message: string): Promise<void> {

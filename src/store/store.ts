@@ -11,6 +11,11 @@ export interface Store {
   get(key: string): Promise<string | undefined>;
   set(key: string, value: string, ttlMs: number): Promise<void>;
   delete(key: string): Promise<void>;
+  /**
+   * Sets `key` only if it is absent, atomically across instances (SET NX): true if this call set
+   * it. What is used once (a sign-in code, a refresh token) is claimed this way.
+   */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
   publish(channel: string, message: string): Promise<void>;
   /** Resolves once the subscription is active; the returned function ends it. */
   subscribe(channel: string, listener: (message: string) => void): Promise<() => Promise<void>>;
