@@ -15,15 +15,28 @@ export interface Caller {
 /** A stdio server, or any transport that names no client, has one caller. */
 export const LOCAL_CALLER: Caller = { owner: "local" };
 
-/** What an HTTP transport sets in AuthInfo.extra when the bearer token is the caller's Ollama key. */
+/** Where AuthInfo.extra carries the caller's own Ollama key, when its calls run on it. */
 export const CALLER_KEY = "ollamaKey";
 
 /** The caller an HTTP transport identified (see transports/http.ts), else the local one. */
 export function callerFrom(auth: AuthInfo | undefined): Caller {
   if (!auth?.clientId) return LOCAL_CALLER;
-  return auth.extra?.[CALLER_KEY] === true
-    ? { owner: auth.clientId, apiKey: auth.token }
-    : { owner: auth.clientId };
+  const apiKey = auth.extra?.[CALLER_KEY];
+  return typeof apiKey === "string" ? { owner: auth.clientId, apiKey } : { owner: auth.clientId };
+}
+
+/**
+ * What an HTTP transport hands on for a caller whose calls run on their own Ollama key (a bearer
+ * key, or a signed-in user's): the caller is named by the key, whatever token it came with.
+ */
+export function ownKeyAuth(apiKey: string, auth: Partial<AuthInfo> = {}): AuthInfo {
+  return {
+    token: "",
+    scopes: [],
+    ...auth,
+    clientId: keyOwner(apiKey),
+    extra: { ...auth.extra, [CALLER_KEY]: apiKey },
+  };
 }
 
 /** The name a caller's key goes by: enough of its SHA-256 to tell callers apart, nothing more. */

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
-import { CALLER_KEY, keyOwner } from "./caller.js";
+import { keyOwner, ownKeyAuth } from "./caller.js";
 
 /** Who an HTTP request is from: sessions, jobs and conversations belong to that identity. */
 export interface HttpCaller {
@@ -25,11 +25,7 @@ export function httpIdentity(options: {
     return (req) => {
       const key = bearer(req.headers.authorization);
       if (!key) return undefined;
-      const identity = keyOwner(key);
-      return {
-        identity,
-        auth: { token: key, clientId: identity, scopes: [], extra: { [CALLER_KEY]: true } },
-      };
+      return { identity: keyOwner(key), auth: ownKeyAuth(key) };
     };
   }
   const tokenDigest = options.token ? digest(options.token) : undefined;

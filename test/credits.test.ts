@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CALLER_KEY, keyOwner } from "../src/caller.js";
+import { ownKeyAuth } from "../src/caller.js";
 import type { ChatRequestBody } from "./fake-ollama-cloud.js";
 import { textOf, useServers } from "./harness.js";
 import { ManualClock } from "./manual-clock.js";
@@ -100,7 +100,7 @@ describe("cloud_usage", () => {
     const keys = ["ollama-key-usage-a1", "ollama-key-usage-b2"];
     t.fake.otherKeys = keys;
     const as = (key: string) => ({
-      authInfo: { token: key, clientId: keyOwner(key), scopes: [], extra: { [CALLER_KEY]: true } },
+      authInfo: ownKeyAuth(key),
     });
     const env = { OLLAMA_API_KEY: undefined };
     const a = await t.server(env, as(keys[0] as string));

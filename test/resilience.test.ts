@@ -3,7 +3,7 @@ import {
   type Progress,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CALLER_KEY, keyOwner } from "../src/caller.js";
+import { ownKeyAuth } from "../src/caller.js";
 import { FakeOllamaCloud, type RecordedRequest } from "./fake-ollama-cloud.js";
 import { type Connected, connect, logged, textOf, until } from "./harness.js";
 import { ManualClock } from "./manual-clock.js";
@@ -482,7 +482,7 @@ describe("bounds on what one server asks of Ollama", () => {
     fake.otherKeys = [bravoKey];
     const env = { OLLAMA_UPSTREAM_CONCURRENCY: "1", OLLAMA_API_KEY: undefined };
     const as = (key: string) => ({
-      authInfo: { token: key, clientId: keyOwner(key), scopes: [], extra: { [CALLER_KEY]: true } },
+      authInfo: ownKeyAuth(key),
     });
     const alpha = await server(env, undefined, as(alphaKey));
     const bravo = await server(env, undefined, { ...as(bravoKey), upstream: alpha.upstream });
@@ -520,7 +520,7 @@ describe("bounds on what one server asks of Ollama", () => {
       OLLAMA_API_KEY: undefined,
     };
     const as = (key: string) => ({
-      authInfo: { token: key, clientId: keyOwner(key), scopes: [], extra: { [CALLER_KEY]: true } },
+      authInfo: ownKeyAuth(key),
     });
     const first = await server(env, undefined, as(keys[0] as string));
     const callers = [

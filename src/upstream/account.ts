@@ -1,3 +1,4 @@
+import { keyOwner } from "../caller.js";
 import type {
   AccountBalance,
   CallOptions,
@@ -33,6 +34,11 @@ export interface Account {
   ): Promise<{ balance: AccountBalance; usage: CloudUsage }>;
   /** A refusal for lack of credits, with what is left and what to do. */
   explainSpend(error: UsageLimitError, options: CallOptions): Promise<UsageLimitError>;
+  /**
+   * Whether ollama.com accepts `apiKey` (a sign-in): one request made with it, never cached.
+   * Throws an AuthError when it is refused.
+   */
+  checkKey(apiKey: string, options: CallOptions): Promise<void>;
 }
 
 export function createAccount(
@@ -48,6 +54,10 @@ export function createAccount(
     balances.getOrLoad(options.lane ?? "", () => ways.direct.balance(options));
 
   return {
+    async checkKey(apiKey, options) {
+      await ways.direct.balance({ ...options, apiKey, lane: keyOwner(apiKey) });
+    },
+
     async usage(range, scope, options) {
       if (!canAsk(options)) throw new AccountNeedsKeyError();
       const [held, used] = await Promise.all([

@@ -85,6 +85,8 @@ export interface Upstream {
     scope: UsageScope,
     options?: CallOptions,
   ): Promise<{ balance: AccountBalance; usage: CloudUsage }>;
+  /** Whether ollama.com accepts a user's key, with one request (see Account.checkKey). */
+  checkKey(apiKey: string, options?: CallOptions): Promise<void>;
   /**
    * In cloud mode, throws the error a chat would (the model is not there, with those that are)
    * when the cloud's list says it does not have the model; when the list cannot be had, the
@@ -248,6 +250,10 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
 
     cloudUsage(range, scope, options = {}) {
       return account.usage(range, scope, options);
+    },
+
+    checkKey(apiKey, options = {}) {
+      return account.checkKey(apiKey, options);
     },
 
     capabilities(requested, options = {}) {
