@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { ModelNameError, parseModelRef } from "./model-name.js";
 import type { StoreSetting } from "./store/store.js";
@@ -111,6 +113,20 @@ export interface HttpOptions {
   shutdownGraceMs: number;
   /** server: the server's own OLLAMA_API_KEY; client: each caller's bearer token is its Ollama key. */
   keys: "server" | "client";
+  /** token: a bearer token or key as above; oauth: users sign in with their Ollama key. */
+  auth: "token" | "oauth";
+  /** The base URL clients reach, without a trailing slash: the OAuth issuer; /mcp on it is the resource. */
+  publicUrl: string | undefined;
+  /** At least 32 random bytes; tokens and stored keys are protected with it. Never from a flag. */
+  oauthSecret: string | undefined;
+  /** A file holding MCP_OAUTH_SECRET instead. */
+  oauthSecretFile: string | undefined;
+  /** Hosts OAuth redirect URIs may point at; "loopback" allows 127.0.0.1, [::1] and localhost. */
+  oauthRedirectHosts: string[];
+  oauthAccessTtlMs: number;
+  oauthRefreshTtlMs: number;
+  /** Proxies trusted to name the client in X-Forwarded-For (Express's "trust proxy" list). */
+  trustedProxies: string[];
 }
 
 export type CliAction =
@@ -406,6 +422,56 @@ export const HTTP_SETTINGS = {
     default: "server",
     help: "server: every call uses the server's OLLAMA_API_KEY. client: each caller sends its own Ollama API key as its bearer token, and its calls run on (and are billed to) its own account; the server holds no key and needs no MCP_HTTP_TOKEN. Put TLS in front of it.",
   },
+  auth: {
+    env: "MCP_HTTP_AUTH",
+    flag: "http-auth",
+    default: "token",
+    help: "token: callers send MCP_HTTP_TOKEN, or with MCP_HTTP_KEYS=client their Ollama key, as a bearer token. oauth: the server is its own OAuth authorization server, and people sign in with their Ollama API key, as claude.ai, Claude Desktop and ChatGPT connectors need; it takes MCP_PUBLIC_URL and MCP_OAUTH_SECRET.",
+  },
+  publicUrl: {
+    env: "MCP_PUBLIC_URL",
+    flag: "public-url",
+    default: undefined,
+    help: "With MCP_HTTP_AUTH=oauth: the URL clients reach the server at, without /mcp: https://, or http://localhost or http://127.0.0.1 for local use. It is the OAuth issuer, and its /mcp the resource.",
+  },
+  oauthSecret: {
+    env: "MCP_OAUTH_SECRET",
+    flag: undefined,
+    default: undefined,
+    help: "With MCP_HTTP_AUTH=oauth: at least 32 random bytes (openssl rand -base64 32) that protect the tokens and the Ollama keys kept for signed-in users. Changing it signs everyone out. No flag: command lines are visible to other users.",
+  },
+  oauthSecretFile: {
+    env: "MCP_OAUTH_SECRET_FILE",
+    flag: "oauth-secret-file",
+    default: undefined,
+    help: "A file holding MCP_OAUTH_SECRET (for secrets mounted as files).",
+  },
+  oauthRedirectHosts: {
+    env: "MCP_OAUTH_REDIRECT_HOSTS",
+    flag: "oauth-redirect-hosts",
+    default: "claude.ai,claude.com,chatgpt.com,loopback",
+    help: "Comma-separated hosts an OAuth client may ask to be sent back to (https only, or loopback on any port): the known connectors' callback hosts, and loopback for local clients such as Claude Code.",
+  },
+  oauthAccessTtlMs: {
+    env: "MCP_OAUTH_ACCESS_TTL_MS",
+    flag: "oauth-access-ttl-ms",
+    default: "3600000",
+    range: [1_000, 86_400_000],
+    help: "How long an OAuth access token lasts; the client then refreshes it.",
+  },
+  oauthRefreshTtlMs: {
+    env: "MCP_OAUTH_REFRESH_TTL_MS",
+    flag: "oauth-refresh-ttl-ms",
+    default: "2592000000",
+    range: [60_000, 31_536_000_000],
+    help: "How long a signed-in user stays signed in without using the server: a refresh token lasts this long, and each use replaces it with a new one.",
+  },
+  trustedProxies: {
+    env: "MCP_HTTP_TRUSTED_PROXIES",
+    flag: "http-trusted-proxies",
+    default: "loopback",
+    help: "With MCP_HTTP_AUTH=oauth: the reverse proxies whose X-Forwarded-For header names the client, for the per-address limits on sign-in: loopback, linklocal, uniquelocal (private networks), addresses and CIDR ranges, comma-separated. Requests from anywhere else count by their own address.",
+  },
   token: {
     env: "MCP_HTTP_TOKEN",
     flag: "http-token",
@@ -506,7 +572,74 @@ export function parseCli(argv: readonly string[], env: Env): CliAction {
   const config = resolveConfig(flags, env);
   const http = resolveHttpOptions(flags, env);
   if (http.keys === "client") checkCallerKeys(config, http);
+  if (http.auth === "oauth") checkOAuth(config, http);
   return { kind: "serve", config, http };
+}
+
+function authSetting(value: string): "token" | "oauth" {
+  const auth = value.toLowerCase();
+  if (auth !== "token" && auth !== "oauth") {
+    throw new ConfigError(`MCP_HTTP_AUTH (--http-auth) must be token or oauth; got "${value}".`);
+  }
+  return auth;
+}
+
+/** MCP_PUBLIC_URL: https://, or http:// on loopback; a trailing /mcp is the resource's, not its. */
+function publicUrlSetting(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(
+      `MCP_PUBLIC_URL (--public-url) must be the URL clients reach the server at, such as https://mcp.example.com; got "${value}".`,
+    );
+  }
+  const local = url.protocol === "http:" && isLoopbackHostname(url.hostname);
+  if (url.protocol !== "https:" && !local) {
+    throw new ConfigError(
+      `MCP_PUBLIC_URL (--public-url) must use https:// (or http:// on a loopback host, for local use); got "${url.protocol}//${url.host}".`,
+    );
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new ConfigError(
+      "MCP_PUBLIC_URL (--public-url) must be a plain URL, without credentials, query or fragment.",
+    );
+  }
+  return url.href.replace(/\/+$/, "").replace(/\/mcp$/, "");
+}
+
+/** Host names (no scheme, port or path), or "loopback". */
+function redirectHostsSetting(hosts: string[]): string[] {
+  for (const host of hosts) {
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(host)) {
+      throw new ConfigError(
+        `MCP_OAUTH_REDIRECT_HOSTS (--oauth-redirect-hosts) takes host names, such as claude.ai, and "loopback"; got "${host}".`,
+      );
+    }
+  }
+  return hosts.map((host) => host.toLowerCase());
+}
+
+const PROXY_RANGES = new Set(["loopback", "linklocal", "uniquelocal"]);
+
+/** What Express's "trust proxy" takes: named ranges, addresses, and address/prefix. */
+function trustedProxiesSetting(entries: string[]): string[] {
+  for (const entry of entries) {
+    const [address = "", prefix, extra] = entry.split("/");
+    const version = isIP(address);
+    const prefixOk =
+      prefix === undefined ||
+      (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128));
+    if (!PROXY_RANGES.has(entry.toLowerCase()) && !(version && prefixOk && extra === undefined)) {
+      throw new ConfigError(
+        `MCP_HTTP_TRUSTED_PROXIES (--http-trusted-proxies) takes loopback, linklocal, uniquelocal, addresses and CIDR ranges such as 10.0.0.0/8; got "${entry}".`,
+      );
+    }
+  }
+  return entries.map((entry) =>
+    PROXY_RANGES.has(entry.toLowerCase()) ? entry.toLowerCase() : entry,
+  );
 }
 
 function keysSetting(value: string): "server" | "client" {
@@ -546,6 +679,78 @@ function checkCallerKeys(config: ServerConfig, http: HttpOptions): void {
   const host = new URL(config.cloudHost);
   if (host.protocol === "http:" && !isLoopbackHostname(host.hostname)) {
     refuse(`would send callers' keys over plain http:// to ${host.host}: use https://.`);
+  }
+}
+
+/**
+ * OAuth sign-in needs the URL clients reach and a secret; each user brings their own key, so the
+ * server holds none, and calls go to ollama.com directly.
+ */
+function checkOAuth(config: ServerConfig, http: HttpOptions): void {
+  const refuse = (why: string) => {
+    throw new ConfigError(`MCP_HTTP_AUTH=oauth (--http-auth oauth) ${why}`);
+  };
+  if (!http.enabled) refuse("is for --http: over stdio there is no one to sign in.");
+  if (!http.publicUrl) {
+    refuse(
+      "needs MCP_PUBLIC_URL (--public-url): the URL clients reach this server at, such as https://mcp.example.com.",
+    );
+  }
+  const publicUrl = new URL(http.publicUrl as string);
+  // OAuth wants https; the SDK's authorization server allows http for these two names only.
+  if (publicUrl.protocol === "http:" && !["localhost", "127.0.0.1"].includes(publicUrl.hostname)) {
+    refuse(
+      `takes an http:// MCP_PUBLIC_URL only on localhost or 127.0.0.1, for local use; got ${publicUrl.host}.`,
+    );
+  }
+  if (publicUrl.pathname !== "/") {
+    refuse(
+      `serves sign-in at the root of MCP_PUBLIC_URL's host: give the origin alone, such as ${publicUrl.origin}, not a path (${publicUrl.pathname}).`,
+    );
+  }
+  if (http.oauthSecretFile) {
+    if (http.oauthSecret) refuse("takes MCP_OAUTH_SECRET or MCP_OAUTH_SECRET_FILE, not both.");
+    try {
+      http.oauthSecret = readFileSync(http.oauthSecretFile, "utf8").trim();
+    } catch (error) {
+      refuse(
+        `cannot read MCP_OAUTH_SECRET_FILE (${(error as { code?: string }).code ?? "error"}).`,
+      );
+    }
+  }
+  if (!http.oauthSecret || Buffer.byteLength(http.oauthSecret) < 32) {
+    refuse(
+      "needs MCP_OAUTH_SECRET: at least 32 random bytes, e.g. `openssl rand -base64 32` (from the environment or MCP_OAUTH_SECRET_FILE, never a flag).",
+    );
+  }
+  if (http.keys === "client") {
+    refuse("already takes each user's key: MCP_HTTP_KEYS=client cannot be set too.");
+  }
+  if (http.token) refuse("signs people in instead of a shared token: unset MCP_HTTP_TOKEN.");
+  if (config.apiKey) {
+    refuse(
+      "runs each signed-in user's calls on their own key, so the server must hold none: unset OLLAMA_API_KEY.",
+    );
+  }
+  if (config.mode !== "cloud") {
+    refuse(
+      `works with Ollama's cloud only, and OLLAMA_MODE is ${config.mode}: a local Ollama has its own sign-in.`,
+    );
+  }
+  if (config.cloudVia !== "direct") {
+    refuse("sends each user's key to Ollama's cloud directly: OLLAMA_CLOUD_VIA must be direct.");
+  }
+  const host = new URL(config.cloudHost);
+  if (host.protocol === "http:" && !isLoopbackHostname(host.hostname)) {
+    refuse(`would send users' keys over plain http:// to ${host.host}: use https://.`);
+  }
+  // Clients reach the server by its public name, through the proxy: that Host is always allowed.
+  const publicHost = publicUrl.hostname.toLowerCase();
+  if (http.allowedHosts.length === 0 && isLoopbackHostname(http.host)) {
+    http.allowedHosts.push("localhost", "127.0.0.1", "[::1]");
+  }
+  if (http.allowedHosts.length > 0 && !http.allowedHosts.includes(publicHost)) {
+    http.allowedHosts.push(publicHost);
   }
 }
 
@@ -596,9 +801,19 @@ export function resolveHttpOptions(flags: Flags, env: Env): HttpOptions {
     maxConnectionsPerAddress: int(S.maxConnectionsPerAddress),
     shutdownGraceMs: int(S.shutdownGraceMs),
     keys: keysSetting(raw(S.keys) as string),
+    auth: authSetting(raw(S.auth) as string),
+    publicUrl: publicUrlSetting(raw(S.publicUrl)),
+    oauthSecret: env[S.oauthSecret.env]?.trim() || undefined,
+    oauthSecretFile: raw(S.oauthSecretFile),
+    oauthRedirectHosts: redirectHostsSetting(list(raw(S.oauthRedirectHosts))),
+    oauthAccessTtlMs: int(S.oauthAccessTtlMs),
+    oauthRefreshTtlMs: int(S.oauthRefreshTtlMs),
+    trustedProxies: trustedProxiesSetting(list(raw(S.trustedProxies))),
   };
-  // With callers' own keys, each caller authenticates upstream: there is nothing to spend.
-  if (options.enabled && options.keys === "server" && !options.token && !isLoopbackHostname(host)) {
+  // With callers' own keys, or signed-in users, each caller authenticates upstream: there is
+  // nothing of the server's to spend.
+  const ownKeys = options.keys === "client" || options.auth === "oauth";
+  if (options.enabled && !ownKeys && !options.token && !isLoopbackHostname(host)) {
     throw new ConfigError(
       `Refusing to listen on ${host} without a token: anyone who can reach it could spend your Ollama usage. Set MCP_HTTP_TOKEN (or --http-token), or listen on 127.0.0.1.`,
     );

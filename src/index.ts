@@ -10,6 +10,7 @@ import { finishCallsInFlight } from "./shutdown.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { RedisStore } from "./store/redis-store.js";
 import { type Store, StoreUnavailableError } from "./store/store.js";
+import type { HttpServerDeps } from "./transports/http.js";
 import { StdioTransport } from "./transports/stdio.js";
 import { createUpstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
   const log = stderrLogger(config.logLevel, writeErr);
   silenceConsole(log);
   // One upstream client for the process: connections and caches are shared by every session.
-  const client = createUpstream({ config, secrets: [http.token] });
+  const client = createUpstream({ config, secrets: [http.token, http.oauthSecret] });
   const store = await openStore(config, log);
   const jobs = new Jobs(store, systemClock, jobsConfig(config), log);
   const conversations = new Conversations(store, systemClock, conversationsConfig(config));
@@ -73,12 +74,19 @@ async function main(): Promise<void> {
       conversations,
       transport: http.enabled ? "http" : "stdio",
       writeLog: writeErr,
-      secrets: [http.token],
+      secrets: [http.token, http.oauthSecret],
     });
-  if (!config.apiKey) {
+  // With callers' own keys, or signed-in users, the server needs none of its own.
+  if (!config.apiKey && http.keys === "server" && http.auth === "token") {
     writeErr("OLLAMA_API_KEY is not set; tools are listed but calls will explain how to set it.");
   }
-  if (http.enabled) return serveHttp(http, log, newServer, jobs);
+  if (http.enabled) {
+    const signIn = {
+      store,
+      checkKey: (apiKey: string, signal: AbortSignal) => client.checkKey(apiKey, { signal }),
+    };
+    return serveHttp(http, log, newServer, jobs, signIn);
+  }
   return serveStdio(config, http.shutdownGraceMs, log, newServer, jobs);
 }
 
@@ -139,10 +147,11 @@ async function serveHttp(
   log: OpsLogger,
   newServer: () => McpServer,
   jobs: Jobs,
+  signIn: HttpServerDeps["signIn"],
 ): Promise<void> {
   // Only an HTTP server loads the HTTP stack.
   const { startHttpServer } = await import("./transports/http.js");
-  const running = await startHttpServer({ options: http, createMcpServer: newServer, log });
+  const running = await startHttpServer({ options: http, createMcpServer: newServer, log, signIn });
   writeErr(`Listening on ${running.url}`);
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import pkg from "../package.json" with { type: "json" };
 import {
@@ -297,5 +300,77 @@ describe("callers' own keys (MCP_HTTP_KEYS=client)", () => {
     ],
   ])("refuses %j", (settings, message) => {
     expect(() => parseCli([], settings)).toThrow(message);
+  });
+});
+
+describe("OAuth sign-in (MCP_HTTP_AUTH=oauth)", () => {
+  const env = {
+    MCP_HTTP: "1",
+    MCP_HTTP_AUTH: "oauth",
+    MCP_PUBLIC_URL: "https://mcp.example.com/mcp/",
+    MCP_OAUTH_SECRET: "0123456789abcdef0123456789abcdef",
+  };
+
+  it("needs the public URL and a secret, and no key or token of the server's", () => {
+    expect(parseCli(["--host", "0.0.0.0"], env)).toMatchObject({
+      config: { apiKey: undefined },
+      http: {
+        auth: "oauth",
+        publicUrl: "https://mcp.example.com",
+        oauthRedirectHosts: ["claude.ai", "claude.com", "chatgpt.com", "loopback"],
+        oauthAccessTtlMs: 3_600_000,
+        oauthRefreshTtlMs: 2_592_000_000,
+        trustedProxies: ["loopback"],
+      },
+    });
+  });
+
+  it("reads the secret from a file, and allows the public host besides loopback names", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ocm-secret-"));
+    const file = join(dir, "secret");
+    writeFileSync(file, "a-secret-from-a-file-of-32-bytes-or-more\n");
+    const { MCP_OAUTH_SECRET: _, ...withoutSecret } = env;
+    const action = parseCli(["--oauth-secret-file", file], withoutSecret);
+    expect(action).toMatchObject({
+      http: {
+        oauthSecret: "a-secret-from-a-file-of-32-bytes-or-more",
+        allowedHosts: ["localhost", "127.0.0.1", "[::1]", "mcp.example.com"],
+      },
+    });
+  });
+
+  it.each([
+    [{ MCP_HTTP_AUTH: "password" }, /MCP_HTTP_AUTH \(--http-auth\) must be token or oauth/],
+    [{ MCP_HTTP: "0" }, /is for --http/],
+    [{ MCP_PUBLIC_URL: undefined }, /needs MCP_PUBLIC_URL/],
+    [{ MCP_PUBLIC_URL: "http://mcp.example.com" }, /must use https:\/\//],
+    [{ MCP_PUBLIC_URL: "http://[::1]:3000" }, /only on localhost or 127\.0\.0\.1/],
+    [{ MCP_PUBLIC_URL: "https://example.com/ollama" }, /not a path \(\/ollama\)/],
+    [{ MCP_PUBLIC_URL: "https://u:p@example.com" }, /without credentials/],
+    [{ MCP_OAUTH_SECRET: undefined }, /needs MCP_OAUTH_SECRET: at least 32 random bytes/],
+    [{ MCP_OAUTH_SECRET: "too-short" }, /needs MCP_OAUTH_SECRET: at least 32 random bytes/],
+    [
+      { MCP_OAUTH_SECRET_FILE: "/nonexistent/secret" },
+      /takes MCP_OAUTH_SECRET or MCP_OAUTH_SECRET_FILE, not both/,
+    ],
+    [
+      { MCP_OAUTH_SECRET: undefined, MCP_OAUTH_SECRET_FILE: "/nonexistent/secret" },
+      /cannot read MCP_OAUTH_SECRET_FILE \(ENOENT\)/,
+    ],
+    [{ MCP_HTTP_TOKEN: "a-token" }, /unset MCP_HTTP_TOKEN/],
+    [{ OLLAMA_API_KEY: "a-key" }, /unset OLLAMA_API_KEY/],
+    [{ MCP_HTTP_KEYS: "client" }, /MCP_HTTP_KEYS=client cannot be set too/],
+    [{ OLLAMA_MODE: "hybrid" }, /works with Ollama's cloud only, and OLLAMA_MODE is hybrid/],
+    [{ OLLAMA_MODE: "local" }, /works with Ollama's cloud only, and OLLAMA_MODE is local/],
+    [{ OLLAMA_CLOUD_VIA: "local" }, /OLLAMA_CLOUD_VIA must be direct/],
+    [{ MCP_OAUTH_REDIRECT_HOSTS: "https://claude.ai" }, /takes host names, such as claude\.ai/],
+    [{ MCP_HTTP_TRUSTED_PROXIES: "10.0.0.0/33" }, /takes loopback, linklocal, uniquelocal/],
+    [{ MCP_OAUTH_ACCESS_TTL_MS: "10" }, /MCP_OAUTH_ACCESS_TTL_MS/],
+  ])("refuses %j", (settings, message) => {
+    expect(() => parseCli([], { ...env, ...settings })).toThrow(message);
+  });
+
+  it("takes no flag for the secret itself: command lines are visible to other users", () => {
+    expect(() => parseCli(["--oauth-secret", "x"], env)).toThrow();
   });
 });

@@ -11,8 +11,13 @@ interface Timer {
  * back-off, time limits and leases are tested without waiting.
  */
 export class ManualClock implements Clock {
-  private time = Date.UTC(2026, 10, 26, 12);
+  private time: number;
   private readonly timers = new Set<Timer>();
+
+  /** `start`: now on this clock (what code that reads the real clock too must agree with). */
+  constructor(start = Date.UTC(2026, 10, 26, 12)) {
+    this.time = start;
+  }
 
   now(): number {
     return this.time;

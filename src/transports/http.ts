@@ -14,6 +14,7 @@ import type { HttpOptions } from "../config.js";
 import { type HttpCaller, httpIdentity } from "../http-caller.js";
 import type { OpsLogger } from "../observability.js";
 import { finishCallsInFlight, STOPPED_AT_SHUTDOWN } from "../shutdown.js";
+import type { Store } from "../store/store.js";
 import { VERSION } from "../version.js";
 import { hostProblem, limitConnections, originProblem, readBody, refuse } from "./http-guards.js";
 import { OpenCalls, Sessions } from "./http-sessions.js";
@@ -33,6 +34,11 @@ export interface HttpServerDeps {
   createMcpServer: () => McpServer;
   log: OpsLogger;
   clock?: Clock;
+  /** With MCP_HTTP_AUTH=oauth: where sign-ins are kept, and how a user's key is checked. */
+  signIn?: {
+    store: Store;
+    checkKey(apiKey: string, signal: AbortSignal): Promise<void>;
+  };
 }
 
 export interface RunningHttpServer {
@@ -51,6 +57,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
   const calls = new OpenCalls();
   const sessions = new Sessions(options, clock, log, (s) => calls.count(s.transport) > 0);
   const identify = httpIdentity(options);
+  const oauth = options.auth === "oauth" ? await signInServer() : undefined;
   let closing = false;
 
   const httpServer = createServer((req, res) => {
@@ -82,8 +89,10 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       );
       return;
     }
-    if (path.startsWith("/.well-known/") || OAUTH_ENDPOINTS.has(path)) return noOAuth(res, path);
-    if (path !== MCP_PATH) return refuse(res, 404, `Not found: the MCP endpoint is ${MCP_PATH}`);
+    if (path !== MCP_PATH && !oauth) {
+      if (path.startsWith("/.well-known/") || OAUTH_ENDPOINTS.has(path)) return noOAuth(res, path);
+      return refuse(res, 404, `Not found: the MCP endpoint is ${MCP_PATH}`);
+    }
     if (closing) return refuse(res, 503, "Server is shutting down");
 
     const badHost = hostProblem(req.headers.host, {
@@ -91,14 +100,22 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       boundTo: options.host,
     });
     if (badHost) return refuse(res, 403, badHost);
+    // OAuth's endpoints answer any origin (browser-based clients sign in from their own).
+    if (oauth && path !== MCP_PATH) return oauth.routes(req, res);
     const badOrigin = originProblem(req.headers.origin, options.allowedOrigins);
     if (badOrigin) return refuse(res, 403, badOrigin);
+    if (oauth) return oauth.mcp(req, res);
     const caller = identify(req);
     if (!caller) {
       return refuse(res, 401, options.keys === "client" ? NEEDS_OLLAMA_KEY : NEEDS_TOKEN, {
         headers: { "www-authenticate": 'Bearer realm="ollama-cloud-mcp"' },
       });
     }
+    return serve(req, res, caller);
+  }
+
+  /** An MCP request from an identified caller. */
+  async function serve(req: IncomingMessage, res: ServerResponse, caller: HttpCaller) {
     if (req.method !== "POST" && req.method !== "GET" && req.method !== "DELETE") {
       return refuse(res, 405, `Method ${req.method} not allowed`, {
         headers: { allow: "GET, POST, DELETE" },
@@ -110,6 +127,21 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
     (req as IncomingMessage & { auth?: AuthInfo }).auth = caller.auth;
     if (options.stateless) return serveStateless(req, res, parsed.body, parsed.messages);
     return serveStateful(req, res, parsed.body, parsed.messages, caller);
+  }
+
+  /** The OAuth side, loaded only for MCP_HTTP_AUTH=oauth. */
+  async function signInServer() {
+    if (!deps.signIn) throw new Error("MCP_HTTP_AUTH=oauth needs a store and a key check");
+    const { createOAuthServer } = await import("../oauth/app.js");
+    return createOAuthServer({
+      options,
+      mcpPath: MCP_PATH,
+      store: deps.signIn.store,
+      clock,
+      log,
+      checkKey: deps.signIn.checkKey,
+      serve,
+    });
   }
 
   /** A POST's JSON-RPC messages; undefined when the request was answered with an error. */

@@ -1,0 +1,36 @@
+import { isLoopbackHostname } from "../config.js";
+
+/**
+ * Why an OAuth client may not be sent back to `uri`, or undefined: it must be https:// to one of
+ * `allowedHosts` (MCP_OAUTH_REDIRECT_HOSTS), or, when those include "loopback", a loopback
+ * address on any port (RFC 8252), over http:// or https://.
+ */
+export function redirectProblem(uri: string, allowedHosts: readonly string[]): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return `redirect_uri "${shorten(uri)}" is not a URL`;
+  }
+  if (url.hash) return `redirect_uri ${url.origin}${url.pathname} must not have a fragment`;
+  if (url.username || url.password) return "redirect_uri must not carry credentials";
+  if (isLoopbackHostname(url.hostname)) {
+    if (!allowedHosts.includes("loopback")) {
+      return `redirect_uri ${url.host} is on loopback, and MCP_OAUTH_REDIRECT_HOSTS does not list loopback`;
+    }
+    return url.protocol === "http:" || url.protocol === "https:"
+      ? undefined
+      : `redirect_uri ${url.protocol}// is not allowed: use http:// on loopback, or https://`;
+  }
+  if (url.protocol !== "https:") {
+    return `redirect_uri ${url.protocol}//${url.host} is not allowed: use https:// (or http:// on loopback)`;
+  }
+  if (!allowedHosts.includes(url.hostname)) {
+    return `redirect_uri host ${url.hostname} is not one this server signs people in for (MCP_OAUTH_REDIRECT_HOSTS: ${allowedHosts.join(", ")})`;
+  }
+  return undefined;
+}
+
+function shorten(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}

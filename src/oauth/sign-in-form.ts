@@ -1,0 +1,117 @@
+import type { Request, Response } from "express";
+import { keyOwner } from "../caller.js";
+import type { OpsLogger } from "../observability.js";
+import { StoreUnavailableError } from "../store/store.js";
+import { AuthError, RateLimitedError, UpstreamError } from "../upstream/errors.js";
+import { GrantRefusedError, type Grants } from "./grants.js";
+import { type SignInPage, sendSignInPage } from "./sign-in-page.js";
+import type { FailureSlowdown } from "./slowdown.js";
+
+/** What an Ollama API key can look like, at most: anything else is not sent to ollama.com. */
+const KEY_FORM = /^[\x21-\x7e]{1,512}$/;
+
+export interface SignInFormDeps {
+  grants: Grants;
+  slowdown: FailureSlowdown;
+  page: SignInPage;
+  /** The origin the page is served from: a form sent from anywhere else is refused. */
+  publicOrigin: string;
+  log: OpsLogger;
+  /** One request to ollama.com with the key; throws an AuthError if it is refused. */
+  checkKey(apiKey: string, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * POST /signin, the sign-in page's form: its nonce, used once, says which authorization it
+ * answers; the key is checked with ollama.com; on success the browser goes back to the client
+ * with a code. Every other outcome shows the form again (with a new nonce) and says why.
+ */
+export function signInForm(deps: SignInFormDeps) {
+  const { grants, slowdown, page, log } = deps;
+
+  const refuse = (res: Response, status: number, message: string) =>
+    sendSignInPage(res, status, page, { message });
+
+  async function answer(req: Request, res: Response): Promise<void> {
+    const origin = req.get("origin");
+    if (origin !== undefined && origin !== deps.publicOrigin) {
+      return refuse(res, 403, "This form can only be sent from its own sign-in page.");
+    }
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const signIn = typeof body.nonce === "string" ? await grants.takeSignIn(body.nonce) : undefined;
+    if (!signIn) {
+      return refuse(
+        res,
+        400,
+        "This sign-in page has expired or was already sent. Go back to your app and connect again.",
+      );
+    }
+    const showAgain = async (status: number, message: string) => {
+      const nonce = await grants.startSignIn(signIn);
+      sendSignInPage(res, status, page, { request: signIn, nonce, message });
+    };
+
+    const address = req.ip ?? req.socket.remoteAddress ?? "unknown";
+    const waitMs = slowdown.waitMs(address);
+    if (waitMs > 0) {
+      res.setHeader("retry-after", String(Math.ceil(waitMs / 1000)));
+      return showAgain(
+        429,
+        `Too many keys were refused from your network. Try again in ${Math.ceil(waitMs / 1000)} seconds.`,
+      );
+    }
+    const key = typeof body.key === "string" ? body.key.trim() : "";
+    if (!key) return showAgain(400, "Paste your Ollama API key.");
+    if (!KEY_FORM.test(key)) {
+      return showAgain(
+        400,
+        "That is not an Ollama API key: paste the key as ollama.com/settings/keys shows it.",
+      );
+    }
+
+    const aborted = new AbortController();
+    res.on("close", () => aborted.abort());
+    try {
+      await deps.checkKey(key, aborted.signal);
+    } catch (error) {
+      if (aborted.signal.aborted) return;
+      if (error instanceof AuthError) {
+        slowdown.failed(address);
+        log.log("info", "oauth: ollama.com refused a key on the sign-in form", {
+          client: signIn.clientId,
+        });
+        return showAgain(
+          401,
+          "ollama.com did not accept this key. Check that you copied all of it, or create a new one.",
+        );
+      }
+      log.log("warning", "oauth: a key could not be checked with ollama.com", {
+        error: error instanceof UpstreamError ? error.name : "error",
+      });
+      return showAgain(
+        503,
+        error instanceof RateLimitedError
+          ? "ollama.com asked for a pause. Try again in a minute."
+          : "The key could not be checked with ollama.com just now. Try again in a moment.",
+      );
+    }
+
+    const code = await grants.issueCode(signIn, key);
+    log.log("info", "oauth: signed in", { client: signIn.clientId, caller: keyOwner(key) });
+    const back = new URL(signIn.redirectUri);
+    back.searchParams.set("code", code);
+    if (signIn.state !== undefined) back.searchParams.set("state", signIn.state);
+    res.redirect(303, back.href);
+  }
+
+  return async (req: Request, res: Response): Promise<void> => {
+    try {
+      await answer(req, res);
+    } catch (error) {
+      if (error instanceof GrantRefusedError) return refuse(res, 400, error.message);
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      log.log("warning", "oauth: sign-in failed: the store cannot be reached");
+      refuse(res, 503, "Signing in is not possible right now. Try again in a moment.");
+    }
+  };
+}
