@@ -1,8 +1,8 @@
 // Builds the MCP Bundle for one-click install in Claude Desktop (and other MCPB clients):
 // ollama-cloud-mcp-<version>.mcpb, validated and packed by the official @anthropic-ai/mcpb CLI.
-// It holds the same dist/ files npm publishes, and a manifest whose user_config asks for the
-// API key, the mode and the local Ollama. Usage: node scripts/mcpb.mjs [--out <dir>]
-// (npm run mcpb builds dist/ first).
+// It holds the dist/ files npm publishes but oauth.cjs (a bundle runs over stdio, where nobody
+// signs in), and a manifest whose user_config asks for the API key, the mode and the local
+// Ollama. Usage: node scripts/mcpb.mjs [--out <dir>] (npm run mcpb builds dist/ first).
 import { execFileSync, spawn } from "node:child_process";
 import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";

@@ -8,6 +8,7 @@ import type { ChatRequestBody } from "../fake-ollama-cloud.js";
 import { textOf, until } from "../harness.js";
 import { freePort } from "../loopback-server.js";
 import { configFor, loopbackCertificate, NginxServer, tempDir } from "../nginx-server.js";
+import { connectSignedIn, SignInWithKey } from "../oauth-client.js";
 import { RedisServer } from "../redis-server.js";
 import type { HttpBin } from "../spawn-bin.js";
 import { useHttpBins } from "./http-harness.js";
@@ -42,21 +43,32 @@ afterAll(async () => {
   await redis?.close();
 });
 
-/** Three --stateless instances on one Redis, behind deploy/nginx.conf with TLS. */
-async function site(): Promise<{ bins: HttpBin[]; url: string }> {
+/**
+ * Three --stateless instances on one Redis, behind deploy/nginx.conf with TLS; with `oauth`,
+ * users sign in with their own key (MCP_HTTP_AUTH=oauth) instead of the instances' keys.
+ */
+async function site({ oauth = false } = {}): Promise<{ bins: HttpBin[]; url: string }> {
   t.fake.otherKeys = KEYS;
+  const port = await freePort();
+  const auth = (key: string) =>
+    oauth
+      ? {
+          OLLAMA_API_KEY: undefined,
+          MCP_HTTP_AUTH: "oauth",
+          MCP_PUBLIC_URL: `https://127.0.0.1:${port}`,
+          MCP_OAUTH_SECRET: "nginx-oauth-secret-of-more-than-32-bytes-1f",
+        }
+      : { OLLAMA_API_KEY: key, MCP_HTTP_TOKEN: TOKEN };
   const bins = await Promise.all(
     KEYS.map((key) =>
       t.start(["--stateless"], {
-        OLLAMA_API_KEY: key,
-        MCP_HTTP_TOKEN: TOKEN,
+        ...auth(key),
         OLLAMA_MCP_STORE: redis.url,
         OLLAMA_MCP_DEFER_AFTER_MS: String(DEFER_MS),
         OLLAMA_MCP_JOB_LEASE_MS: String(LEASE_MS),
       }),
     ),
   );
-  const port = await freePort();
   const config = configFor({
     upstreams: bins.map((bin) => new URL(bin.url).host),
     port,
@@ -174,6 +186,22 @@ describe.skipIf(!available)("behind nginx: round robin over three instances on o
       expect(textOf(lost)).toMatch(/was lost: the server running it stopped before it finished/);
     }
     expect(Date.now() - killedAt).toBeLessThan(4 * LEASE_MS + 3_000);
+  });
+
+  it("signs a user in with OAuth through nginx, and every instance honours the sign-in", async () => {
+    const { url } = await site({ oauth: true });
+    const user = new SignInWithKey(KEYS[1] as string, tlsFetch);
+    const { client: mcp } = await connectSignedIn(url, user, tlsFetch);
+    open.clients.push(mcp);
+    for (const query of ["one", "two", "three"]) {
+      const result = await call(mcp, "web_search", { query });
+      expect(result.isError, textOf(result)).toBeFalsy();
+    }
+    const searches = t.fake.requestsTo("/api/web_search");
+    expect(searches.map((r) => r.headers.authorization)).toEqual(
+      Array(3).fill(`Bearer ${KEYS[1]}`),
+    );
+    expect(user.signIns).toBe(1);
   });
 
   it("loses no finished result when Redis restarts, nor one that finished while it was down", async () => {

@@ -1,0 +1,252 @@
+import { execFile, spawn } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { chromium } from "playwright-core";
+import { createClient } from "redis";
+import { describe, expect, it } from "vitest";
+import { FAKE_API_KEY } from "../fake-ollama-cloud.js";
+import { textOf } from "../harness.js";
+import { freePort, listenOnLoopback } from "../loopback-server.js";
+import {
+  authorizeUrl,
+  connectSignedIn,
+  exchange,
+  formOf,
+  mcpStatus,
+  pkce,
+  type Registered,
+  register,
+  SignInWithKey,
+  submitForm,
+} from "../oauth-client.js";
+import { RedisServer } from "../redis-server.js";
+import { BIN, binEnv, type HttpBin } from "../spawn-bin.js";
+import { useHttpBins } from "./http-harness.js";
+
+const run = promisify(execFile);
+const SECRET = "e2e-oauth-secret-of-more-than-32-bytes-5a7c";
+const BRAVO = "ollama-key-bravo-7d1e54";
+/** Debian's chromium (.ci/run installs it), or the browser CHROMIUM names. */
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const CLAUDE = join(import.meta.dirname, "../../node_modules/.bin/claude");
+const ARTIFACTS = join(import.meta.dirname, "../../test-results");
+
+const t = useHttpBins();
+
+/** The built bin as an OAuth server on a port chosen first: its public URL names the port. */
+async function oauthBin(env: Record<string, string> = {}, port?: number): Promise<HttpBin> {
+  const listen = port ?? (await freePort());
+  t.fake.otherKeys = [BRAVO];
+  return t.start(["--port", String(listen)], {
+    OLLAMA_API_KEY: undefined,
+    MCP_HTTP_AUTH: "oauth",
+    MCP_PUBLIC_URL: `http://127.0.0.1:${listen}`,
+    MCP_OAUTH_SECRET: SECRET,
+    ...env,
+  });
+}
+
+const call = async (
+  client: { callTool(p: { name: string; arguments: Record<string, unknown> }): Promise<unknown> },
+  name: string,
+  args: Record<string, unknown>,
+) => (await client.callTool({ name, arguments: args })) as CallToolResult;
+
+describe("OAuth sign-in, end to end (MCP_HTTP_AUTH=oauth)", () => {
+  it("signs two users in through the SDK's client, runs each on their own key, and refreshes without asking again", async () => {
+    const bin = await oauthBin({ MCP_OAUTH_ACCESS_TTL_MS: "1000" });
+    const alpha = new SignInWithKey(FAKE_API_KEY);
+    const bravo = new SignInWithKey(BRAVO);
+    const a = (await connectSignedIn(bin.url, alpha)).client;
+    const b = (await connectSignedIn(bin.url, bravo)).client;
+    await call(a, "web_search", { query: "alpha" });
+    await call(b, "web_search", { query: "bravo" });
+    expect(t.fake.requestsTo("/api/web_search").map((r) => r.headers.authorization)).toEqual([
+      `Bearer ${FAKE_API_KEY}`,
+      `Bearer ${BRAVO}`,
+    ]);
+    const before = alpha.tokens()?.access_token;
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const later = await call(a, "web_search", { query: "alpha, an hour later" });
+    expect(later.isError, textOf(later)).toBeFalsy();
+    expect(alpha.tokens()?.access_token).not.toBe(before);
+    expect(alpha.signIns).toBe(1);
+    expect(t.fake.requestsTo("/api/web_search").at(-1)?.headers.authorization).toBe(
+      `Bearer ${FAKE_API_KEY}`,
+    );
+    expect(bin.stderr()).not.toContain(FAKE_API_KEY);
+    expect(bin.stderr()).not.toContain(BRAVO);
+    await a.close();
+    await b.close();
+  });
+
+  it("shares sign-ins through Redis: a code from one instance is honoured on another, once", async () => {
+    const redis = await RedisServer.start();
+    try {
+      const [portA, portB] = [await freePort(), await freePort()];
+      const shared = { OLLAMA_MCP_STORE: redis.url, MCP_PUBLIC_URL: `http://127.0.0.1:${portA}` };
+      const a = await oauthBin(shared, portA);
+      const b = await oauthBin(shared, portB);
+      const baseA = a.origin;
+      const baseB = b.origin;
+      const client = (await register(baseA)).body as unknown as Registered;
+      const { verifier, challenge } = pkce();
+      const form = formOf(await (await fetch(authorizeUrl(baseA, client, challenge))).text());
+      // The form goes to another instance than the page came from, as a load balancer may send it.
+      const answer = await submitForm({ ...form, action: `${baseB}/signin` }, FAKE_API_KEY, {
+        origin: baseA,
+      });
+      expect(answer.status).toBe(303);
+      const code = new URL(answer.headers.get("location") as string).searchParams.get("code");
+      const tokens = await exchange(baseB, { client, code: code as string, verifier });
+      expect(tokens.status).toBe(200);
+      expect(await mcpStatus(a.url, tokens.body.access_token as string)).toBe(200);
+      const replay = await exchange(baseA, { client, code: code as string, verifier });
+      expect(replay.body.error, JSON.stringify(replay.body)).toBe("invalid_grant");
+      expect(await mcpStatus(b.url, tokens.body.access_token as string)).toBe(401);
+
+      const store = createClient({ url: redis.url });
+      await store.connect();
+      const keys = await store.keys("ocm:oauth:*");
+      const values = await Promise.all(
+        keys.map(async (key) => ((await store.type(key)) === "string" ? store.get(key) : "")),
+      );
+      await store.close();
+      expect(keys.length).toBeGreaterThan(4);
+      const everything = [...keys, ...values].join("\n");
+      for (const secret of [FAKE_API_KEY, client.client_secret as string, code as string]) {
+        expect(everything).not.toContain(secret);
+      }
+      expect(everything).not.toContain(tokens.body.access_token);
+      expect(everything).not.toContain(tokens.body.refresh_token);
+    } finally {
+      await redis.close();
+    }
+  });
+
+  it("lets a real browser fill in the sign-in page and land back on the client with a code", async () => {
+    const bin = await oauthBin();
+    const landed: string[] = [];
+    const callback = await listenOnLoopback(async (req, res) => {
+      landed.push(req.url ?? "");
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("signed in");
+    });
+    const profile = mkdtempSync(join(tmpdir(), "ocm-chromium-"));
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    try {
+      const redirect = `${callback.url}/callback`;
+      const client = (
+        await register(bin.origin, { redirect_uris: [redirect], client_name: "Claude" })
+      ).body as unknown as Registered;
+      const { verifier, challenge } = pkce();
+      const page = await browser.newPage();
+      const violations: string[] = [];
+      page.on("console", (message) => {
+        if (/Content.Security.Policy/i.test(message.text())) violations.push(message.text());
+      });
+      await page.goto(authorizeUrl(bin.origin, client, challenge));
+      await expect(page.title()).resolves.toBe("Sign in · Ollama Cloud MCP");
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, "oauth-sign-in.png"), fullPage: true });
+
+      await page.fill("#key", "a-key-ollama-refuses");
+      await page.click("button[type=submit]");
+      await page.waitForSelector("[role=alert]");
+      expect(await page.textContent("[role=alert]")).toContain("did not accept this key");
+      await page.screenshot({ path: join(ARTIFACTS, "oauth-sign-in-refused.png"), fullPage: true });
+
+      await page.fill("#key", FAKE_API_KEY);
+      await page.click("button[type=submit]");
+      await page.waitForURL(`${redirect}?**`);
+      expect(await page.textContent("body")).toBe("signed in");
+      expect(violations).toEqual([]);
+      const back = new URL(page.url());
+      expect(landed).toContain(`${back.pathname}${back.search}`);
+      expect(back.searchParams.get("state")).toBe("state-123");
+      const code = back.searchParams.get("code") as string;
+      const tokens = await exchange(bin.origin, {
+        client: { ...client, redirect_uris: [redirect] },
+        code,
+        verifier,
+      });
+      expect(tokens.status).toBe(200);
+      expect(await mcpStatus(bin.url, tokens.body.access_token as string)).toBe(200);
+    } finally {
+      await browser.close();
+      await callback.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+
+  it("is reported by Claude Code as needing authentication, not as failing", async () => {
+    const bin = await oauthBin();
+    const home = mkdtempSync(join(tmpdir(), "ocm-claude-home-"));
+    const env = { PATH: process.env.PATH ?? "", HOME: home, DISABLE_AUTOUPDATER: "1" };
+    try {
+      await run(CLAUDE, ["mcp", "add", "--transport", "http", "ollama-cloud", bin.url], {
+        env,
+        cwd: home,
+      });
+      const { stdout } = await run(CLAUDE, ["mcp", "list"], { env, cwd: home, timeout: 60_000 });
+      expect(stdout).toMatch(/ollama-cloud: .* - ! Needs authentication/);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses to start with a setting that cannot work, saying why (exit 2)", async () => {
+    const refusal = await run(process.execPath, [BIN, "--http", "--port", "0"], {
+      env: binEnv(t.fake, {
+        MCP_HTTP_AUTH: "oauth",
+        MCP_PUBLIC_URL: "https://mcp.example.com",
+        MCP_OAUTH_SECRET: SECRET,
+      }),
+    }).catch((error: { code: number; stderr: string }) => error);
+    expect(refusal).toMatchObject({ code: 2 });
+    expect((refusal as { stderr: string }).stderr).toContain("unset OLLAMA_API_KEY");
+    expect((refusal as { stderr: string }).stderr).not.toContain(SECRET);
+  });
+});
+
+describe("the OAuth code", () => {
+  it("is loaded in OAuth mode only: without dist/oauth.cjs, an HTTP server with a token starts and answers", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ocm-no-oauth-"));
+    try {
+      for (const file of ["index.cjs", "main.cjs"]) {
+        copyFileSync(join(dirname(BIN), file), join(dir, file));
+      }
+      const child = spawn(process.execPath, [join(dir, "index.cjs"), "--http", "--port", "0"], {
+        env: binEnv(t.fake, { MCP_HTTP_TOKEN: "a-token-for-this-test" }),
+      });
+      let err = "";
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr.on("data", (chunk: Buffer) => {
+          err += chunk.toString();
+          const match = /Listening on (http:\/\/\S+)/.exec(err);
+          if (match?.[1]) resolve(match[1]);
+        });
+        child.on("exit", (code) => reject(new Error(`exited with ${code}: ${err}`)));
+      });
+      expect(await mcpStatus(url, "a-token-for-this-test")).toBe(200);
+      child.kill("SIGTERM");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
