@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { ModelNameError, parseModelRef } from "./model-name.js";
 import type { StoreSetting } from "./store/store.js";
@@ -626,12 +625,14 @@ const PROXY_RANGES = new Set(["loopback", "linklocal", "uniquelocal"]);
 /** What Express's "trust proxy" takes: named ranges, addresses, and address/prefix. */
 function trustedProxiesSetting(entries: string[]): string[] {
   for (const entry of entries) {
+    if (PROXY_RANGES.has(entry.toLowerCase())) continue;
     const [address = "", prefix, extra] = entry.split("/");
-    const version = isIP(address);
+    // node:net only for an address: a stdio start would load it before it needs it.
+    const version = process.getBuiltinModule("node:net").isIP(address);
     const prefixOk =
       prefix === undefined ||
       (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128));
-    if (!PROXY_RANGES.has(entry.toLowerCase()) && !(version && prefixOk && extra === undefined)) {
+    if (!(version && prefixOk && extra === undefined)) {
       throw new ConfigError(
         `MCP_HTTP_TRUSTED_PROXIES (--http-trusted-proxies) takes loopback, linklocal, uniquelocal, addresses and CIDR ranges such as 10.0.0.0/8; got "${entry}".`,
       );

@@ -81,9 +81,9 @@ async function main(): Promise<void> {
     writeErr("OLLAMA_API_KEY is not set; tools are listed but calls will explain how to set it.");
   }
   if (http.enabled) {
-    const signIn = {
+    const signIn: HttpServerDeps["signIn"] = {
       store,
-      checkKey: (apiKey: string, signal: AbortSignal) => client.checkKey(apiKey, { signal }),
+      checkKey: (apiKey, options) => client.checkKey(apiKey, options),
     };
     return serveHttp(http, log, newServer, jobs, signIn);
   }

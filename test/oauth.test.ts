@@ -104,7 +104,7 @@ async function oauthServer(
       }),
     log: { log: () => {} },
     clock: time,
-    signIn: { store, checkKey: (key, signal) => upstream.checkKey(key, { signal }) },
+    signIn: { store, checkKey: (key, options) => upstream.checkKey(key, options) },
   });
   running.push(server);
   return { base, url: `${base}/mcp`, clock, store };

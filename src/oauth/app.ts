@@ -16,7 +16,7 @@ import {
   requireBearerAuth,
 } from "./sdk.js";
 import { Seal } from "./seal.js";
-import { signInForm } from "./sign-in-form.js";
+import { type CheckKey, signInForm } from "./sign-in-form.js";
 import { FailureSlowdown } from "./slowdown.js";
 
 const DOCS_URL = "https://github.com/ollama-cloud-mcp/ollama-cloud-mcp/blob/main/docs/http.md";
@@ -29,8 +29,7 @@ export interface OAuthDeps {
   store: Store;
   clock: Clock;
   log: OpsLogger;
-  /** One request to ollama.com with a user's key; throws an AuthError if it is refused. */
-  checkKey(apiKey: string, signal: AbortSignal): Promise<void>;
+  checkKey: CheckKey;
   /** Serves an MCP request for the signed-in caller. */
   serve(req: IncomingMessage, res: ServerResponse, caller: HttpCaller): Promise<void>;
 }

@@ -17,9 +17,17 @@ export interface SignInFormDeps {
   /** The origin the page is served from: a form sent from anywhere else is refused. */
   publicOrigin: string;
   log: OpsLogger;
-  /** One request to ollama.com with the key; throws an AuthError if it is refused. */
-  checkKey(apiKey: string, signal: AbortSignal): Promise<void>;
+  checkKey: CheckKey;
 }
+
+/**
+ * One request to ollama.com with a user's key, in the lane (the share of the upstream
+ * concurrency) of that key's caller; throws an AuthError if the key is refused.
+ */
+export type CheckKey = (
+  apiKey: string,
+  options: { signal: AbortSignal; lane: string },
+) => Promise<void>;
 
 /**
  * POST /signin, the sign-in page's form: its nonce, used once, says which authorization it
@@ -72,7 +80,7 @@ export function signInForm(deps: SignInFormDeps) {
     const aborted = new AbortController();
     res.on("close", () => aborted.abort());
     try {
-      await deps.checkKey(key, aborted.signal);
+      await deps.checkKey(key, { signal: aborted.signal, lane: keyOwner(key) });
     } catch (error) {
       if (aborted.signal.aborted) return;
       if (error instanceof AuthError) {

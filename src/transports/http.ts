@@ -12,6 +12,7 @@ import {
 import { type Clock, systemClock } from "../clock.js";
 import type { HttpOptions } from "../config.js";
 import { type HttpCaller, httpIdentity } from "../http-caller.js";
+import type { CheckKey } from "../oauth/sign-in-form.js";
 import type { OpsLogger } from "../observability.js";
 import { finishCallsInFlight, STOPPED_AT_SHUTDOWN } from "../shutdown.js";
 import type { Store } from "../store/store.js";
@@ -37,7 +38,7 @@ export interface HttpServerDeps {
   /** With MCP_HTTP_AUTH=oauth: where sign-ins are kept, and how a user's key is checked. */
   signIn?: {
     store: Store;
-    checkKey(apiKey: string, signal: AbortSignal): Promise<void>;
+    checkKey: CheckKey;
   };
 }
 

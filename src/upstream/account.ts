@@ -1,4 +1,3 @@
-import { keyOwner } from "../caller.js";
 import type {
   AccountBalance,
   CallOptions,
@@ -35,8 +34,8 @@ export interface Account {
   /** A refusal for lack of credits, with what is left and what to do. */
   explainSpend(error: UsageLimitError, options: CallOptions): Promise<UsageLimitError>;
   /**
-   * Whether ollama.com accepts `apiKey` (a sign-in): one request made with it, never cached.
-   * Throws an AuthError when it is refused.
+   * Whether ollama.com accepts `apiKey` (a sign-in): one request made with it, never cached, in
+   * the lane the caller names. Throws an AuthError when it is refused.
    */
   checkKey(apiKey: string, options: CallOptions): Promise<void>;
 }
@@ -55,7 +54,7 @@ export function createAccount(
 
   return {
     async checkKey(apiKey, options) {
-      await ways.direct.balance({ ...options, apiKey, lane: keyOwner(apiKey) });
+      await ways.direct.balance({ ...options, apiKey });
     },
 
     async usage(range, scope, options) {
