@@ -583,7 +583,10 @@ function authSetting(value: string): "token" | "oauth" {
   return auth;
 }
 
-/** MCP_PUBLIC_URL: https://, or http:// on loopback; a trailing /mcp is the resource's, not its. */
+/**
+ * MCP_PUBLIC_URL: https://, or for local use http:// on the two names the SDK's authorization
+ * server allows; a trailing /mcp is the resource's, not its.
+ */
 function publicUrlSetting(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   let url: URL;
@@ -594,10 +597,10 @@ function publicUrlSetting(value: string | undefined): string | undefined {
       `MCP_PUBLIC_URL (--public-url) must be the URL clients reach the server at, such as https://mcp.example.com; got "${value}".`,
     );
   }
-  const local = url.protocol === "http:" && isLoopbackHostname(url.hostname);
+  const local = url.protocol === "http:" && ["localhost", "127.0.0.1"].includes(url.hostname);
   if (url.protocol !== "https:" && !local) {
     throw new ConfigError(
-      `MCP_PUBLIC_URL (--public-url) must use https:// (or http:// on a loopback host, for local use); got "${url.protocol}//${url.host}".`,
+      `MCP_PUBLIC_URL (--public-url) must use https:// (or http://localhost or http://127.0.0.1, for local use); got "${url.protocol}//${url.host}".`,
     );
   }
   if (url.username || url.password || url.search || url.hash) {
@@ -698,12 +701,6 @@ function checkOAuth(config: ServerConfig, http: HttpOptions): void {
     );
   }
   const publicUrl = new URL(http.publicUrl as string);
-  // OAuth wants https; the SDK's authorization server allows http for these two names only.
-  if (publicUrl.protocol === "http:" && !["localhost", "127.0.0.1"].includes(publicUrl.hostname)) {
-    refuse(
-      `takes an http:// MCP_PUBLIC_URL only on localhost or 127.0.0.1, for local use; got ${publicUrl.host}.`,
-    );
-  }
   if (publicUrl.pathname !== "/") {
     refuse(
       `serves sign-in at the root of MCP_PUBLIC_URL's host: give the origin alone, such as ${publicUrl.origin}, not a path (${publicUrl.pathname}).`,

@@ -344,7 +344,7 @@ describe("OAuth sign-in (MCP_HTTP_AUTH=oauth)", () => {
     [{ MCP_HTTP: "0" }, /is for --http/],
     [{ MCP_PUBLIC_URL: undefined }, /needs MCP_PUBLIC_URL/],
     [{ MCP_PUBLIC_URL: "http://mcp.example.com" }, /must use https:\/\//],
-    [{ MCP_PUBLIC_URL: "http://[::1]:3000" }, /only on localhost or 127\.0\.0\.1/],
+    [{ MCP_PUBLIC_URL: "http://[::1]:3000" }, /or http:\/\/localhost or http:\/\/127\.0\.0\.1/],
     [{ MCP_PUBLIC_URL: "https://example.com/ollama" }, /not a path \(\/ollama\)/],
     [{ MCP_PUBLIC_URL: "https://u:p@example.com" }, /without credentials/],
     [{ MCP_OAUTH_SECRET: undefined }, /needs MCP_OAUTH_SECRET: at least 32 random bytes/],
