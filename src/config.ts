@@ -670,6 +670,18 @@ function checkCallerKeys(config: ServerConfig, http: HttpOptions): void {
       "takes each caller's Ollama key as its bearer token, so MCP_HTTP_TOKEN cannot be set too: unset it.",
     );
   }
+  checkKeysGoToCloud(config, "caller", refuse);
+}
+
+/**
+ * Keys that callers (or signed-in users) bring go to Ollama's cloud only: directly, never through
+ * a local Ollama, and never over plain http:// beyond loopback.
+ */
+function checkKeysGoToCloud(
+  config: ServerConfig,
+  whose: "caller" | "user",
+  refuse: (why: string) => void,
+): void {
   if (config.mode !== "cloud") {
     refuse(
       `works with Ollama's cloud only, and OLLAMA_MODE is ${config.mode}: a local Ollama has its own sign-in.`,
@@ -677,12 +689,12 @@ function checkCallerKeys(config: ServerConfig, http: HttpOptions): void {
   }
   if (config.cloudVia !== "direct") {
     refuse(
-      "sends each caller's key to Ollama's cloud directly: OLLAMA_CLOUD_VIA must be direct (or auto).",
+      `sends each ${whose}'s key to Ollama's cloud directly: OLLAMA_CLOUD_VIA must be direct (or auto).`,
     );
   }
   const host = new URL(config.cloudHost);
   if (host.protocol === "http:" && !isLoopbackHostname(host.hostname)) {
-    refuse(`would send callers' keys over plain http:// to ${host.host}: use https://.`);
+    refuse(`would send ${whose}s' keys over plain http:// to ${host.host}: use https://.`);
   }
 }
 
@@ -730,18 +742,7 @@ function checkOAuth(config: ServerConfig, http: HttpOptions): void {
       "runs each signed-in user's calls on their own key, so the server must hold none: unset OLLAMA_API_KEY.",
     );
   }
-  if (config.mode !== "cloud") {
-    refuse(
-      `works with Ollama's cloud only, and OLLAMA_MODE is ${config.mode}: a local Ollama has its own sign-in.`,
-    );
-  }
-  if (config.cloudVia !== "direct") {
-    refuse("sends each user's key to Ollama's cloud directly: OLLAMA_CLOUD_VIA must be direct.");
-  }
-  const host = new URL(config.cloudHost);
-  if (host.protocol === "http:" && !isLoopbackHostname(host.hostname)) {
-    refuse(`would send users' keys over plain http:// to ${host.host}: use https://.`);
-  }
+  checkKeysGoToCloud(config, "user", refuse);
   // Clients reach the server by its public name, through the proxy: that Host is always allowed.
   const publicHost = publicUrl.hostname.toLowerCase();
   if (http.allowedHosts.length === 0 && isLoopbackHostname(http.host)) {
