@@ -1,19 +1,12 @@
 import * as z from "zod";
 import { money, SETTINGS_URL, when } from "../upstream/account.js";
+import { usageSchema } from "../upstream/endpoint.js";
 import { UpstreamError } from "../upstream/errors.js";
 import type { AccountBalance, CloudUsage } from "../upstream/upstream.js";
 import { defineTool, ToolFailure } from "./define-tool.js";
 import { strictArguments } from "./fields.js";
 
 const BARS = "▁▂▃▄▅▆▇█";
-
-const amountsSchema = z.object({
-  request_count: z.number(),
-  usage_usd: z.number().optional().describe("Cost in USD; absent for a legacy plan."),
-  input_tokens: z.number().optional(),
-  cached_input_tokens: z.number().optional(),
-  output_tokens: z.number().optional(),
-});
 
 const windowSchema = z.object({ remaining_percent: z.number(), resets_at: z.string() });
 
@@ -33,21 +26,7 @@ const outputSchema = z.object({
       .describe("The plan's own credits: in USD, or for a legacy plan, session and weekly limits."),
     purchased: z.object({ balance_usd: z.number() }).describe("Purchased credits, unexpired."),
   }),
-  usage: z.object({
-    range: z.string(),
-    scope: z.string(),
-    granularity: z.enum(["hour", "day"]),
-    from: z.string(),
-    until: z.string(),
-    totals: amountsSchema,
-    buckets: z.array(
-      amountsSchema.extend({
-        from: z.string(),
-        until: z.string(),
-        partial: z.boolean().optional().describe("The hour or day still in progress."),
-      }),
-    ),
-  }),
+  usage: usageSchema,
 });
 
 export const cloudUsage = defineTool({

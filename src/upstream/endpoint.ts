@@ -121,14 +121,14 @@ export type AccountBalance = z.infer<typeof balanceSchema>;
 /** Counts of one range or bucket; a legacy plan's have request counts only. */
 const amountsSchema = z.object({
   request_count: z.number(),
-  usage_usd: z.number().optional(),
+  usage_usd: z.number().optional().describe("Cost in USD; absent for a legacy plan."),
   input_tokens: z.number().optional(),
   cached_input_tokens: z.number().optional(),
   output_tokens: z.number().optional(),
 });
 
-/** docs/api/cloud-usage.mdx. */
-const usageSchema = z.object({
+/** docs/api/cloud-usage.mdx; cloud_usage returns it as it comes. */
+export const usageSchema = z.object({
   range: z.string(),
   scope: z.string(),
   granularity: z.enum(["hour", "day"]),
@@ -139,7 +139,7 @@ const usageSchema = z.object({
     amountsSchema.extend({
       from: z.string(),
       until: z.string(),
-      partial: z.boolean().optional(),
+      partial: z.boolean().optional().describe("The hour or day still in progress."),
     }),
   ),
 });
