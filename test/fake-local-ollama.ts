@@ -1,7 +1,12 @@
 import { appendFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { parseModelRef } from "../src/model-name.js";
-import { defaultFetchPage, defaultSearchHits, type RecordedRequest } from "./fake-ollama-cloud.js";
+import {
+  defaultFetchPage,
+  defaultSearchHits,
+  type RecordedRequest,
+  recordOf,
+} from "./fake-ollama-cloud.js";
 import {
   type LoopbackServer,
   listenOnLoopback,
@@ -63,18 +68,10 @@ export class FakeLocalOllama {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const { pathname: path, search } = new URL(req.url ?? "/", "http://fake");
     const body = await readJsonBody(req);
-    const closed = new Promise<void>((resolve) => res.on("close", () => resolve()));
-    const query = search.replace(/^\?/, "");
-    this.requests.push({
-      method: req.method ?? "",
-      path,
-      query,
-      headers: req.headers,
-      body,
-      closed,
-    });
+    const recorded = recordOf(req, res, body);
+    this.requests.push(recorded);
+    const { path } = recorded;
     if (SUITE_LOG) {
       appendFileSync(
         SUITE_LOG,

@@ -79,6 +79,23 @@ export interface RecordedRequest {
   closed: Promise<void>;
 }
 
+/** A request as the fakes record it, its body read. */
+export function recordOf(
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: unknown,
+): RecordedRequest {
+  const { pathname, search } = new URL(req.url ?? "/", "http://fake");
+  return {
+    method: req.method ?? "",
+    path: pathname,
+    query: search.replace(/^\?/, ""),
+    headers: req.headers,
+    body,
+    closed: new Promise<void>((resolve) => res.on("close", () => resolve())),
+  };
+}
+
 export interface ChatScript {
   content: string;
   thinking?: string;
@@ -288,7 +305,6 @@ export class FakeOllamaCloud {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const { pathname: path, search } = new URL(req.url ?? "/", "http://fake");
     const epoch = this.epoch;
     let gone = false;
     res.on("close", () => {
@@ -300,16 +316,9 @@ export class FakeOllamaCloud {
     const body = await readJsonBody(req);
     // A request of an earlier test is not this test's to record or answer.
     if (epoch !== this.epoch) return void res.destroy();
-    const closed = new Promise<void>((resolve) => res.on("close", () => resolve()));
-    const query = search.replace(/^\?/, "");
-    this.requests.push({
-      method: req.method ?? "",
-      path,
-      query,
-      headers: req.headers,
-      body,
-      closed,
-    });
+    const recorded = recordOf(req, res, body);
+    this.requests.push(recorded);
+    const { path, query } = recorded;
     this.lastAuth = req.headers.authorization ?? "";
 
     const route = routeOf(req.method, path);
