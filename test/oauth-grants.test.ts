@@ -75,6 +75,68 @@ describe("OAuth grants in the store", () => {
     );
   });
 
+  it("holds as much store for a sign-in after a hundred refreshes as after one", async () => {
+    class KeyedStore extends MemoryStore {
+      readonly written = new Set<string>();
+      override async set(key: string, value: string, ttlMs: number) {
+        this.written.add(key);
+        return super.set(key, value, ttlMs);
+      }
+      override async setIfAbsent(key: string, value: string, ttlMs: number) {
+        this.written.add(key);
+        return super.setIfAbsent(key, value, ttlMs);
+      }
+    }
+    const clock = new ManualClock();
+    const store = new KeyedStore(clock);
+    const g = new Grants(
+      store,
+      new Seal("a-test-secret-of-more-than-32-bytes-0123456789"),
+      clock,
+      TIMES,
+    );
+    const live = async () =>
+      (await Promise.all([...store.written].map((key) => store.get(key)))).filter(
+        (value) => value !== undefined,
+      ).length;
+    await g.saveClient(client(ID));
+    let tokens = await g.redeemCode(
+      ID,
+      await g.issueCode(request(clock, ID), "ollama-key-alpha"),
+      undefined,
+      undefined,
+    );
+    tokens = await g.refresh(ID, tokens.refresh_token as string, undefined);
+    clock.advance(10 * 60_000);
+    const afterOne = await live();
+    for (let i = 0; i < 100; i++) {
+      tokens = await g.refresh(ID, tokens.refresh_token as string, undefined);
+    }
+    clock.advance(10 * 60_000);
+    expect(await live()).toBe(afterOne);
+    expect(await g.signedIn(tokens.access_token)).toMatchObject({ apiKey: "ollama-key-alpha" });
+  });
+
+  it("ends a sign-in when a refresh token it rotated away comes back, however much later", async () => {
+    const { clock, grants: g } = grants();
+    await g.saveClient(client(ID));
+    const first = await g.redeemCode(
+      ID,
+      await g.issueCode(request(clock, ID), "ollama-key-alpha"),
+      undefined,
+      undefined,
+    );
+    const second = await g.refresh(ID, first.refresh_token as string, undefined);
+    clock.advance(10 * DAY);
+    await expect(g.refresh(ID, first.refresh_token as string, undefined)).rejects.toThrow(
+      /already used/,
+    );
+    expect(await g.signedIn(second.access_token)).toBeUndefined();
+    await expect(g.refresh(ID, second.refresh_token as string, undefined)).rejects.toThrow(
+      /unknown or expired/,
+    );
+  });
+
   it(`keeps ${MAX_SIGN_INS_PER_KEY} sign-ins per key: the least recently used goes first`, async () => {
     const { clock, grants: g } = grants();
     await g.saveClient(client(ID));
@@ -104,6 +166,8 @@ describe("OAuth grants in the store", () => {
     expect(first.status).toBe("fulfilled");
     expect(second).toMatchObject({ status: "rejected", reason: { message: /already used/ } });
     const tokens = (first as PromiseFulfilledResult<{ access_token: string }>).value;
+    expect(await g.signedIn(tokens.access_token)).toBeUndefined();
+    clock.advance(10 * 60_000);
     expect(await g.signedIn(tokens.access_token)).toBeUndefined();
   });
 

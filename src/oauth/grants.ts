@@ -11,6 +11,11 @@ import type { Seal } from "./seal.js";
 
 /** A code is exchanged as soon as the client has it. */
 const CODE_TTL_MS = 60_000;
+/**
+ * Longer than any exchange takes: what keeps two exchanges racing for one token apart (a claim,
+ * the mark of an ended sign-in) lasts this long, and no longer.
+ */
+const RACE_TTL_MS = 5 * 60_000;
 /** How long a sign-in page may stay open before it is submitted. */
 export const SIGN_IN_TTL_MS = 10 * 60_000;
 /** A registration nobody has signed in through is forgotten after a day... */
@@ -66,21 +71,32 @@ const codeSchema = z.object({
   redirectUri: z.string(),
   codeChallenge: z.string(),
 });
-/** One sign-in: the tokens it issued, rotated, all end with it. */
+/**
+ * One sign-in. It holds one access token and one refresh token at a time, each replaced on
+ * refresh, and they end with it.
+ */
 const familySchema = z.object({
   clientId: z.string(),
   owner: z.string(),
   resource: z.string(),
   /** The user's Ollama key, sealed for this family only. */
   key: z.string(),
+  /** The HMAC names of its current tokens, once the code was exchanged. */
+  access: z.string().optional(),
+  refresh: z.string().optional(),
 });
+type Family = z.infer<typeof familySchema>;
 const accessSchema = z.object({ family: z.string(), clientId: z.string(), expiresAt: z.number() });
-const refreshSchema = z.object({ family: z.string(), clientId: z.string() });
 
 const ALREADY_USED =
   "This was already used once, so it may have been stolen: the sign-in it belongs to has ended. Sign in again.";
 const CLIENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const FAMILY_PREFIX = "fam_";
+/**
+ * A refresh token names its sign-in, so that one the sign-in no longer holds (rotated away, and
+ * presented again) is known for what it is without keeping a record of every token ever issued.
+ */
+const REFRESH_TOKEN = /^ocm_rt_(fam_[A-Za-z0-9_-]{24})\.[A-Za-z0-9_-]{43}$/;
 const keys = {
   client: (id: string) => `ocm:oauth:client:${id}`,
   unclaimed: "ocm:oauth:unclaimed",
@@ -88,11 +104,10 @@ const keys = {
   code: (name: string) => `ocm:oauth:code:${name}`,
   family: (id: string) => `ocm:oauth:family:${id}`,
   families: (owner: string) => `ocm:oauth:families:${owner}`,
-  /** A sign-in that ended: a concurrent exchange that writes the family again cannot revive it. */
+  /** A sign-in that ended: an exchange racing with its end cannot bring it back. */
   ended: (id: string) => `ocm:oauth:ended:${id}`,
   access: (name: string) => `ocm:oauth:access:${name}`,
-  refresh: (name: string) => `ocm:oauth:refresh:${name}`,
-  /** A code or refresh token that was used: its family, to end if it is used again. */
+  /** A code or refresh token being used: its family, to end if it is used again. */
   used: (name: string) => `ocm:oauth:used:${name}`,
 };
 
@@ -159,7 +174,7 @@ export class Grants {
   /** The user signed in with `apiKey`: a code for the client, bound to its request. */
   async issueCode(request: SignInRequest, apiKey: string): Promise<string> {
     const family = randomId(FAMILY_PREFIX);
-    const record: z.infer<typeof familySchema> = {
+    const record: Family = {
       clientId: request.clientId,
       owner: keyOwner(apiKey),
       resource: request.resource,
@@ -215,33 +230,40 @@ export class Grants {
       throw new WrongResourceError(`resource must be ${family.resource}.`);
     }
     await this.useOnce(name, record.family, CODE_TTL_MS, keys.code(name));
-    await this.keepFamily(record.family, family);
     await this.claimClient(clientId);
-    return this.issueTokens(record.family, clientId);
+    return this.issueTokens(record.family, family);
   }
 
-  /** A new access token and a new refresh token for a refresh token, which is then used up. */
+  /**
+   * A new access token and a new refresh token for the sign-in's current refresh token. One it
+   * held before (rotated away) is a replay: the sign-in ends.
+   */
   async refresh(
     clientId: string,
     refreshToken: string,
     resource: string | undefined,
   ): Promise<OAuthTokens> {
-    const name = this.seal.name(refreshToken);
-    const record = readStored(refreshSchema, await this.store.get(keys.refresh(name)));
-    if (!record)
-      return this.refuseUnknown(name, "The refresh token is unknown or expired: sign in again.");
-    if (record.clientId !== clientId) {
+    const id = REFRESH_TOKEN.exec(refreshToken)?.[1];
+    const family = id === undefined ? undefined : await this.family(id);
+    if (id === undefined || !family) {
+      throw new GrantRefusedError("The refresh token is unknown or expired: sign in again.");
+    }
+    if (family.clientId !== clientId) {
       throw new GrantRefusedError("The refresh token was issued to another client.");
     }
-    const family = await this.family(record.family);
-    if (!family) throw new GrantRefusedError("This sign-in has ended: sign in again.");
     if (resource !== undefined && !sameResource(resource, family.resource)) {
       throw new WrongResourceError(`resource must be ${family.resource}.`);
     }
-    await this.useOnce(name, record.family, this.times.refreshTtlMs, keys.refresh(name));
-    await this.keepFamily(record.family, family);
+    const name = this.seal.name(refreshToken);
+    if (
+      name !== family.refresh ||
+      !(await this.store.setIfAbsent(keys.used(name), id, RACE_TTL_MS))
+    ) {
+      await this.endFamily(id);
+      throw new GrantRefusedError(ALREADY_USED);
+    }
     await this.claimClient(clientId);
-    return this.issueTokens(record.family, clientId);
+    return this.issueTokens(id, family);
   }
 
   /** Who an access token is from, while it and its sign-in last. */
@@ -261,32 +283,30 @@ export class Grants {
     };
   }
 
-  /** Revocation (RFC 7009): either token of a sign-in ends all of it. Others' tokens are ignored. */
+  /**
+   * Revocation (RFC 7009): either current token of a sign-in ends all of it. Others' tokens, and
+   * tokens no sign-in holds, are ignored.
+   */
   async revoke(clientId: string, token: string): Promise<void> {
     const name = this.seal.name(token);
-    const record =
-      readStored(accessSchema, await this.store.get(keys.access(name))) ??
-      readStored(refreshSchema, await this.store.get(keys.refresh(name)));
-    if (record?.clientId === clientId) await this.endFamily(record.family);
+    const access = readStored(accessSchema, await this.store.get(keys.access(name)));
+    const id = access?.family ?? REFRESH_TOKEN.exec(token)?.[1];
+    const family = id === undefined ? undefined : await this.family(id);
+    if (id === undefined || family?.clientId !== clientId) return;
+    if (access || family.refresh === name) await this.endFamily(id);
   }
 
-  private async issueTokens(family: string, clientId: string): Promise<OAuthTokens> {
-    const { accessTtlMs, refreshTtlMs } = this.times;
+  /** The sign-in's new pair of tokens; the access token they replace goes at once. */
+  private async issueTokens(id: string, family: Family): Promise<OAuthTokens> {
+    const { accessTtlMs } = this.times;
     const access = randomToken("ocm_at_");
-    const refresh = randomToken("ocm_rt_");
+    const refresh = randomToken(`ocm_rt_${id}.`);
+    const accessName = this.seal.name(access);
     const expiresAt = this.clock.now() + accessTtlMs;
-    await Promise.all([
-      this.store.set(
-        keys.access(this.seal.name(access)),
-        JSON.stringify({ family, clientId, expiresAt }),
-        accessTtlMs,
-      ),
-      this.store.set(
-        keys.refresh(this.seal.name(refresh)),
-        JSON.stringify({ family, clientId }),
-        refreshTtlMs,
-      ),
-    ]);
+    const record = { family: id, clientId: family.clientId, expiresAt };
+    await this.store.set(keys.access(accessName), JSON.stringify(record), accessTtlMs);
+    if (family.access) await this.store.delete(keys.access(family.access));
+    await this.keepFamily(id, { ...family, access: accessName, refresh: this.seal.name(refresh) });
     return {
       access_token: access,
       token_type: "Bearer",
@@ -296,8 +316,8 @@ export class Grants {
   }
 
   /**
-   * Claims a code or refresh token for this use; if it was claimed before, it was stolen or
-   * replayed, and the sign-in it belongs to ends (OAuth 2.1, section 4.3.1).
+   * Claims a code for this use; if it was claimed before, it was stolen or replayed, and the
+   * sign-in it started ends (OAuth 2.1).
    */
   private async useOnce(name: string, family: string, ttlMs: number, record: string) {
     if (!(await this.store.setIfAbsent(keys.used(name), family, ttlMs))) {
@@ -307,7 +327,7 @@ export class Grants {
     await this.store.delete(record);
   }
 
-  /** A token no longer on record: if it was used before, its reuse ends its sign-in. */
+  /** A code no longer on record: if it was used before, its reuse ends its sign-in. */
   private async refuseUnknown(name: string, why: string): Promise<never> {
     const family = await this.store.get(keys.used(name));
     if (family) {
@@ -327,12 +347,17 @@ export class Grants {
 
   /**
    * Keeps a sign-in for another refresh period from now, and its key's sign-ins within their
-   * bound: the least recently used beyond it are ended.
+   * bound: the least recently used beyond it are ended. A sign-in that ended while this exchange
+   * ran (a replay of the same token) stays ended: its record, just written, goes again.
    */
-  private async keepFamily(id: string, family: z.infer<typeof familySchema>): Promise<void> {
+  private async keepFamily(id: string, family: Family): Promise<void> {
     const { refreshTtlMs } = this.times;
     const now = this.clock.now();
     await this.store.set(keys.family(id), JSON.stringify(family), refreshTtlMs);
+    if ((await this.store.get(keys.ended(id))) !== undefined) {
+      await this.store.delete(keys.family(id));
+      return;
+    }
     const set = keys.families(family.owner);
     await this.store.addToSet(set, id, now, refreshTtlMs);
     const count = await this.store.trimSet(set, now - refreshTtlMs);
@@ -345,8 +370,7 @@ export class Grants {
 
   private async endFamily(id: string): Promise<void> {
     if (!id.startsWith(FAMILY_PREFIX)) return;
-    const { accessTtlMs, refreshTtlMs } = this.times;
-    await this.store.set(keys.ended(id), "", Math.max(accessTtlMs, refreshTtlMs));
+    await this.store.set(keys.ended(id), "", RACE_TTL_MS);
     await this.store.delete(keys.family(id));
   }
 
