@@ -1,8 +1,9 @@
 // The least a server can do for one web search: an McpServer with one web_search tool that hands
 // the call to ollama-js, over the SDK's own stdio transport. What ollama-cloud-mcp adds per call
 // (routing, limits, retries, redaction, its own stdio transport) is measured against this.
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+
+import { McpServer } from "@modelcontextprotocol/server";
+import { StdioServerTransport } from "@modelcontextprotocol/server/stdio";
 import { Ollama } from "ollama";
 import * as z from "zod";
 
@@ -18,10 +19,13 @@ server.registerTool(
   "web_search",
   {
     description: "Search the web.",
-    inputSchema: { query: z.string(), max_results: z.number().int().min(1).max(10).default(5) },
-    outputSchema: {
+    inputSchema: z.object({
+      query: z.string(),
+      max_results: z.number().int().min(1).max(10).default(5),
+    }),
+    outputSchema: z.object({
       results: z.array(z.object({ title: z.string(), url: z.string(), content: z.string() })),
-    },
+    }),
   },
   async ({ query, max_results }) => {
     const { results } = await ollama.webSearch({ query, max_results } as unknown as {

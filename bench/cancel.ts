@@ -15,9 +15,7 @@ export async function benchCancel(): Promise<Row[]> {
       fake.inject("chat", { hang: true });
       const controller = new AbortController();
       const call = mcp.client
-        .callTool({ name: "cloud_chat", arguments: { prompt: "x" } }, undefined, {
-          signal: controller.signal,
-        })
+        .callTool({ name: "cloud_chat", arguments: { prompt: "x" } }, { signal: controller.signal })
         .catch(() => undefined);
       while (fake.requestsTo("/api/chat").length === 0)
         await new Promise((resolve) => setTimeout(resolve, 1));

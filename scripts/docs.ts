@@ -4,16 +4,10 @@
 // markers; test/docs.test.ts fails when the committed docs differ from what this generates.
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
-import { systemClock } from "../src/clock.js";
+import { Client, InMemoryTransport } from "@modelcontextprotocol/client";
+import { compose } from "../src/compose.js";
 import { HTTP_SETTINGS, resolveConfig, SETTINGS, type Setting } from "../src/config.js";
-import { Conversations, conversationsConfig } from "../src/conversations.js";
-import { Jobs, jobsConfig } from "../src/jobs/jobs.js";
-import { createServer } from "../src/server.js";
-import { MemoryStore } from "../src/store/memory-store.js";
 import { TOOLS } from "../src/tools/all.js";
-import { createUpstream } from "../src/upstream/upstream.js";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -62,14 +56,12 @@ function toolList(): string {
 
 /** tools/list as a client gets it from a server with every default setting. */
 async function listedTools(): Promise<{ name: string }[]> {
-  const config = resolveConfig({}, {});
-  const store = new MemoryStore(systemClock);
-  const server = createServer({
-    config,
-    client: createUpstream({ config }),
-    jobs: new Jobs(store, systemClock, jobsConfig(config), { log: () => {} }),
-    conversations: new Conversations(store, systemClock, conversationsConfig(config)),
+  const services = await compose({
+    config: resolveConfig({}, {}),
+    transport: "stdio",
+    log: { log: () => {} },
   });
+  const server = services.newServer();
   const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);
   const client = new Client({ name: "docs", version: "1" });

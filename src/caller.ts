@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
+import type { AuthInfo } from "@modelcontextprotocol/server";
 
 /** Who a call is from: jobs and conversations belong to an owner and are unknown to others. */
 export interface Caller {

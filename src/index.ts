@@ -1,18 +1,11 @@
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { systemClock } from "./clock.js";
-import { ConfigError, type HttpOptions, parseCli, type ServerConfig } from "./config.js";
-import { Conversations, conversationsConfig } from "./conversations.js";
+import { serveStdio as serveBothEras } from "@modelcontextprotocol/server/stdio";
+import { compose, type Services } from "./compose.js";
+import { ConfigError, type HttpOptions, parseCli } from "./config.js";
 import { helpText } from "./help.js";
-import { Jobs, jobsConfig } from "./jobs/jobs.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
-import { createServer } from "./server.js";
 import { finishCallsInFlight } from "./shutdown.js";
-import { MemoryStore } from "./store/memory-store.js";
-import { RedisStore } from "./store/redis-store.js";
-import { type Store, StoreUnavailableError } from "./store/store.js";
-import type { HttpServerDeps } from "./transports/http.js";
+import { StoreUnavailableError } from "./store/store.js";
 import { StdioTransport } from "./transports/stdio.js";
-import { createUpstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
 
 const PREFIX = "ollama-cloud-mcp:";
@@ -61,63 +54,44 @@ async function main(): Promise<void> {
   const { config, http } = action;
   const log = stderrLogger(config.logLevel, writeErr);
   silenceConsole(log);
-  // One upstream client for the process: connections and caches are shared by every session.
-  const client = createUpstream({ config, secrets: [http.token, http.oauthSecret] });
-  const store = await openStore(config, log);
-  const jobs = new Jobs(store, systemClock, jobsConfig(config), log);
-  const conversations = new Conversations(store, systemClock, conversationsConfig(config));
-  const newServer = () =>
-    createServer({
+  let services: Services;
+  try {
+    services = await compose({
       config,
-      client,
-      jobs,
-      conversations,
       transport: http.enabled ? "http" : "stdio",
+      log,
       writeLog: writeErr,
       secrets: [http.token, http.oauthSecret],
     });
-  // With callers' own keys, or signed-in users, the server needs none of its own.
-  if (!config.apiKey && http.keys === "server" && http.auth === "token") {
-    writeErr("OLLAMA_API_KEY is not set; tools are listed but calls will explain how to set it.");
-  }
-  if (http.enabled) {
-    const signIn: HttpServerDeps["signIn"] = {
-      store,
-      checkKey: (apiKey, options) => client.checkKey(apiKey, options),
-    };
-    return serveHttp(http, log, newServer, jobs, signIn);
-  }
-  return serveStdio(config, http.shutdownGraceMs, log, newServer, jobs);
-}
-
-/** The store jobs live in; a Redis that cannot be used stops the server at start (exit 2). */
-async function openStore(config: ServerConfig, log: OpsLogger): Promise<Store> {
-  if (config.store.kind === "memory") return new MemoryStore(systemClock);
-  try {
-    return await RedisStore.open(config.store.url, log, systemClock);
   } catch (error) {
+    // A Redis that cannot be used stops the server at start.
     if (error instanceof StoreUnavailableError) {
       writeErr(error.message);
       process.exit(2);
     }
     throw error;
   }
+  // With callers' own keys, or signed-in users, the server needs none of its own.
+  if (!config.apiKey && http.keys === "server" && http.auth === "token") {
+    writeErr("OLLAMA_API_KEY is not set; tools are listed but calls will explain how to set it.");
+  }
+  if (http.enabled) return serveHttp(http, log, services);
+  return serveStdio(http.shutdownGraceMs, log, services);
 }
 
 /**
- * On stdin's end, SIGTERM or SIGINT: read no more, let the calls in flight finish within the
- * grace period and write their replies, answer any still running with an error, then exit 0.
+ * Both protocol eras on stdin/stdout: the opening message picks the era, and one server is
+ * pinned to the connection. On stdin's end, SIGTERM or SIGINT: read no more, let the calls in
+ * flight finish within the grace period and write their replies, answer any still running with
+ * an error, then exit 0.
  */
-async function serveStdio(
-  config: ServerConfig,
-  graceMs: number,
-  log: OpsLogger,
-  newServer: () => McpServer,
-  jobs: Jobs,
-): Promise<void> {
-  const server = newServer();
+async function serveStdio(graceMs: number, log: OpsLogger, services: Services): Promise<void> {
+  const { config, jobs, clock } = services;
   const transport = new StdioTransport({ maxMessageBytes: config.maxMessageBytes, log });
-  await server.connect(transport);
+  const connection = serveBothEras(() => services.newServer(), {
+    transport,
+    onerror: (error) => log.log("warning", `stdio: ${error.message}`),
+  });
   let stopping = false;
   const shutdown = async (why: string) => {
     if (stopping) return;
@@ -127,14 +101,14 @@ async function serveStdio(
     if (running > 0)
       log.log("info", `${why}: finishing ${running} call(s) in flight, then stopping`);
     await finishCallsInFlight({
-      clock: systemClock,
+      clock,
       graceMs,
       answered: transport.whenAnswered(),
       answerRest: () => transport.answerUnansweredAsStopping(),
     });
     await jobs.close(0);
-    await server.close().catch(() => {});
     await transport.flushed();
+    await connection.close().catch(() => {});
     process.exit(0);
   };
   process.stdin.on("end", () => void shutdown("stdin ended"));
@@ -142,23 +116,26 @@ async function serveStdio(
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
-async function serveHttp(
-  http: HttpOptions,
-  log: OpsLogger,
-  newServer: () => McpServer,
-  jobs: Jobs,
-  signIn: HttpServerDeps["signIn"],
-): Promise<void> {
+async function serveHttp(http: HttpOptions, log: OpsLogger, services: Services): Promise<void> {
   // Only an HTTP server loads the HTTP stack.
   const { startHttpServer } = await import("./transports/http.js");
-  const running = await startHttpServer({ options: http, createMcpServer: newServer, log, signIn });
+  const running = await startHttpServer({
+    options: http,
+    createMcpServer: () => services.newServer(),
+    log,
+    clock: services.clock,
+    signIn: {
+      store: services.store,
+      checkKey: (apiKey, options) => services.upstream.checkKey(apiKey, options),
+    },
+  });
   writeErr(`Listening on ${running.url}`);
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     writeErr(`${signal}: finishing in-flight calls, then stopping`);
-    void Promise.all([running.close(), jobs.close(http.shutdownGraceMs)]).finally(() =>
+    void Promise.all([running.close(), services.jobs.close(http.shutdownGraceMs)]).finally(() =>
       process.exit(0),
     );
   };

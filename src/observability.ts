@@ -1,4 +1,4 @@
-import type { LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
+import type { LoggingLevel } from "@modelcontextprotocol/server";
 import type { LogLevel } from "./config.js";
 import type { UpstreamEvent } from "./upstream/fetch-seam.js";
 
@@ -24,6 +24,10 @@ const SEVERITY: Record<LoggingLevel | "off", number> = {
   off: 8,
 };
 
+export function isLoggingLevel(value: unknown): value is LoggingLevel {
+  return typeof value === "string" && value in SEVERITY && value !== "off";
+}
+
 /** Human-readable lines for stderr, filtered by the configured level. */
 export function stderrLogger(minimum: LogLevel, write: (line: string) => void): OpsLogger {
   return {
@@ -39,16 +43,17 @@ export function stderrLogger(minimum: LogLevel, write: (line: string) => void): 
 }
 
 /**
- * MCP `notifications/message` at or above `minimum()`. Until a client sends `logging/setLevel`,
- * only warnings and errors go out: every call would otherwise cost extra messages on the wire.
+ * MCP `notifications/message` at or above `minimum`; none at all when it is undefined (a
+ * 2026-07-28 request that named no level).
  */
 export function mcpLogger(
   send: (params: { level: LoggingLevel; logger: string; data: unknown }) => Promise<void>,
-  minimum: () => LoggingLevel,
+  minimum: LoggingLevel | undefined,
 ): OpsLogger {
+  if (minimum === undefined) return { log: () => {} };
   return {
     log(level, message, fields = {}) {
-      if (SEVERITY[level] < SEVERITY[minimum()]) return;
+      if (SEVERITY[level] < SEVERITY[minimum]) return;
       send({ level, logger: "ollama-cloud-mcp", data: { message, ...fields } }).catch(() => {
         // The client may have gone; a lost log line must never fail a call.
       });
@@ -56,6 +61,7 @@ export function mcpLogger(
   };
 }
 
+/** Until a 2025 client sends `logging/setLevel`: every call would otherwise cost extra messages. */
 export const DEFAULT_MCP_LOG_LEVEL: LoggingLevel = "warning";
 
 export function fanOut(...loggers: OpsLogger[]): OpsLogger {

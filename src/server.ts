@@ -1,10 +1,9 @@
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { McpServer } from "@modelcontextprotocol/server";
 import { type Clock, systemClock } from "./clock.js";
 import type { ServerConfig } from "./config.js";
 import type { Conversations } from "./conversations.js";
 import { describeDuration } from "./duration.js";
 import type { Jobs } from "./jobs/jobs.js";
-import { noElicitationValidator } from "./no-elicitation-validator.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
 import { redactor } from "./redact.js";
 import { TOOLS } from "./tools/all.js";
@@ -32,6 +31,13 @@ export interface ServerDeps {
 
 const NO_LOG: OpsLogger = { log: () => {} };
 
+/**
+ * What 2026-07-28 clients may cache of tools/list and server/discover: the same for every
+ * caller (descriptions quote settings, never the caller), for as long as a restart is unlikely
+ * to have changed them.
+ */
+export const TOOLS_LIST_CACHE = { ttlMs: 10 * 60_000, cacheScope: "public" } as const;
+
 /** What the server tells a client about its tools: only those it offers, each in a line. */
 export function instructions(config: ServerConfig): string {
   const offered = TOOLS.filter((tool) => config.tools.includes(tool.name));
@@ -56,8 +62,10 @@ export function createServer(deps: ServerDeps): McpServer {
     { name: "ollama-cloud-mcp", title: "Ollama Cloud", version: VERSION },
     {
       instructions: instructions(deps.config),
-      capabilities: { logging: {} },
-      jsonSchemaValidator: noElicitationValidator,
+      // The list never changes while the server runs, so it never says it did.
+      capabilities: { logging: {}, tools: { listChanged: false } },
+      // The tools and what they say change only with the settings, which a restart reads.
+      cacheHints: { "tools/list": TOOLS_LIST_CACHE, "server/discover": TOOLS_LIST_CACHE },
     },
   );
   registerTools(server, {

@@ -1,4 +1,4 @@
-import type { Progress } from "@modelcontextprotocol/sdk/types.js";
+import type { Progress } from "@modelcontextprotocol/server";
 import { describe, expect, it } from "vitest";
 import type { ChatRequestBody } from "./fake-ollama-cloud.js";
 import { textOf, until, useServers } from "./harness.js";
@@ -49,7 +49,6 @@ describe("consensus", () => {
         name: "consensus",
         arguments: { prompt: "What is the answer?", models: MODELS, synthesizer: "gpt-oss:20b" },
       },
-      undefined,
       { onprogress: (p) => progress.push(p) },
     );
     expect(result.isError).toBeFalsy();
@@ -142,7 +141,6 @@ describe("consensus", () => {
     const controller = new AbortController();
     const call = mcp.client.callTool(
       { name: "consensus", arguments: { prompt: "Q?", models: MODELS } },
-      undefined,
       {
         signal: controller.signal,
       },

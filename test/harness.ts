@@ -1,17 +1,16 @@
 import { fileURLToPath } from "node:url";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
-import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { Client } from "@modelcontextprotocol/client";
+import type { AuthInfo, CallToolResult } from "@modelcontextprotocol/server";
+import { InMemoryTransport } from "@modelcontextprotocol/server";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { type Clock, systemClock } from "../src/clock.js";
+import { compose } from "../src/compose.js";
 import { resolveConfig } from "../src/config.js";
-import { Conversations, conversationsConfig } from "../src/conversations.js";
+import type { Conversations } from "../src/conversations.js";
 import { Jobs, jobsConfig } from "../src/jobs/jobs.js";
-import { createServer } from "../src/server.js";
 import { MemoryStore } from "../src/store/memory-store.js";
 import type { Store } from "../src/store/store.js";
-import { createUpstream, type Upstream } from "../src/upstream/upstream.js";
+import type { Upstream } from "../src/upstream/upstream.js";
 import { FAKE_API_KEY, FakeOllamaCloud } from "./fake-ollama-cloud.js";
 
 export { TOOL_NAMES } from "./tool-names.js";
@@ -73,34 +72,27 @@ export async function connect(
   );
   const logLines: string[] = [];
   const { clock, secrets } = options;
-  const time = clock ?? systemClock;
-  const jobs =
-    options.jobs ??
-    new Jobs(new MemoryStore(time), time, jobsConfig(config), {
-      log: (level, message) => logLines.push(`${level}: ${message}`),
-    });
-  const store = options.conversationStore ?? new MemoryStore(time);
-  const conversations =
-    options.conversations ?? new Conversations(store, time, conversationsConfig(config));
-  const upstream =
-    options.upstream ??
-    createUpstream({
-      config,
-      retryPolicy: { backoffMs: 1 },
-      ...(clock && { clock }),
-      ...(secrets && { secrets }),
-    });
-  const server = createServer({
-    jobs,
-    conversations,
-    ...(options.transport && { transport: options.transport }),
+  const services = await compose({
     config,
-    client: upstream,
+    transport: options.transport ?? "stdio",
+    log: { log: (level, message) => logLines.push(`${level}: ${message}`) },
     writeLog: (line) => logLines.push(line),
+    store: options.conversationStore ?? new MemoryStore(clock ?? systemClock),
+    // Jobs keep their own store unless shared, as two servers of one process would.
+    jobs:
+      options.jobs ??
+      new Jobs(new MemoryStore(clock ?? systemClock), clock ?? systemClock, jobsConfig(config), {
+        log: (level, message) => logLines.push(`${level}: ${message}`),
+      }),
+    retryPolicy: { backoffMs: 1 },
     progressThrottleMs: 0,
     ...(clock && { clock }),
     ...(secrets && { secrets }),
+    ...(options.conversations && { conversations: options.conversations }),
+    ...(options.upstream && { upstream: options.upstream }),
   });
+  const { jobs, conversations, upstream } = services;
+  const server = services.newServer();
   const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
   const { authInfo } = options;
   if (authInfo) {

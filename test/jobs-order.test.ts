@@ -1,4 +1,4 @@
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/server";
 import { describe, expect, it } from "vitest";
 import { Jobs } from "../src/jobs/jobs.js";
 import type { OpsLogger, ProgressReporter } from "../src/observability.js";

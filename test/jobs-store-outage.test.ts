@@ -1,4 +1,4 @@
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/server";
 import { describe, expect, it } from "vitest";
 import { resolveConfig } from "../src/config.js";
 import { Jobs, jobsConfig } from "../src/jobs/jobs.js";

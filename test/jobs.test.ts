@@ -1,4 +1,4 @@
-import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, Progress } from "@modelcontextprotocol/server";
 import { describe, expect, it } from "vitest";
 import type { ChatRequestBody, ChatScript } from "./fake-ollama-cloud.js";
 import { type Connected, type connect, textOf, until, useServers } from "./harness.js";
@@ -103,7 +103,6 @@ describe("long calls by handle", () => {
     const progress: Progress[] = [];
     const waiting = mcp.client.callTool(
       { name: "get_result", arguments: { job_id: running.job_id, wait_ms: 500 } },
-      undefined,
       { onprogress: (p) => progress.push(p) },
     );
     await until(() => progress.some((p) => /round 2/.test(p.message ?? "")));
@@ -116,7 +115,11 @@ describe("long calls by handle", () => {
       job_id: running.job_id,
       progress: { message: "round 2 of at most 8: asking the model", elapsed_ms: 1_500 },
     });
+    // The second round's request has reached the fake (and hangs there) before the cancel, and
+    // is gone after it: none of this test's requests is left to meet the next test's faults.
+    await until(() => t.fake.requestsTo("/api/chat").length === 2);
     await mcp.call("cancel_job", { job_id: running.job_id });
+    await t.fake.requestsTo("/api/chat")[1]?.closed;
   });
 
   it("cancel_job stops a running job and closes its upstream request; its get_result says cancelled", async () => {
@@ -278,7 +281,6 @@ describe("long calls by handle", () => {
     const controller = new AbortController();
     const call = mcp.client.callTool(
       { name: "cloud_chat", arguments: { prompt: "x" } },
-      undefined,
       {
         signal: controller.signal,
       },

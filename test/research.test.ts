@@ -1,4 +1,4 @@
-import type { Progress } from "@modelcontextprotocol/sdk/types.js";
+import type { Progress } from "@modelcontextprotocol/server";
 import { afterEach, describe, expect, it } from "vitest";
 import { FINAL_ANSWER_PROMPT } from "../src/tools/research-prompts.js";
 import type { Source, Step } from "../src/tools/research-tools.js";
@@ -233,9 +233,12 @@ describe("research", () => {
         ? calls(["web_search", { query: "q" }])
         : { content: "Done." };
     const progress: Progress[] = [];
-    await t.mcp.client.callTool({ name: "research", arguments: { question: "q" } }, undefined, {
-      onprogress: (p) => progress.push(p),
-    });
+    await t.mcp.client.callTool(
+      { name: "research", arguments: { question: "q" } },
+      {
+        onprogress: (p) => progress.push(p),
+      },
+    );
     expect(progress.map((p) => [p.progress, p.message])).toEqual([
       [1, "round 1 of at most 8: asking the model"],
       [2, "round 1: web_search done"],
@@ -255,7 +258,6 @@ describe("research", () => {
     const controller = new AbortController();
     const call = t.mcp.client.callTool(
       { name: "research", arguments: { question: "q" } },
-      undefined,
       {
         signal: controller.signal,
       },

@@ -1,7 +1,4 @@
-import {
-  LoggingMessageNotificationSchema,
-  type Progress,
-} from "@modelcontextprotocol/sdk/types.js";
+import type { Progress } from "@modelcontextprotocol/server";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ownKeyAuth } from "../src/caller.js";
 import { FakeOllamaCloud, type RecordedRequest } from "./fake-ollama-cloud.js";
@@ -206,7 +203,6 @@ describe("cancellation", () => {
     const controller = new AbortController();
     const call = mcp.client.callTool(
       { name: "cloud_chat", arguments: { prompt: "x" } },
-      undefined,
       {
         signal: controller.signal,
       },
@@ -225,7 +221,6 @@ describe("cancellation", () => {
     const progress: Progress[] = [];
     const call = mcp.client.callTool(
       { name: "cloud_chat", arguments: { prompt: "a prompt long enough to stream" } },
-      undefined,
       { signal: controller.signal, onprogress: (p) => progress.push(p) },
     );
     const upstream = await firstRequestTo("/api/chat");
@@ -244,9 +239,12 @@ describe("cancellation", () => {
       headers: { "retry-after": "8" },
     });
     const controller = new AbortController();
-    const call = mcp.client.callTool({ name: "web_search", arguments: { query: "q" } }, undefined, {
-      signal: controller.signal,
-    });
+    const call = mcp.client.callTool(
+      { name: "web_search", arguments: { query: "q" } },
+      {
+        signal: controller.signal,
+      },
+    );
     await clock.sleeping(8000);
     controller.abort();
     await expect(call).rejects.toThrow();
@@ -264,7 +262,6 @@ describe("cancellation", () => {
     const controller = new AbortController();
     const call = mcp.client.callTool(
       { name: "search_and_summarize", arguments: { query: "q", max_results: 3 } },
-      undefined,
       { signal: controller.signal },
     );
     await until(() => fake.requestsTo("/api/chat").length >= 3);
@@ -284,7 +281,6 @@ describe("progress", () => {
     const progress: Progress[] = [];
     const result = await mcp.client.callTool(
       { name: "cloud_chat", arguments: { prompt: "x" } },
-      undefined,
       {
         onprogress: (p) => progress.push(p),
       },
@@ -303,7 +299,6 @@ describe("progress", () => {
     const progress: Progress[] = [];
     await mcp.client.callTool(
       { name: "search_and_summarize", arguments: { query: "q", max_results: 3 } },
-      undefined,
       { onprogress: (p) => progress.push(p) },
     );
     expect(progress.map((p) => [p.progress, p.total, p.message])).toEqual([
@@ -365,7 +360,7 @@ describe("logging", () => {
   it("sends operational events over MCP, honouring logging/setLevel", async () => {
     const mcp = await server();
     const messages: { level: string; data: unknown }[] = [];
-    mcp.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+    mcp.client.setNotificationHandler("notifications/message", (n) => {
       messages.push(n.params);
     });
     await mcp.client.setLoggingLevel("info");
@@ -394,7 +389,7 @@ describe("logging", () => {
   it("sends only warnings and errors until the client sets a level", async () => {
     const mcp = await server({ OLLAMA_CLOUD_RETRIES: "1" });
     const levels: string[] = [];
-    mcp.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+    mcp.client.setNotificationHandler("notifications/message", (n) => {
       levels.push(n.params.level);
     });
     await mcp.call("web_search", { query: "quiet" });
@@ -407,7 +402,7 @@ describe("logging", () => {
   it("never logs prompts, messages, queries, results, pages or the key", async () => {
     const mcp = await server({ OLLAMA_CLOUD_RETRIES: "1", OLLAMA_MCP_LOG_LEVEL: "debug" });
     const messages: unknown[] = [];
-    mcp.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+    mcp.client.setNotificationHandler("notifications/message", (n) => {
       messages.push(n.params);
     });
     await mcp.client.setLoggingLevel("debug");
@@ -455,14 +450,12 @@ describe("bounds on what one server asks of Ollama", () => {
     const holder = new AbortController();
     const first = mcp.client.callTool(
       { name: "cloud_chat", arguments: { prompt: "holds the only slot" } },
-      undefined,
       { signal: holder.signal },
     );
     await firstRequestTo("/api/chat");
     const controller = new AbortController();
     const second = mcp.client.callTool(
       { name: "web_search", arguments: { query: "q" } },
-      undefined,
       {
         signal: controller.signal,
       },
@@ -490,7 +483,6 @@ describe("bounds on what one server asks of Ollama", () => {
     const holder = new AbortController();
     const held = alpha.client.callTool(
       { name: "cloud_chat", arguments: { prompt: "x" } },
-      undefined,
       {
         signal: holder.signal,
       },

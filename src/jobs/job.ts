@@ -1,4 +1,4 @@
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/server";
 import type { Clock } from "../clock.js";
 import type { OpsLogger, ProgressReporter } from "../observability.js";
 import type { Store } from "../store/store.js";

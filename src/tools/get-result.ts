@@ -1,4 +1,4 @@
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/server";
 import * as z from "zod";
 import { describeDuration } from "../duration.js";
 import type { JobProgress, JobState } from "../jobs/jobs.js";

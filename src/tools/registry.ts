@@ -1,9 +1,10 @@
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import {
   type CallToolResult,
+  LOG_LEVEL_META_KEY,
   type LoggingLevel,
-  SetLevelRequestSchema,
-} from "@modelcontextprotocol/sdk/types.js";
+  type McpServer,
+  type ServerContext,
+} from "@modelcontextprotocol/server";
 import { type Caller, callerFrom } from "../caller.js";
 import type { Clock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
@@ -12,6 +13,7 @@ import { type Jobs, JobsFullError } from "../jobs/jobs.js";
 import {
   DEFAULT_MCP_LOG_LEVEL,
   fanOut,
+  isLoggingLevel,
   type LogFields,
   logUpstreamEvent,
   mcpLogger,
@@ -44,12 +46,19 @@ export interface RegistryDeps {
 }
 
 export function registerTools(server: McpServer, deps: RegistryDeps): void {
-  // The server owns the MCP log level (see mcpLogger), so it answers logging/setLevel itself.
-  let mcpLogLevel: LoggingLevel = DEFAULT_MCP_LOG_LEVEL;
-  server.server.setRequestHandler(SetLevelRequestSchema, (request) => {
-    mcpLogLevel = request.params.level;
+  // A 2025 connection sets its level once (logging/setLevel) and hears warnings until it does;
+  // a 2026-07-28 request names its own level in its envelope, and hears nothing if it names none.
+  let sessionLevel: LoggingLevel = DEFAULT_MCP_LOG_LEVEL;
+  server.server.setRequestHandler("logging/setLevel", (request) => {
+    sessionLevel = request.params.level;
     return {};
   });
+  const levelFor = (ctx: ServerContext): LoggingLevel | undefined => {
+    const envelope: Record<string, unknown> | undefined = ctx.mcpReq.envelope;
+    if (!envelope) return sessionLevel;
+    const asked = envelope[LOG_LEVEL_META_KEY];
+    return isLoggingLevel(asked) ? asked : undefined;
+  };
   for (const tool of TOOLS.filter((t) => deps.config.tools.includes(t.name))) {
     server.registerTool(
       tool.name,
@@ -60,36 +69,36 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
         outputSchema: tool.outputSchema,
         annotations: tool.annotations,
       },
-      async (input: unknown, extra): Promise<CallToolResult> => {
+      async (input: unknown, ctx): Promise<CallToolResult> => {
         const log = fanOut(
           deps.stderr,
           mcpLogger(
-            (params) => server.server.sendLoggingMessage(params, extra.sessionId),
-            () => mcpLogLevel,
+            (params) => ctx.mcpReq.notify({ method: "notifications/message", params }),
+            levelFor(ctx),
           ),
         );
-        const token = extra._meta?.progressToken;
+        const token = ctx.mcpReq._meta?.progressToken;
         const progress =
           token === undefined
             ? NO_PROGRESS
             : progressReporter(
                 (params) =>
-                  extra.sendNotification({
+                  ctx.mcpReq.notify({
                     method: "notifications/progress",
                     params: { progressToken: token, ...params },
                   }),
                 deps.progressThrottleMs,
                 () => deps.clock.now(),
               );
-        const caller = callerFrom(extra.authInfo);
+        const caller = callerFrom(ctx.http?.authInfo);
         const execute = (signal: AbortSignal, reporter: ProgressReporter) =>
           runTool(tool, input, { deps, log, signal, progress: reporter, caller });
-        if (!tool.long) return execute(extra.signal, progress);
+        if (!tool.long) return execute(ctx.mcpReq.signal, progress);
         try {
           return await deps.jobs.run({
             tool: tool.name,
             owner: caller.owner,
-            signal: extra.signal,
+            signal: ctx.mcpReq.signal,
             progress,
             work: execute,
             running: (job) =>

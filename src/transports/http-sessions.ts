@@ -1,17 +1,13 @@
 import type { ServerResponse } from "node:http";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import {
-  isJSONRPCRequest,
-  type JSONRPCMessage,
-  type RequestId,
-} from "@modelcontextprotocol/sdk/types.js";
+import type { NodeStreamableHTTPServerTransport } from "@modelcontextprotocol/node";
+import type { JSONRPCMessage, McpServer, RequestId } from "@modelcontextprotocol/server";
+import { isJSONRPCRequest } from "@modelcontextprotocol/server";
 import type { Clock } from "../clock.js";
 import type { OpsLogger } from "../observability.js";
 import { errorReply, SERVER_ERROR } from "./jsonrpc.js";
 
 export interface Session {
-  transport: StreamableHTTPServerTransport;
+  transport: NodeStreamableHTTPServerTransport;
   server: McpServer;
   identity: string;
   createdAt: number;
@@ -151,16 +147,21 @@ interface OpenCall {
  * client that disconnects cancels.
  */
 export class OpenCalls {
-  private readonly byTransport = new Map<StreamableHTTPServerTransport, Map<string, OpenCall>>();
+  private readonly byTransport = new Map<
+    NodeStreamableHTTPServerTransport,
+    Map<string, OpenCall>
+  >();
+  /** 2026-07-28 exchanges: one call each, answered by the SDK's per-request transport. */
+  private readonly exchanges = new Set<ServerResponse>();
   private idleWaiters: (() => void)[] = [];
 
-  count(transport: StreamableHTTPServerTransport): number {
+  count(transport: NodeStreamableHTTPServerTransport): number {
     return this.byTransport.get(transport)?.size ?? 0;
   }
 
   /** Notes the requests of one POST until its response closes. */
   track(
-    transport: StreamableHTTPServerTransport,
+    transport: NodeStreamableHTTPServerTransport,
     res: ServerResponse,
     messages: JSONRPCMessage[],
   ): void {
@@ -176,7 +177,7 @@ export class OpenCalls {
     res.on("close", () => {
       for (const { id } of requests) held.delete(keyOf(id));
       if (held.size === 0) this.byTransport.delete(transport);
-      if (this.byTransport.size === 0) this.notifyIdle();
+      if (this.idle()) this.notifyIdle();
       // The SDK does not cancel a request when its HTTP client goes away: say so in the
       // protocol's own words, which aborts the call and its upstream request.
       if (res.writableFinished) return;
@@ -190,9 +191,18 @@ export class OpenCalls {
     });
   }
 
+  /** Notes a 2026-07-28 exchange until its response closes. */
+  trackExchange(res: ServerResponse): void {
+    this.exchanges.add(res);
+    res.on("close", () => {
+      this.exchanges.delete(res);
+      if (this.idle()) this.notifyIdle();
+    });
+  }
+
   /** Resolves once no request is being answered. */
   whenNone(): Promise<void> {
-    if (this.byTransport.size === 0) return Promise.resolve();
+    if (this.idle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -217,6 +227,10 @@ export class OpenCalls {
       }),
     ]);
     cancel();
+  }
+
+  private idle(): boolean {
+    return this.byTransport.size === 0 && this.exchanges.size === 0;
   }
 
   private notifyIdle(): void {

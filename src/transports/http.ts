@@ -1,14 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { NodeStreamableHTTPServerTransport, toNodeHandler } from "@modelcontextprotocol/node";
 import {
+  type AuthInfo,
+  createMcpHandler,
   isInitializeRequest,
   isJSONRPCNotification,
+  isJSONRPCRequest,
+  isLegacyRequest,
   type JSONRPCMessage,
-} from "@modelcontextprotocol/sdk/types.js";
+  type McpServer,
+} from "@modelcontextprotocol/server";
 import { type Clock, systemClock } from "../clock.js";
 import type { HttpOptions } from "../config.js";
 import { type HttpCaller, httpIdentity } from "../http-caller.js";
@@ -31,7 +34,7 @@ const OAUTH_ENDPOINTS = new Set(["/register", "/token", "/authorize", "/revoke"]
 
 export interface HttpServerDeps {
   options: HttpOptions;
-  /** Builds one MCP server; called per session (stateful) or per request (stateless). */
+  /** Builds one MCP server: per 2025 session, or per request (2026-07-28, or stateless 2025). */
   createMcpServer: () => McpServer;
   log: OpsLogger;
   clock?: Clock;
@@ -59,6 +62,14 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
   const sessions = new Sessions(options, clock, log, (s) => calls.count(s.transport) > 0);
   const identify = httpIdentity(options);
   const oauth = options.auth === "oauth" ? await signInServer() : undefined;
+  // 2026-07-28 requests: each answered on its own by a fresh server, on any instance. The
+  // 2025 ones are routed around it (serveLegacy), to sessions unless MCP_HTTP_STATELESS.
+  const modern = createMcpHandler(() => deps.createMcpServer(), {
+    legacy: "reject",
+    maxRequestBodySize: options.maxBodyBytes,
+    onerror: (error) => log.log("debug", `http: ${error.message}`),
+  });
+  const serveModern = toNodeHandler(modern, { maxRequestBodySize: options.maxBodyBytes });
   let closing = false;
 
   const httpServer = createServer((req, res) => {
@@ -126,6 +137,12 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       req.method === "POST" ? await readMessages(req, res) : { body: undefined, messages: [] };
     if (!parsed) return;
     (req as IncomingMessage & { auth?: AuthInfo }).auth = caller.auth;
+    if (!(await isLegacyRequest(requestHead(req), parsed.body))) {
+      // A request the client abandons (its stream closed) aborts the call and its upstream
+      // request: toNodeHandler aborts the exchange when the response closes unfinished.
+      if (parsed.messages.some(isCall)) calls.trackExchange(res);
+      return serveModern(req, res, parsed.body);
+    }
     if (options.stateless) return serveStateless(req, res, parsed.body, parsed.messages);
     return serveStateful(req, res, parsed.body, parsed.messages, caller);
   }
@@ -227,7 +244,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       });
     }
     const server = deps.createMcpServer();
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    const transport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     // Closing the server aborts its in-flight handlers, and with them the upstream requests.
     res.on("close", () => void server.close().catch(() => {}));
     await server.connect(transport);
@@ -276,7 +293,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       return refuse(res, 503, place.refusal, { headers: { "retry-after": "30" } });
     }
     const server = deps.createMcpServer();
-    const transport = new StreamableHTTPServerTransport({
+    const transport = new NodeStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         place.release();
@@ -318,11 +335,31 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
         answered: calls.whenNone(),
         answerRest: () => calls.answerAll(STOPPED_AT_SHUTDOWN, clock),
       });
+      // Ends subscriptions/listen streams, and aborts 2026-07-28 calls still running.
+      await modern.close();
       await sessions.endAll();
       httpServer.closeAllConnections();
       await stopped;
     },
   };
+}
+
+/**
+ * What isLegacyRequest reads besides the parsed body: the method and headers (its era claims).
+ * The body itself was read already, within the guards' bounds.
+ */
+function requestHead(req: IncomingMessage): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (Array.isArray(value)) for (const item of value) headers.append(name, item);
+    else if (value !== undefined) headers.set(name, value);
+  }
+  return new Request("http://localhost/mcp", { method: req.method ?? "GET", headers });
+}
+
+/** A request that runs work: what shutdown waits for (a listen stream is not one). */
+function isCall(message: JSONRPCMessage): boolean {
+  return isJSONRPCRequest(message) && message.method !== "subscriptions/listen";
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -5,10 +5,8 @@
  */
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import type { CallToolResult, McpServer } from "@modelcontextprotocol/server";
 import { systemClock } from "../../src/clock.js";
 import { resolveConfig, resolveHttpOptions } from "../../src/config.js";
 import { Conversations, conversationsConfig } from "../../src/conversations.js";

@@ -1,0 +1,431 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, request as httpRequest, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import {
+  Client,
+  type FetchLike,
+  type Progress,
+  StreamableHTTPClientTransport,
+} from "@modelcontextprotocol/client";
+import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport as V1StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport as V1StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { textOf, until } from "../harness.js";
+import { assertBuilt, BIN, binEnv } from "../spawn-bin.js";
+import { testTools } from "../test-tools.js";
+import { MCP_HEADERS, useHttpBins } from "./http-harness.js";
+
+const MODERN = "2026-07-28";
+const CLAUDE = join(import.meta.dirname, "../../node_modules/.bin/claude");
+const runFile = promisify(execFile);
+
+const t = useHttpBins();
+const closers: (() => Promise<unknown>)[] = [];
+beforeAll(assertBuilt);
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((close) => close().catch(() => {})));
+});
+
+function modernClient(): Client {
+  const client = new Client(
+    { name: "eras-e2e", version: "1.0.0" },
+    { versionNegotiation: { mode: "auto" } },
+  );
+  closers.push(() => client.close());
+  return client;
+}
+
+function v1Client(): V1Client {
+  const client = new V1Client({ name: "eras-e2e-v1", version: "1.0.0" });
+  closers.push(() => client.close());
+  return client;
+}
+
+/** A 2026-07-28 request written by hand, for what the SDK's client hides: headers and envelope. */
+async function modernPost(
+  url: string,
+  method: string,
+  params: Record<string, unknown>,
+  envelope: Record<string, unknown> = {},
+): Promise<{ status: number; headers: Headers; messages: Record<string, unknown>[] }> {
+  const name: Record<string, string> =
+    typeof params.name === "string" ? { "mcp-name": params.name } : {};
+  const response = await fetch(url, {
+    method: "POST",
+    headers: {
+      ...MCP_HEADERS,
+      "mcp-protocol-version": MODERN,
+      "mcp-method": method,
+      ...name,
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method,
+      params: {
+        ...params,
+        _meta: {
+          "io.modelcontextprotocol/protocolVersion": MODERN,
+          "io.modelcontextprotocol/clientCapabilities": {},
+          "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+          ...envelope,
+        },
+      },
+    }),
+  });
+  const text = await response.text();
+  const messages = (response.headers.get("content-type") ?? "").includes("text/event-stream")
+    ? text
+        .split("\n")
+        .filter((line) => line.startsWith("data: "))
+        .map((line) => JSON.parse(line.slice(6)))
+    : [JSON.parse(text)];
+  return { status: response.status, headers: response.headers, messages };
+}
+
+describe("over stdio", () => {
+  it("serves a 2026-07-28 client (the SDK's, negotiating) and lists and calls tools", async () => {
+    const client = modernClient();
+    await client.connect(
+      new StdioClientTransport({ command: process.execPath, args: [BIN], env: binEnv(t.fake) }),
+    );
+    expect(client.getNegotiatedProtocolVersion()).toBe(MODERN);
+    expect((await client.listTools()).tools).toHaveLength(10);
+    const result = await client.callTool({ name: "web_search", arguments: { query: "q" } });
+    expect(result.isError).toBeFalsy();
+    expect(t.fake.requestsTo("/api/web_search")).toHaveLength(1);
+  });
+
+  it("serves a 2025 client (the v1 SDK's) with initialize at 2025-11-25", async () => {
+    const client = v1Client();
+    await client.connect(
+      new V1StdioClientTransport({ command: process.execPath, args: [BIN], env: binEnv(t.fake) }),
+    );
+    expect(client.getServerVersion()?.name).toBe("ollama-cloud-mcp");
+    expect((await client.listTools()).tools).toHaveLength(10);
+    const result = await client.callTool({ name: "web_search", arguments: { query: "q" } });
+    expect(result.isError).toBeFalsy();
+  });
+
+  it("reports progress to a 2026-07-28 client that asks for it", async () => {
+    const client = modernClient();
+    await client.connect(
+      new StdioClientTransport({ command: process.execPath, args: [BIN], env: binEnv(t.fake) }),
+    );
+    const progress: Progress[] = [];
+    await client.callTool(
+      { name: "search_and_summarize", arguments: { query: "q" } },
+      { onprogress: (p) => progress.push(p) },
+    );
+    expect(progress.length).toBeGreaterThan(0);
+  });
+});
+
+describe("over HTTP", () => {
+  it("answers a 2026-07-28 client without a session, and a 2025 client with one", async () => {
+    const bin = await t.start();
+    const modern = modernClient();
+    const modernTransport = new StreamableHTTPClientTransport(new URL(bin.url));
+    await modern.connect(modernTransport);
+    expect(modern.getNegotiatedProtocolVersion()).toBe(MODERN);
+    expect(modernTransport.sessionId).toBeUndefined();
+    expect((await modern.listTools()).tools).toHaveLength(10);
+
+    const legacy = v1Client();
+    const legacyTransport = new V1StreamableHTTPClientTransport(new URL(bin.url));
+    await legacy.connect(legacyTransport);
+    expect(legacyTransport.sessionId).toBeTruthy();
+    expect(legacyTransport.protocolVersion).toBe("2025-11-25");
+    const result = await legacy.callTool({ name: "web_search", arguments: { query: "q" } });
+    expect(result.isError).toBeFalsy();
+  });
+
+  it("lets any instance answer a 2026-07-28 request: no stickiness behind round robin", async () => {
+    const [a, b] = await Promise.all([t.start(), t.start()]);
+    const served: string[] = [];
+    let turn = 0;
+    // A round-robin balancer in front of two instances, one request each in turn.
+    const roundRobin: FetchLike = (url, init) => {
+      const target = new URL(String(url));
+      const to = new URL((turn++ % 2 === 0 ? a : b).url);
+      target.host = to.host;
+      served.push(to.host);
+      return fetch(target, init);
+    };
+    const client = modernClient();
+    await client.connect(new StreamableHTTPClientTransport(new URL(a.url), { fetch: roundRobin }));
+    for (const query of ["one", "two", "three", "four"]) {
+      const result = await client.callTool({ name: "web_search", arguments: { query } });
+      expect(result.isError, textOf(result as never)).toBeFalsy();
+    }
+    expect(new Set(served)).toEqual(new Set([new URL(a.url).host, new URL(b.url).host]));
+  });
+
+  it("says tools/list may be cached, and for how long, to 2026-07-28 clients", async () => {
+    const bin = await t.start();
+    const { status, messages } = await modernPost(bin.url, "tools/list", {});
+    expect(status).toBe(200);
+    expect(messages[0]?.result).toMatchObject({ ttlMs: 600_000, cacheScope: "public" });
+  });
+
+  it("sends a 2026-07-28 request log lines only at the level it asked for", async () => {
+    const bin = await t.start();
+    const silent = await modernPost(bin.url, "tools/call", {
+      name: "web_search",
+      arguments: { query: "q" },
+    });
+    expect(silent.messages.map((m) => m.method ?? "result")).toEqual(["result"]);
+    const debug = await modernPost(
+      bin.url,
+      "tools/call",
+      { name: "web_search", arguments: { query: "q" } },
+      { "io.modelcontextprotocol/logLevel": "debug" },
+    );
+    const logs = debug.messages.filter((m) => m.method === "notifications/message");
+    expect(logs.length).toBeGreaterThan(0);
+    const warningsOnly = await modernPost(
+      bin.url,
+      "tools/call",
+      { name: "web_search", arguments: { query: "q" } },
+      { "io.modelcontextprotocol/logLevel": "warning" },
+    );
+    expect(warningsOnly.messages.filter((m) => m.method === "notifications/message")).toEqual([]);
+  });
+
+  it("reports progress in both eras", async () => {
+    const bin = await t.start();
+    for (const client of [modernClient(), new Client({ name: "legacy", version: "1" })]) {
+      closers.push(() => client.close());
+      await client.connect(new StreamableHTTPClientTransport(new URL(bin.url)));
+      const progress: Progress[] = [];
+      await client.callTool(
+        { name: "search_and_summarize", arguments: { query: "q" } },
+        { onprogress: (p) => progress.push(p) },
+      );
+      expect(progress.length, client.getNegotiatedProtocolVersion()).toBeGreaterThan(0);
+    }
+  });
+
+  it("frees the request to Ollama when a 2026-07-28 client abandons the call (closes its stream)", async () => {
+    const bin = await t.start();
+    const client = modernClient();
+    await client.connect(new StreamableHTTPClientTransport(new URL(bin.url)));
+    t.fake.inject("chat", { hang: true });
+    const controller = new AbortController();
+    const call = client
+      .callTool({ name: "cloud_chat", arguments: { prompt: "x" } }, { signal: controller.signal })
+      .catch((error: unknown) => error);
+    await until(() => t.fake.requestsTo("/api/chat").length === 1);
+    controller.abort();
+    await t.fake.requestsTo("/api/chat")[0]?.closed;
+    expect(await call).toBeInstanceOf(Error);
+    // The call after it is answered: nothing is left holding the request.
+    const next = await client.callTool({ name: "cloud_chat", arguments: { prompt: "y" } });
+    expect(next.isError).toBeFalsy();
+  });
+
+  it("frees the request to Ollama when a 2025 client sends notifications/cancelled", async () => {
+    const bin = await t.start();
+    const client = v1Client();
+    await client.connect(new V1StreamableHTTPClientTransport(new URL(bin.url)));
+    t.fake.inject("chat", { hang: true });
+    const controller = new AbortController();
+    const call = client
+      .callTool({ name: "cloud_chat", arguments: { prompt: "x" } }, undefined, {
+        signal: controller.signal,
+      })
+      .catch((error: unknown) => error);
+    await until(() => t.fake.requestsTo("/api/chat").length === 1);
+    controller.abort();
+    await t.fake.requestsTo("/api/chat")[0]?.closed;
+    expect(await call).toBeInstanceOf(Error);
+  });
+});
+
+describe("Claude Code 2.1.332", () => {
+  let home: string;
+  afterEach(() => rmSync(home, { recursive: true, force: true }));
+
+  /** `claude mcp list` checks each server's health: it connects as it would for a session. */
+  async function claudeList(args: string[]): Promise<string> {
+    home = mkdtempSync(join(tmpdir(), "ocm-claude-eras-"));
+    const env = { PATH: process.env.PATH ?? "", HOME: home, DISABLE_AUTOUPDATER: "1" };
+    await runFile(CLAUDE, ["mcp", "add", ...args], { env, cwd: home });
+    const { stdout } = await runFile(CLAUDE, ["mcp", "list"], { env, cwd: home, timeout: 60_000 });
+    return stdout;
+  }
+
+  it("speaks 2026-07-28 over stdio, as seen on the wire", async () => {
+    const wire = recordingStdio();
+    const env = Object.entries(binEnv(t.fake)).flatMap(([key, value]) =>
+      key === "PATH" ? [] : ["-e", `${key}=${value}`],
+    );
+    const listed = await claudeList(["ollama", ...env, "--", ...wire.command]);
+    expect(listed).toMatch(/ollama: .* - ✔ Connected/);
+    const sent = wire.sent();
+    expect(sent.map((m) => m.method)).not.toContain("initialize");
+    expect(sent.map((m) => m.method)).toEqual(
+      expect.arrayContaining(["server/discover", "tools/list"]),
+    );
+    for (const message of sent.filter((m) => m.method)) {
+      expect(message.params?._meta).toMatchObject({
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+      });
+    }
+  });
+
+  it("speaks 2026-07-28 over HTTP, as seen on the wire", async () => {
+    const bin = await t.start();
+    const proxy = await recordingProxy(bin.url);
+    closers.push(() => proxy.close());
+    const listed = await claudeList(["--transport", "http", "ollama", proxy.url]);
+    expect(listed).toMatch(/ollama: .* - ✔ Connected/);
+    const posted = proxy.posted();
+    expect(posted.map((p) => p.method)).not.toContain("initialize");
+    expect(posted.map((p) => p.method)).toEqual(
+      expect.arrayContaining(["server/discover", "tools/list"]),
+    );
+    for (const post of posted) expect(post.protocolVersion).toBe(MODERN);
+    expect(posted.some((p) => p.sessionId)).toBe(false);
+  });
+});
+
+describe("the MCP Inspector CLI 2.12", () => {
+  async function inspect(args: string[]): Promise<unknown> {
+    const tools = await testTools();
+    const { stdout } = await runFile(
+      tools.node22,
+      [tools.bin("mcp-inspector"), "--cli", "--format", "json", "--method", "tools/list", ...args],
+      { timeout: 120_000, env: { ...process.env, HOME: tmpdir() } },
+    );
+    return JSON.parse(stdout);
+  }
+
+  for (const [label, era, opening, version] of [
+    ["its default", [], "initialize", undefined],
+    ["--protocol-era modern", ["--protocol-era", "modern"], "server/discover", MODERN],
+  ] as const) {
+    it(`lists the tools over stdio and HTTP with ${label}, in that era on the wire`, async () => {
+      const wire = recordingStdio();
+      const env = Object.entries(binEnv(t.fake)).flatMap(([key, value]) => [
+        "-e",
+        `${key}=${value}`,
+      ]);
+      const stdio = await inspect([...era, ...env, ...wire.command]);
+      expect(stdio).toMatchObject({ result: { tools: expect.any(Array) } });
+      expect(wire.sent()[0]?.method).toBe(opening);
+
+      const bin = await t.start();
+      const proxy = await recordingProxy(bin.url);
+      closers.push(() => proxy.close());
+      const http = (await inspect([...era, proxy.url])) as { result: { tools: unknown[] } };
+      expect(http.result.tools).toHaveLength(10);
+      expect(proxy.posted()[0]?.method).toBe(opening);
+      if (version) for (const post of proxy.posted()) expect(post.protocolVersion).toBe(version);
+    }, 180_000);
+  }
+});
+
+/** The bin behind a shim that writes down each line its client sends. */
+function recordingStdio(): { command: string[]; sent(): WireMessage[] } {
+  const dir = mkdtempSync(join(tmpdir(), "ocm-wire-"));
+  closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const wire = join(dir, "wire.log");
+  const shim = join(dir, "shim.cjs");
+  writeFileSync(shim, RECORDING_SHIM);
+  writeFileSync(wire, "");
+  return {
+    command: [process.execPath, shim, wire, process.execPath, BIN],
+    sent: () =>
+      readFileSync(wire, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as WireMessage),
+  };
+}
+
+interface WireMessage {
+  method?: string;
+  params?: { _meta?: object };
+}
+
+/** Spawned by Claude Code in place of the server: writes each line from the client to a file. */
+const RECORDING_SHIM = `
+const { spawn } = require("node:child_process");
+const { appendFileSync } = require("node:fs");
+const [log, ...command] = process.argv.slice(2);
+const child = spawn(command[0], command.slice(1), { stdio: ["pipe", "inherit", "inherit"] });
+let pending = "";
+process.stdin.on("data", (chunk) => {
+  pending += chunk.toString();
+  for (let at = pending.indexOf("\\n"); at !== -1; at = pending.indexOf("\\n")) {
+    appendFileSync(log, pending.slice(0, at + 1));
+    pending = pending.slice(at + 1);
+  }
+  child.stdin.write(chunk);
+});
+process.stdin.on("end", () => child.stdin.end());
+child.on("exit", (code) => process.exit(code ?? 0));
+`;
+
+/** An HTTP proxy in front of `target` that notes each POST's method, era header and session. */
+async function recordingProxy(target: string): Promise<{
+  url: string;
+  posted(): { method: string; protocolVersion?: string; sessionId?: string }[];
+  close(): Promise<void>;
+}> {
+  const seen: { method: string; protocolVersion?: string; sessionId?: string }[] = [];
+  const to = new URL(target);
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      if (req.method === "POST") {
+        const message = JSON.parse(body.toString()) as { method?: string };
+        seen.push({
+          method: message.method ?? "(response)",
+          ...(req.headers["mcp-protocol-version"] && {
+            protocolVersion: String(req.headers["mcp-protocol-version"]),
+          }),
+          ...(req.headers["mcp-session-id"] && {
+            sessionId: String(req.headers["mcp-session-id"]),
+          }),
+        });
+      }
+      const forward = httpRequest(
+        {
+          host: to.hostname,
+          port: to.port,
+          path: req.url,
+          method: req.method,
+          headers: { ...req.headers, host: to.host },
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      res.on("close", () => forward.destroy());
+      forward.on("error", () => res.destroy());
+      forward.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    posted: () => seen.filter((s) => s.method !== "(response)"),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
