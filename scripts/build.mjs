@@ -2,8 +2,6 @@
 //   dist/index.cjs                the bin: turns on Node's compile cache, then loads main.cjs
 //   dist/main.cjs                 the server, every library it uses bundled as published
 //   dist/redis.cjs                the Redis client, loaded only when OLLAMA_MCP_STORE is a Redis URL
-//   dist/oauth.cjs                Express and the SDK's authorization server, loaded only for
-//                                 MCP_HTTP_AUTH=oauth (src/oauth/sdk.ts)
 //   dist/THIRD-PARTY-NOTICES.txt  licences of the bundled packages
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -39,18 +37,6 @@ const redisApart = {
   },
 };
 
-// The same for OAuth sign-in: a megabyte that only MCP_HTTP_AUTH=oauth needs.
-const oauthApart = {
-  name: "oauth-apart",
-  setup(b) {
-    b.onResolve({ filter: /^\.\/sdk\.js$/ }, (args) =>
-      /[\\/]src[\\/]oauth$/.test(args.resolveDir)
-        ? { path: "./oauth.cjs", external: true }
-        : undefined,
-    );
-  },
-};
-
 // zod says its modules have no side effects. esbuild then leaves out the call that starts a
 // module it started lazily (everything a dynamic import reaches, zod too) from a module that is
 // not lazy, which then finds zod's classes undefined (evanw/esbuild#2326). Marking zod's files as
@@ -75,24 +61,23 @@ const zodStarts = {
 };
 
 await rm("dist", { recursive: true, force: true });
-const [main, redis, oauth] = await Promise.all([
+const [main, redis] = await Promise.all([
   build({
     ...common,
     entryPoints: ["src/index.ts"],
     outfile: "dist/main.cjs",
-    plugins: [redisApart, oauthApart, zodStarts],
+    plugins: [redisApart, zodStarts],
   }),
   build({
     ...common,
     stdin: { contents: 'export { createClient } from "redis";', resolveDir: ".", loader: "js" },
     outfile: "dist/redis.cjs",
   }),
-  build({ ...common, entryPoints: ["src/oauth/sdk.ts"], outfile: "dist/oauth.cjs" }),
 ]);
 await writeFile("dist/index.cjs", BIN, { mode: 0o755 });
 await writeFile(
   "dist/THIRD-PARTY-NOTICES.txt",
-  await notices([main.metafile, redis.metafile, oauth.metafile]),
+  await notices([main.metafile, redis.metafile]),
 );
 
 /** Name, version, licence and licence text of every package that ended up in a bundle. */

@@ -1,7 +1,4 @@
-import type {
-  OAuthClientInformationFull,
-  OAuthTokens,
-} from "@modelcontextprotocol/sdk/shared/auth.js";
+import type { OAuthClientInformationFull, OAuthTokens } from "@modelcontextprotocol/server";
 import * as z from "zod";
 import { keyOwner } from "../caller.js";
 import type { Clock } from "../clock.js";

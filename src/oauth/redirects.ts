@@ -34,3 +34,30 @@ export function redirectProblem(uri: string, allowedHosts: readonly string[]): s
 function shorten(text: string): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
+
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/**
+ * Whether a requested redirect_uri is the registered one. A loopback redirect may come on any
+ * port (RFC 8252 §7.3): native clients take the port the system gives them.
+ */
+export function redirectUriMatches(requested: string, registered: string): boolean {
+  if (requested === registered) return true;
+  let asked: URL;
+  let known: URL;
+  try {
+    asked = new URL(requested);
+    known = new URL(registered);
+  } catch {
+    return false;
+  }
+  return (
+    LOOPBACK_HOSTS.has(asked.hostname) &&
+    LOOPBACK_HOSTS.has(known.hostname) &&
+    asked.protocol === known.protocol &&
+    asked.hostname === known.hostname &&
+    asked.pathname === known.pathname &&
+    asked.search === known.search &&
+    !asked.hash
+  );
+}

@@ -1,9 +1,10 @@
-import type { Request, Response } from "express";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { keyOwner } from "../caller.js";
 import type { OpsLogger } from "../observability.js";
 import { StoreUnavailableError } from "../store/store.js";
 import { AuthError, RateLimitedError, UpstreamError } from "../upstream/errors.js";
 import { GrantRefusedError, type Grants } from "./grants.js";
+import { OAuthFailure, readOAuthBody } from "./http.js";
 import { type SignInPage, sendSignInPage } from "./sign-in-page.js";
 import type { FailureSlowdown } from "./slowdown.js";
 
@@ -18,6 +19,9 @@ export interface SignInFormDeps {
   publicOrigin: string;
   log: OpsLogger;
   checkKey: CheckKey;
+  /** Who sent the form, as the slowdown counts it (an address, or an IPv6 /56). */
+  addressOf(req: IncomingMessage): string;
+  bodyTimeoutMs: number;
 }
 
 /**
@@ -37,15 +41,15 @@ export type CheckKey = (
 export function signInForm(deps: SignInFormDeps) {
   const { grants, slowdown, page, log } = deps;
 
-  const refuse = (res: Response, status: number, message: string) =>
+  const refuse = (res: ServerResponse, status: number, message: string) =>
     sendSignInPage(res, status, page, { message });
 
-  async function answer(req: Request, res: Response): Promise<void> {
-    const origin = req.get("origin");
+  async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const origin = req.headers.origin;
     if (origin !== undefined && origin !== deps.publicOrigin) {
       return refuse(res, 403, "This form can only be sent from its own sign-in page.");
     }
-    const body = (req.body ?? {}) as Record<string, unknown>;
+    const body = await readOAuthBody(req, "form", deps.bodyTimeoutMs);
     const signIn = typeof body.nonce === "string" ? await grants.takeSignIn(body.nonce) : undefined;
     if (!signIn) {
       return refuse(
@@ -59,7 +63,7 @@ export function signInForm(deps: SignInFormDeps) {
       sendSignInPage(res, status, page, { request: signIn, nonce, message });
     };
 
-    const address = req.ip ?? req.socket.remoteAddress ?? "unknown";
+    const address = deps.addressOf(req);
     const waitMs = slowdown.waitMs(address);
     if (waitMs > 0) {
       res.setHeader("retry-after", String(Math.ceil(waitMs / 1000)));
@@ -109,13 +113,15 @@ export function signInForm(deps: SignInFormDeps) {
     const back = new URL(signIn.redirectUri);
     back.searchParams.set("code", code);
     if (signIn.state !== undefined) back.searchParams.set("state", signIn.state);
-    res.redirect(303, back.href);
+    res.writeHead(303, { location: back.href, "cache-control": "no-store" });
+    res.end();
   }
 
-  return async (req: Request, res: Response): Promise<void> => {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       await answer(req, res);
     } catch (error) {
+      if (error instanceof OAuthFailure) return refuse(res, error.status, error.message);
       if (error instanceof GrantRefusedError) return refuse(res, 400, error.message);
       if (!(error instanceof StoreUnavailableError)) throw error;
       log.log("warning", "oauth: sign-in failed: the store cannot be reached");

@@ -1,5 +1,5 @@
-import { execFile, spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -224,29 +224,17 @@ describe("OAuth sign-in, end to end (MCP_HTTP_AUTH=oauth)", () => {
   });
 });
 
-describe("the OAuth code", () => {
-  it("is loaded in OAuth mode only: without dist/oauth.cjs, an HTTP server with a token starts and answers", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "ocm-no-oauth-"));
-    try {
-      for (const file of ["index.cjs", "main.cjs"]) {
-        copyFileSync(join(dirname(BIN), file), join(dir, file));
-      }
-      const child = spawn(process.execPath, [join(dir, "index.cjs"), "--http", "--port", "0"], {
-        env: binEnv(t.fake, { MCP_HTTP_TOKEN: "a-token-for-this-test" }),
-      });
-      let err = "";
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stderr.on("data", (chunk: Buffer) => {
-          err += chunk.toString();
-          const match = /Listening on (http:\/\/\S+)/.exec(err);
-          if (match?.[1]) resolve(match[1]);
-        });
-        child.on("exit", (code) => reject(new Error(`exited with ${code}: ${err}`)));
-      });
-      expect(await mcpStatus(url, "a-token-for-this-test")).toBe(200);
-      child.kill("SIGTERM");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+describe("the bundle", () => {
+  it("holds the SDK's v2 server and no v1 SDK, no deprecated OAuth router, no Express", () => {
+    const notices = readFileSync(join(dirname(BIN), "THIRD-PARTY-NOTICES.txt"), "utf8");
+    const bundled = [...notices.matchAll(/^(@?[\w.-]+(?:\/[\w.-]+)?)@\S+ \(/gm)].map((m) => m[1]);
+    expect(bundled).toContain("@modelcontextprotocol/server");
+    for (const absent of [
+      "@modelcontextprotocol/sdk",
+      "@modelcontextprotocol/server-legacy",
+      "express",
+    ]) {
+      expect(bundled).not.toContain(absent);
     }
   });
 });
