@@ -17,6 +17,7 @@ import { StdioClientTransport as V1StdioClientTransport } from "@modelcontextpro
 import { StreamableHTTPClientTransport as V1StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { textOf, until } from "../harness.js";
+import { RedisServer } from "../redis-server.js";
 import { assertBuilt, BIN, binEnv } from "../spawn-bin.js";
 import { testTools } from "../test-tools.js";
 import { MCP_HEADERS, useHttpBins } from "./http-harness.js";
@@ -118,6 +119,7 @@ describe("over stdio", () => {
     await client.connect(
       new StdioClientTransport({ command: process.execPath, args: [BIN], env: binEnv(t.fake) }),
     );
+    expect(client.getNegotiatedProtocolVersion()).toBe(MODERN);
     const progress: Progress[] = [];
     await client.callTool(
       { name: "search_and_summarize", arguments: { query: "q" } },
@@ -200,9 +202,11 @@ describe("over HTTP", () => {
 
   it("reports progress in both eras", async () => {
     const bin = await t.start();
+    const eras: string[] = [];
     for (const client of [modernClient(), new Client({ name: "legacy", version: "1" })]) {
       closers.push(() => client.close());
       await client.connect(new StreamableHTTPClientTransport(new URL(bin.url)));
+      eras.push(client.getNegotiatedProtocolVersion() ?? "");
       const progress: Progress[] = [];
       await client.callTool(
         { name: "search_and_summarize", arguments: { query: "q" } },
@@ -210,12 +214,14 @@ describe("over HTTP", () => {
       );
       expect(progress.length, client.getNegotiatedProtocolVersion()).toBeGreaterThan(0);
     }
+    expect(eras).toEqual([MODERN, "2025-11-25"]);
   });
 
   it("frees the request to Ollama when a 2026-07-28 client abandons the call (closes its stream)", async () => {
     const bin = await t.start();
     const client = modernClient();
     await client.connect(new StreamableHTTPClientTransport(new URL(bin.url)));
+    expect(client.getNegotiatedProtocolVersion()).toBe(MODERN);
     t.fake.inject("chat", { hang: true });
     const controller = new AbortController();
     const call = client
@@ -245,6 +251,100 @@ describe("over HTTP", () => {
     controller.abort();
     await t.fake.requestsTo("/api/chat")[0]?.closed;
     expect(await call).toBeInstanceOf(Error);
+  });
+});
+
+describe("2026-07-28 over HTTP keeps what 2025 clients have", () => {
+  const TOKEN = "a-token-for-the-eras-test";
+
+  async function connectModern(url: string, headers: Record<string, string> = {}) {
+    const client = modernClient();
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }),
+    );
+    expect(client.getNegotiatedProtocolVersion()).toBe(MODERN);
+    return client;
+  }
+
+  it("passes the same guards: the token, the Host and Origin checks, the body size", async () => {
+    const bin = await t.start([], { MCP_HTTP_TOKEN: TOKEN, MCP_HTTP_MAX_BODY_BYTES: "4096" });
+    const post = (headers: Record<string, string>, body = {}) =>
+      fetch(bin.url, {
+        method: "POST",
+        headers: {
+          ...MCP_HEADERS,
+          "mcp-protocol-version": MODERN,
+          "mcp-method": "tools/list",
+          ...headers,
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "tools/list",
+          params: {
+            _meta: {
+              "io.modelcontextprotocol/protocolVersion": MODERN,
+              "io.modelcontextprotocol/clientCapabilities": {},
+            },
+          },
+          ...body,
+        }),
+      });
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    expect((await post({})).status).toBe(401);
+    expect((await post({ authorization: "Bearer wrong" })).status).toBe(401);
+    expect((await post({ ...auth, origin: "https://evil.example" })).status).toBe(403);
+    expect(await statusWithHost(bin.url, "evil.example", auth)).toBe(403);
+    expect((await post(auth, { padding: "x".repeat(8_000) })).status).toBe(413);
+    expect((await post(auth)).status).toBe(200);
+    const client = await connectModern(bin.url, auth);
+    expect((await client.listTools()).tools).toHaveLength(10);
+  });
+
+  it("runs each caller's calls on their own key (MCP_HTTP_KEYS=client)", async () => {
+    const ALPHA = "ollama-key-alpha-eras";
+    const BRAVO = "ollama-key-bravo-eras";
+    t.fake.apiKey = ALPHA;
+    t.fake.otherKeys = [BRAVO];
+    const bin = await t.start([], { OLLAMA_API_KEY: undefined, MCP_HTTP_KEYS: "client" });
+    for (const key of [ALPHA, BRAVO]) {
+      const client = await connectModern(bin.url, { authorization: `Bearer ${key}` });
+      const result = await client.callTool({ name: "web_search", arguments: { query: key } });
+      expect(result.isError).toBeFalsy();
+    }
+    expect(t.fake.requestsTo("/api/web_search").map((r) => r.headers.authorization)).toEqual([
+      `Bearer ${ALPHA}`,
+      `Bearer ${BRAVO}`,
+    ]);
+  });
+
+  it("hands back a long call by job_id, and get_result answers it, on any instance", async () => {
+    const redis = await RedisServer.start();
+    closers.push(() => redis.close());
+    const env = { OLLAMA_MCP_DEFER_AFTER_MS: "200", OLLAMA_MCP_STORE: redis.url };
+    const [a, b] = await Promise.all([t.start([], env), t.start([], env)]);
+    t.fake.latency.chat = 1_000;
+    const first = await connectModern(a.url);
+    const running = await first.callTool({ name: "cloud_chat", arguments: { prompt: "slow" } });
+    const jobId = (running.structuredContent as { status: string; job_id: string }).job_id;
+    expect(running.structuredContent).toMatchObject({ status: "running" });
+    const second = await connectModern(b.url);
+    let result = await second.callTool({ name: "get_result", arguments: { job_id: jobId } });
+    while ((result.structuredContent as { status?: string }).status === "running") {
+      result = await second.callTool({ name: "get_result", arguments: { job_id: jobId } });
+    }
+    expect(result.structuredContent).toMatchObject({ status: "done", answer: "echo: slow" });
+  });
+
+  it("on SIGTERM lets a 2026-07-28 call in flight finish, then exits 0", async () => {
+    const bin = await t.start();
+    t.fake.latency.chat = 700;
+    const client = await connectModern(bin.url);
+    const call = client.callTool({ name: "cloud_chat", arguments: { prompt: "finish me" } });
+    await until(() => t.fake.requestsTo("/api/chat").length > 0);
+    bin.child.kill("SIGTERM");
+    expect((await call).structuredContent).toMatchObject({ answer: "echo: finish me" });
+    expect(await bin.exited).toBe(0);
   });
 });
 
@@ -353,6 +453,32 @@ function recordingStdio(): { command: string[]; sent(): WireMessage[] } {
 interface WireMessage {
   method?: string;
   params?: { _meta?: object };
+}
+
+/** A POST with a Host header of our choosing, which fetch would not send. */
+function statusWithHost(
+  url: string,
+  host: string,
+  headers: Record<string, string>,
+): Promise<number> {
+  const to = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: to.hostname,
+        port: to.port,
+        path: to.pathname,
+        method: "POST",
+        headers: { ...MCP_HEADERS, "mcp-protocol-version": MODERN, ...headers, host },
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on("error", reject);
+    req.end("{}");
+  });
 }
 
 /** Spawned by Claude Code in place of the server: writes each line from the client to a file. */

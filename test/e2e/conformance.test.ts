@@ -1,0 +1,83 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+import type { HttpBin } from "../spawn-bin.js";
+import { testTools } from "../test-tools.js";
+import { useHttpBins } from "./http-harness.js";
+
+const run = promisify(execFile);
+
+interface Check {
+  id: string;
+  status: "SUCCESS" | "FAILURE" | "WARNING" | "SKIPPED" | "INFO";
+  errorMessage?: string;
+}
+
+const t = useHttpBins();
+const out = mkdtempSync(join(tmpdir(), "ocm-conformance-"));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+/** Runs one scenario of the suite (0.2.0-alpha.12, on Node 22) and reads back its checks. */
+async function scenario(bin: HttpBin, name: string): Promise<Check[]> {
+  const tools = await testTools();
+  const dir = join(out, name);
+  // The suite exits 1 when a check fails; the checks say which.
+  await run(
+    tools.node22,
+    [tools.bin("conformance"), "server", "--url", bin.url, "--scenario", name, "-o", dir],
+    { timeout: 120_000 },
+  ).catch(() => undefined);
+  const [runDir] = readdirSync(dir);
+  if (!runDir) throw new Error(`conformance wrote no results for ${name}`);
+  return JSON.parse(readFileSync(join(dir, runDir, "checks.json"), "utf8")) as Check[];
+}
+
+const failed = (checks: Check[]) =>
+  checks.filter((c) => c.status === "FAILURE" || c.status === "WARNING").map((c) => c.id);
+
+describe("the MCP conformance suite 0.2.0-alpha.12", () => {
+  it("passes 2026-07-28: http-header-validation whole, caching for tools, server-stateless but for the suite's own tools", async () => {
+    const bin = await t.start();
+    expect(failed(await scenario(bin, "http-header-validation"))).toEqual([]);
+
+    const caching = await scenario(bin, "caching");
+    expect(caching.find((c) => c.id === "sep-2549-tools-list-caching-hints")?.status).toBe(
+      "SUCCESS",
+    );
+    // This server offers no prompts or resources: those lists are method-not-found.
+    for (const check of caching.filter((c) => c.status === "FAILURE")) {
+      expect(check.id).toMatch(/prompts|resources/);
+      expect(check.errorMessage).toMatch(/-32601/);
+    }
+
+    // The rest need tools only the suite's own test server has (test_missing_capability,
+    // test_logging_tool and the like), and say so. (No-log-without-logLevel is checked by
+    // eras.test.ts with our own tools.)
+    const stateless = await scenario(bin, "server-stateless");
+    expect(stateless.filter((c) => c.status === "SUCCESS").length).toBeGreaterThanOrEqual(24);
+    expect(stateless.filter((c) => c.status === "WARNING")).toEqual([]);
+    for (const check of stateless.filter((c) => c.status === "FAILURE")) {
+      expect(check.errorMessage, check.id).toMatch(
+        /^Not testable: server does not list the diagnostic tool 'test_/,
+      );
+    }
+  }, 300_000);
+
+  it("still passes the 2025-era scenarios it passed on the v1 SDK", async () => {
+    const bin = await t.start();
+    for (const name of [
+      "server-initialize",
+      "server-session-lifecycle",
+      "logging-set-level",
+      "ping",
+      "tools-list",
+      "server-sse-multiple-streams",
+      "dns-rebinding-protection",
+    ]) {
+      expect(failed(await scenario(bin, name)), name).toEqual([]);
+    }
+  }, 300_000);
+});
