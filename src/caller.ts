@@ -18,7 +18,7 @@ export const LOCAL_CALLER: Caller = { owner: "local" };
 /** Where AuthInfo.extra carries the caller's own Ollama key, when its calls run on it. */
 export const CALLER_KEY = "ollamaKey";
 
-/** The caller an HTTP transport identified (see transports/http.ts), else the local one. */
+/** The caller an HTTP transport identified (see http/identify.ts), else the local one. */
 export function callerFrom(auth: AuthInfo | undefined): Caller {
   if (!auth?.clientId) return LOCAL_CALLER;
   const apiKey = auth.extra?.[CALLER_KEY];

@@ -118,7 +118,7 @@ async function serveStdio(graceMs: number, log: OpsLogger, services: Services): 
 
 async function serveHttp(http: HttpOptions, log: OpsLogger, services: Services): Promise<void> {
   // Only an HTTP server loads the HTTP stack.
-  const { startHttpServer } = await import("./transports/http.js");
+  const { startHttpServer } = await import("./http/server.js");
   const running = await startHttpServer({
     options: http,
     createMcpServer: () => services.newServer(),

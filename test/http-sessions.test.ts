@@ -1,11 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { compose } from "../src/compose.js";
 import { resolveConfig, resolveHttpOptions } from "../src/config.js";
-import { Conversations, conversationsConfig } from "../src/conversations.js";
-import { Jobs, jobsConfig } from "../src/jobs/jobs.js";
-import { createServer } from "../src/server.js";
-import { MemoryStore } from "../src/store/memory-store.js";
-import { type RunningHttpServer, startHttpServer } from "../src/transports/http.js";
-import { createUpstream } from "../src/upstream/upstream.js";
+import { type RunningHttpServer, startHttpServer } from "../src/http/server.js";
 import { MCP_HEADERS } from "./e2e/http-harness.js";
 import { ManualClock } from "./manual-clock.js";
 import { INITIALIZE_REQUEST as INIT } from "./spawn-bin.js";
@@ -23,13 +19,11 @@ async function serve(flags: Record<string, string>): Promise<{
   const clock = new ManualClock();
   const config = resolveConfig({}, { OLLAMA_API_KEY: "unused-key-0000" });
   const options = resolveHttpOptions({ http: "true", port: "0", ...flags }, {});
-  const store = new MemoryStore(clock);
-  const jobs = new Jobs(store, clock, jobsConfig(config), { log: () => {} });
-  const conversations = new Conversations(store, clock, conversationsConfig(config));
-  const client = createUpstream({ config, clock });
+  const log = { log: () => {} };
+  const services = await compose({ config, transport: "http", log, clock });
   const server = await startHttpServer({
     options,
-    createMcpServer: () => createServer({ config, client, jobs, conversations, clock }),
+    createMcpServer: () => services.newServer(),
     log: { log: () => {} },
     clock,
   });

@@ -1,13 +1,11 @@
 import type { CallToolResult } from "@modelcontextprotocol/server";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Clock, systemClock } from "../src/clock.js";
+import { systemClock } from "../src/clock.js";
+import { compose } from "../src/compose.js";
 import { parseCli } from "../src/config.js";
-import { Conversations, conversationsConfig } from "../src/conversations.js";
-import { Jobs, jobsConfig } from "../src/jobs/jobs.js";
-import { createServer } from "../src/server.js";
+import { type RunningHttpServer, startHttpServer } from "../src/http/server.js";
 import { MemoryStore } from "../src/store/memory-store.js";
 import { type Store, StoreUnavailableError } from "../src/store/store.js";
-import { type RunningHttpServer, startHttpServer } from "../src/transports/http.js";
 import { createUpstream } from "../src/upstream/upstream.js";
 import { FAKE_API_KEY } from "./fake-ollama-cloud.js";
 import { textOf, useFake } from "./harness.js";
@@ -87,24 +85,21 @@ async function oauthServer(
   if (action.kind !== "serve") throw new Error("not a serve action");
   const { config, http } = action;
   const store = shared.store ?? new RecordingStore(clock);
-  const time: Clock = clock;
-  const jobs = new Jobs(store, time, jobsConfig(config), { log: () => {} });
-  const conversations = new Conversations(store, time, conversationsConfig(config));
-  const upstream = createUpstream({ config, clock: systemClock });
+  const services = await compose({
+    config,
+    transport: "http",
+    log: { log: () => {} },
+    clock,
+    store,
+    // The key check goes to the fake in real time; the grants' times are on the manual clock.
+    upstream: createUpstream({ config, clock: systemClock }),
+  });
   const server = await startHttpServer({
     options: http,
-    createMcpServer: () =>
-      createServer({
-        config,
-        client: upstream,
-        jobs,
-        conversations,
-        clock: time,
-        transport: "http",
-      }),
+    createMcpServer: () => services.newServer(),
     log: { log: () => {} },
-    clock: time,
-    signIn: { store, checkKey: (key, options) => upstream.checkKey(key, options) },
+    clock,
+    signIn: { store, checkKey: (key, options) => services.upstream.checkKey(key, options) },
   });
   running.push(server);
   return { base, url: `${base}/mcp`, clock, store };

@@ -4,10 +4,10 @@ import { ownKeyAuth } from "../caller.js";
 import type { Clock } from "../clock.js";
 import type { HttpOptions } from "../config.js";
 import { describeDuration } from "../duration.js";
-import { bearer, type HttpCaller } from "../http-caller.js";
+import { refuse } from "../http/guards.js";
+import { bearer, type HttpCaller } from "../http/identify.js";
 import type { OpsLogger } from "../observability.js";
 import { type Store, StoreUnavailableError } from "../store/store.js";
-import { refuse } from "../transports/http-guards.js";
 import { Clients } from "./clients.js";
 import {
   GrantRefusedError,

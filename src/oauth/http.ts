@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import proxyAddr from "proxy-addr";
-import { readBody } from "../transports/http-guards.js";
+import { readBody } from "../http/guards.js";
 
 /** An OAuth error answer (RFC 6749 §5.2): its status, code and a sentence for people. */
 export class OAuthFailure extends Error {

@@ -7,14 +7,9 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import type { CallToolResult, McpServer } from "@modelcontextprotocol/server";
-import { systemClock } from "../../src/clock.js";
+import { compose } from "../../src/compose.js";
 import { resolveConfig, resolveHttpOptions } from "../../src/config.js";
-import { Conversations, conversationsConfig } from "../../src/conversations.js";
-import { Jobs, jobsConfig } from "../../src/jobs/jobs.js";
-import { createServer } from "../../src/server.js";
-import { MemoryStore } from "../../src/store/memory-store.js";
-import { startHttpServer } from "../../src/transports/http.js";
-import { createUpstream } from "../../src/upstream/upstream.js";
+import { startHttpServer } from "../../src/http/server.js";
 import { FAKE_API_KEY, FakeOllamaCloud } from "../fake-ollama-cloud.js";
 import { TOOL_NAMES } from "../tool-names.js";
 
@@ -30,15 +25,7 @@ const heapMiB = () => {
 
 const fake = await FakeOllamaCloud.start();
 const config = resolveConfig({}, { OLLAMA_API_KEY: FAKE_API_KEY, OLLAMA_CLOUD_HOST: fake.url });
-const client = createUpstream({ config });
-const conversations = new Conversations(
-  new MemoryStore(systemClock),
-  systemClock,
-  conversationsConfig(config),
-);
-const jobs = new Jobs(new MemoryStore(systemClock), systemClock, jobsConfig(config), {
-  log: () => {},
-});
+const services = await compose({ config, transport: "http", log: { log: () => {} } });
 const servers: WeakRef<McpServer>[] = [];
 const http = await startHttpServer({
   options: resolveHttpOptions(
@@ -46,7 +33,7 @@ const http = await startHttpServer({
     { MCP_HTTP: "1", MCP_HTTP_PORT: "0", MCP_HTTP_MAX_SESSIONS: "1000" },
   ),
   createMcpServer: () => {
-    const server = createServer({ config, client, jobs, conversations, transport: "http" });
+    const server = services.newServer();
     servers.push(new WeakRef(server));
     return server;
   },

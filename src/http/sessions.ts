@@ -4,7 +4,7 @@ import type { JSONRPCMessage, McpServer, RequestId } from "@modelcontextprotocol
 import { isJSONRPCRequest } from "@modelcontextprotocol/server";
 import type { Clock } from "../clock.js";
 import type { OpsLogger } from "../observability.js";
-import { errorReply, SERVER_ERROR } from "./jsonrpc.js";
+import { errorReply, SERVER_ERROR } from "../transports/jsonrpc.js";
 
 export interface Session {
   transport: NodeStreamableHTTPServerTransport;

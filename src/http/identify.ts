@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { AuthInfo } from "@modelcontextprotocol/server";
-import { keyOwner, ownKeyAuth } from "./caller.js";
+import { keyOwner, ownKeyAuth } from "../caller.js";
 
 /** Who an HTTP request is from: sessions, jobs and conversations belong to that identity. */
 export interface HttpCaller {
