@@ -4,7 +4,7 @@ import type { ServerConfig } from "./config.js";
 import { Conversations, conversationsConfig } from "./conversations.js";
 import { Jobs, jobsConfig } from "./jobs/jobs.js";
 import type { OpsLogger } from "./observability.js";
-import { createServer } from "./server.js";
+import { serverFactory } from "./server.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { RedisStore } from "./store/redis-store.js";
 import type { Store } from "./store/store.js";
@@ -64,20 +64,19 @@ export async function compose(options: ComposeOptions): Promise<Services> {
       ...(options.retryPolicy && { retryPolicy: options.retryPolicy }),
       ...(options.fetch && { fetch: options.fetch }),
     });
-  const newServer = () =>
-    createServer({
-      config,
-      client: upstream,
-      jobs,
-      conversations,
-      clock,
-      transport: options.transport,
-      ...(options.writeLog && { writeLog: options.writeLog }),
-      ...(options.secrets && { secrets: options.secrets }),
-      ...(options.progressThrottleMs !== undefined && {
-        progressThrottleMs: options.progressThrottleMs,
-      }),
-    });
+  const newServer = serverFactory({
+    config,
+    client: upstream,
+    jobs,
+    conversations,
+    clock,
+    transport: options.transport,
+    ...(options.writeLog && { writeLog: options.writeLog }),
+    ...(options.secrets && { secrets: options.secrets }),
+    ...(options.progressThrottleMs !== undefined && {
+      progressThrottleMs: options.progressThrottleMs,
+    }),
+  });
   return { config, clock, store, jobs, conversations, upstream, newServer };
 }
 

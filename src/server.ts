@@ -7,7 +7,7 @@ import type { Jobs } from "./jobs/jobs.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
 import { redactor } from "./redact.js";
 import { TOOLS } from "./tools/all.js";
-import { registerTools } from "./tools/registry.js";
+import { offeredTools, type RegistryDeps, registerTools } from "./tools/registry.js";
 import type { Upstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
 
@@ -56,19 +56,15 @@ export function instructions(config: ServerConfig): string {
   ].join("\n");
 }
 
-/** One MCP server over the given dependencies; every transport builds its servers here. */
-export function createServer(deps: ServerDeps): McpServer {
-  const server = new McpServer(
-    { name: "ollama-cloud-mcp", title: "Ollama Cloud", version: VERSION },
-    {
-      instructions: instructions(deps.config),
-      // The list never changes while the server runs, so it never says it did.
-      capabilities: { logging: {}, tools: { listChanged: false } },
-      // The tools and what they say change only with the settings, which a restart reads.
-      cacheHints: { "tools/list": TOOLS_LIST_CACHE, "server/discover": TOOLS_LIST_CACHE },
-    },
-  );
-  registerTools(server, {
+/**
+ * Makes MCP servers over the given dependencies: one per stdio connection, per 2025 session,
+ * or per 2026-07-28 request. What the settings decide (the instructions, which tools, what
+ * each says) is worked out once, here.
+ */
+export function serverFactory(deps: ServerDeps): () => McpServer {
+  const text = instructions(deps.config);
+  const tools = offeredTools(deps.config);
+  const registry: RegistryDeps = {
     client: deps.client,
     config: deps.config,
     stderr: deps.writeLog ? stderrLogger(deps.config.logLevel, deps.writeLog) : NO_LOG,
@@ -78,6 +74,19 @@ export function createServer(deps: ServerDeps): McpServer {
     jobs: deps.jobs,
     conversations: deps.conversations,
     transport: deps.transport ?? "stdio",
-  });
-  return server;
+  };
+  return () => {
+    const server = new McpServer(
+      { name: "ollama-cloud-mcp", title: "Ollama Cloud", version: VERSION },
+      {
+        instructions: text,
+        // The list never changes while the server runs, so it never says it did.
+        capabilities: { logging: {}, tools: { listChanged: false } },
+        // The tools and what they say change only with the settings, which a restart reads.
+        cacheHints: { "tools/list": TOOLS_LIST_CACHE, "server/discover": TOOLS_LIST_CACHE },
+      },
+    );
+    registerTools(server, tools, registry);
+    return server;
+  };
 }

@@ -37,7 +37,7 @@ export interface Connected {
 }
 
 /**
- * A real SDK client talking to createServer() over an in-memory transport, upstream = the fake.
+ * A real SDK client talking to the composed server over an in-memory transport, upstream = the fake.
  * Retries and the search cache are off unless a test turns them on through `env`, so each test
  * sees exactly the upstream behaviour it injects. Backoff is 1 ms so retry tests stay quick.
  */

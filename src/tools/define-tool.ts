@@ -77,7 +77,33 @@ export function defineTool<
   Output extends z.ZodObject,
   const Name extends string,
 >(definition: ToolDefinition<Input, Output, Name>): ToolDefinition<Input, Output, Name> {
+  convertedOnce(definition.inputSchema);
+  convertedOnce(definition.outputSchema);
   return definition;
+}
+
+/**
+ * The SDK turns a tool's schemas into JSON Schema in every server it makes, and a 2026-07-28
+ * request gets a server of its own. A tool's schemas never change, so each is turned once per
+ * process, through the Standard JSON Schema hook the SDK reads (`~standard.jsonSchema`).
+ */
+function convertedOnce(schema: z.ZodType): void {
+  const standard = schema["~standard"] as z.ZodType["~standard"] & {
+    jsonSchema?: Record<"input" | "output", (options: { target: string }) => unknown>;
+  };
+  const convert = standard.jsonSchema;
+  if (!convert) return;
+  const done = new Map<string, unknown>();
+  const once = (io: "input" | "output") => (options: { target: string }) => {
+    const key = `${io} ${options.target}`;
+    if (!done.has(key)) done.set(key, convert[io](options));
+    // A copy: what the SDK is handed may be changed by it.
+    return structuredClone(done.get(key));
+  };
+  (schema as { "~standard": unknown })["~standard"] = {
+    ...standard,
+    jsonSchema: { input: once("input"), output: once("output") },
+  };
 }
 
 /** The tools that only read, and reach out to Ollama's cloud and the open web. */

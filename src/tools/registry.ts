@@ -45,7 +45,25 @@ export interface RegistryDeps {
   transport: "stdio" | "http";
 }
 
-export function registerTools(server: McpServer, deps: RegistryDeps): void {
+/** A tool as this server offers it: its definition, and its description under the settings. */
+export interface OfferedTool {
+  tool: ToolDefinition;
+  description: string;
+}
+
+/** The tools the settings offer, each with what it says under them. */
+export function offeredTools(config: ServerConfig): OfferedTool[] {
+  return TOOLS.filter((tool) => config.tools.includes(tool.name)).map((tool) => ({
+    tool,
+    description: describeTool(tool, config),
+  }));
+}
+
+export function registerTools(
+  server: McpServer,
+  offered: readonly OfferedTool[],
+  deps: RegistryDeps,
+): void {
   // A 2025 connection sets its level once (logging/setLevel) and hears warnings until it does;
   // a 2026-07-28 request names its own level in its envelope, and hears nothing if it names none.
   let sessionLevel: LoggingLevel = DEFAULT_MCP_LOG_LEVEL;
@@ -59,12 +77,12 @@ export function registerTools(server: McpServer, deps: RegistryDeps): void {
     const asked = envelope[LOG_LEVEL_META_KEY];
     return isLoggingLevel(asked) ? asked : undefined;
   };
-  for (const tool of TOOLS.filter((t) => deps.config.tools.includes(t.name))) {
+  for (const { tool, description } of offered) {
     server.registerTool(
       tool.name,
       {
         title: tool.title,
-        description: describeTool(tool, deps.config),
+        description,
         inputSchema: tool.inputSchema,
         outputSchema: tool.outputSchema,
         annotations: tool.annotations,
