@@ -413,7 +413,7 @@ export const HTTP_SETTINGS = {
     flag: "stateless",
     default: "false",
     boolean: true,
-    help: "No sessions: a fresh server per request, so any instance behind a load balancer can answer.",
+    help: "No sessions for 2025-era clients either (2026-07-28 clients never have one): a fresh server per request, so any instance behind a load balancer can answer. Such a client can then cancel a call only by closing its request.",
   },
   keys: {
     env: "MCP_HTTP_KEYS",

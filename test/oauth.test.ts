@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import type { CallToolResult } from "@modelcontextprotocol/server";
 import { afterEach, describe, expect, it } from "vitest";
 import { systemClock } from "../src/clock.js";
@@ -404,6 +405,25 @@ describe("OAuth sign-in with an Ollama key (MCP_HTTP_AUTH=oauth)", () => {
       clock.advance(1_000);
       expect((await attempt(FAKE_API_KEY)).status).toBe(303);
     });
+
+    it.each(["/token", "/register", "/authorize", "/revoke", "/signin"])(
+      "cuts off a body on %s that does not arrive within MCP_HTTP_BODY_TIMEOUT_MS",
+      async (path) => {
+        const { base } = await oauthServer({ MCP_HTTP_BODY_TIMEOUT_MS: "300" });
+        const { port } = new URL(base);
+        const socket = connect(Number(port), "127.0.0.1");
+        socket.write(
+          `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\ngrant_type`,
+        );
+        let answer = "";
+        socket.on("data", (chunk: Buffer) => {
+          answer += chunk.toString();
+        });
+        // The server answers and closes the connection itself: the drip holds nothing.
+        await new Promise<void>((resolve) => socket.on("close", () => resolve()));
+        expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      },
+    );
 
     it("answers an oversized token request in OAuth's own form, without reading it all", async () => {
       const { base } = await oauthServer();

@@ -92,6 +92,8 @@ export function sendSignInPage(
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
     "cache-control": "no-store",
+    // A refusal closes the connection, as every refusal here does: a client that drips holds nothing.
+    ...(status >= 400 && { connection: "close" }),
   });
   res.end(signInHtml(page, state, returnTo?.host));
 }
