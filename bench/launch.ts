@@ -1,8 +1,7 @@
 import { execFileSync, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { bundleServer } from "../scripts/bundle.mjs";
 import { INITIALIZE_REQUEST } from "../test/spawn-bin.js";
 import { median, ms, type Row } from "./measure.js";
 import { PEER, peerBin } from "./peers.js";
@@ -13,12 +12,14 @@ const BIN = join(ROOT, "dist", "index.cjs");
 
 const RUNS = 21;
 
-/** Start-up goals by Node major: the bin turns on Node's compile cache from Node 22 on. */
-const GOALS: Record<string, number> = { "20": 0.85, "22": 0.7, "24": 0.7 };
+/** Ours at most this many times a bare v2 server with ten tools, bundled the same way. */
+const BARE_GOAL = 1.3;
 
 /**
- * Start-up to the tools/list answer over stdio, ours beside the peer on the same Node: this
- * Node, and Node 22 from the npm package node@22 when it is not this one.
+ * Start-up to the tools/list answer over stdio, ours beside a bare v2 server with ten tools
+ * and the peer, on this Node and on Node 22 (from the npm package node@22) when it is not this
+ * one: in the 2025 era (initialize) for all three, and in the 2026-07-28 era (server/discover)
+ * for ours and the bare server (the peer speaks 2025 only).
  */
 export async function benchStartup(): Promise<Row[]> {
   const nodes = [process.execPath];
@@ -26,32 +27,44 @@ export async function benchStartup(): Promise<Row[]> {
     const node22 = nodeFromNpm("22");
     if (node22) nodes.push(node22);
   }
-  const floorBin = await bundleLikeDist("floor-server.ts");
+  const bareBin = await bundleLikeDist("bare-server.ts");
   const rows: Row[] = [];
-  for (const node of nodes) rows.push(await startupOn(node, floorBin));
+  for (const node of nodes) rows.push(...(await startupOn(node, bareBin)));
   return rows;
 }
 
-async function startupOn(node: string, floorBin: string): Promise<Row> {
+async function startupOn(node: string, bareBin: string): Promise<Row[]> {
   const version = execFileSync(node, ["--version"], { encoding: "utf8" }).trim();
-  const major = version.slice(1).split(".")[0] ?? "";
   const env = { ...process.env, OLLAMA_API_KEY: "bench", EXA_API_KEY: "bench" };
   await primeCompileCache(node, BIN, env);
-  await primeCompileCache(node, floorBin, env);
-  const times = await interleavedStartup(RUNS, {
+  await primeCompileCache(node, bareBin, env);
+  const bare = { command: node, args: [bareBin, "--ten"], env };
+  const legacy = await interleavedStartup(RUNS, {
     ours: { command: node, args: [BIN], env },
+    bare,
     peer: { command: node, args: [peerBin()], env },
-    sdk: { command: node, args: [floorBin], env },
   });
-  const goal = GOALS[major];
-  const ratio = pairedRatio(times.ours, times.peer);
-  const floor = pairedRatio(times.sdk, times.peer);
-  return {
-    benchmark: `startup to tools/list over stdio, Node ${version} (${RUNS} rounds): ours vs ${PEER.name}@${PEER.version}`,
-    result: `${ms(median(times.ours))} vs ${ms(median(times.peer))}: ${ratio.toFixed(2)}x (a tool-less McpServer, same SDK and bin: ${ms(median(times.sdk))}, ${floor.toFixed(2)}x)`,
-    goal: goal === undefined ? "-" : `<= ${goal}x the peer`,
-    met: goal === undefined ? undefined : ratio <= goal,
-  };
+  const modern = await interleavedStartup(RUNS, {
+    ours: { command: node, args: [BIN], env, era: "2026-07-28" },
+    bare: { ...bare, era: "2026-07-28" },
+  });
+  const toBare = pairedRatio(legacy.ours, legacy.bare);
+  const toPeer = pairedRatio(legacy.ours, legacy.peer);
+  const modernToBare = pairedRatio(modern.ours, modern.bare);
+  return [
+    {
+      benchmark: `start-up to tools/list over stdio after initialize (2025), Node ${version} (${RUNS} rounds): ours vs a bare v2 server with ten tools, and vs ${PEER.name}@${PEER.version}`,
+      result: `${ms(median(legacy.ours))} vs ${ms(median(legacy.bare))}: ${toBare.toFixed(2)}x the bare server; vs ${ms(median(legacy.peer))}: ${toPeer.toFixed(2)}x the peer`,
+      goal: `<= ${BARE_GOAL}x the bare server, < 1x the peer`,
+      met: toBare <= BARE_GOAL && toPeer < 1,
+    },
+    {
+      benchmark: `the same after server/discover (2026-07-28), Node ${version}: ours vs the bare v2 server`,
+      result: `${ms(median(modern.ours))} vs ${ms(median(modern.bare))}: ${modernToBare.toFixed(2)}x`,
+      goal: `<= ${BARE_GOAL}x the bare server`,
+      met: modernToBare <= BARE_GOAL,
+    },
+  ];
 }
 
 /** The path of a Node binary of this major from the npm registry (npx caches it), if it can be had. */
@@ -77,23 +90,11 @@ function primeCompileCache(node: string, bin: string, env: NodeJS.ProcessEnv): P
 }
 
 /**
- * Bundles a server in bench/ the way scripts/build.mjs bundles ours, with the same bin, so that
- * it starts and runs as dist/ does. Returns the bin's path.
+ * Bundles a server in bench/ the way scripts/build.mjs bundles ours (scripts/bundle.mjs), with
+ * the same bin, so that it starts and runs as dist/ does. Returns the bin's path.
  */
 export async function bundleLikeDist(entry: string): Promise<string> {
   const dir = join(ROOT, "bench", ".peers", entry.replace(/\.ts$/, ""));
-  await build({
-    entryPoints: [join(ROOT, "bench", entry)],
-    outfile: join(dir, "main.cjs"),
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "cjs",
-    minify: true,
-    legalComments: "none",
-    logLevel: "warning",
-  });
-  const bin = join(dir, "index.cjs");
-  writeFileSync(bin, readFileSync(BIN));
-  return bin;
+  await bundleServer(join(ROOT, "bench", entry), dir);
+  return join(dir, "index.cjs");
 }

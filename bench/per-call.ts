@@ -109,7 +109,7 @@ export async function benchPerCall(): Promise<Row[]> {
 }
 
 /** Starts the fake upstream in its own process; resolves with its URL and a way to stop it. */
-async function startFakeProcess(): Promise<{ url: string; stop(): void }> {
+export async function startFakeProcess(): Promise<{ url: string; stop(): void }> {
   const child = spawn(process.execPath, ["--import", "tsx", FAKE], {
     stdio: ["pipe", "pipe", "inherit"],
   });

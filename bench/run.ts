@@ -1,5 +1,6 @@
 import { arch, cpus, totalmem } from "node:os";
 import { benchCancel } from "./cancel.js";
+import { benchHttpLoad } from "./http-load.js";
 import { benchStartup } from "./launch.js";
 import { printTable, type Row } from "./measure.js";
 import { benchPerCall } from "./per-call.js";
@@ -8,6 +9,7 @@ import { benchSearchAndSummarize } from "./search-and-summarize.js";
 
 const rows: Row[] = [
   ...(await benchStartup()),
+  ...(await benchHttpLoad()),
   ...(await benchPerCall()),
   ...(await benchCancel()),
   ...(await benchSearchAndSummarize()),

@@ -2,12 +2,28 @@ import { spawn } from "node:child_process";
 import { INITIALIZE_REQUEST as INIT } from "../test/spawn-bin.js";
 import { median } from "./measure.js";
 
-/** Milliseconds from spawn until the server's answer to tools/list arrives on stdout. */
+/** The per-request envelope of a 2026-07-28 client. */
+const ENVELOPE = {
+  _meta: {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": { name: "bench", version: "1" },
+  },
+};
+
+export type Era = "2025" | "2026-07-28";
+
+/**
+ * Milliseconds from spawn until the server's answer to tools/list arrives on stdout: after
+ * initialize (2025), or after server/discover, both with the envelope (2026-07-28).
+ */
 export function timeToToolsList(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
+  era: Era = "2025",
 ): Promise<number> {
+  const modern = era === "2026-07-28";
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(command, args, { env, stdio: ["pipe", "pipe", "ignore"] });
@@ -27,11 +43,14 @@ export function timeToToolsList(
           continue;
         }
         if (message?.id === 1) {
+          if (!modern) {
+            child.stdin.write(
+              `${JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })}\n`,
+            );
+          }
+          const params = modern ? ENVELOPE : {};
           child.stdin.write(
-            `${JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })}\n`,
-          );
-          child.stdin.write(
-            `${JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list", params: {} })}\n`,
+            `${JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list", params })}\n`,
           );
         }
         if (message?.id === 2) {
@@ -44,7 +63,10 @@ export function timeToToolsList(
       buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
     });
     child.on("error", reject);
-    child.stdin.write(`${JSON.stringify(INIT)}\n`);
+    const opening = modern
+      ? { jsonrpc: "2.0", id: 1, method: "server/discover", params: ENVELOPE }
+      : INIT;
+    child.stdin.write(`${JSON.stringify(opening)}\n`);
   });
 }
 
@@ -54,17 +76,17 @@ export function timeToToolsList(
  */
 export async function interleavedStartup<Name extends string>(
   runs: number,
-  servers: Record<Name, { command: string; args: string[]; env?: NodeJS.ProcessEnv }>,
+  servers: Record<Name, { command: string; args: string[]; env?: NodeJS.ProcessEnv; era?: Era }>,
 ): Promise<Record<Name, number[]>> {
   const entries = Object.entries(servers) as [Name, (typeof servers)[Name]][];
   const times = Object.fromEntries(entries.map(([name]) => [name, [] as number[]])) as Record<
     Name,
     number[]
   >;
-  for (const [, s] of entries) await timeToToolsList(s.command, s.args, s.env); // warm the file cache
+  for (const [, s] of entries) await timeToToolsList(s.command, s.args, s.env, s.era); // warm the file cache
   for (let i = 0; i < runs; i++) {
     for (const [name, s] of entries)
-      times[name].push(await timeToToolsList(s.command, s.args, s.env));
+      times[name].push(await timeToToolsList(s.command, s.args, s.env, s.era));
   }
   return times;
 }

@@ -1,10 +1,9 @@
 // Builds the MCP Bundle for one-click install in Claude Desktop (and other MCPB clients):
 // ollama-cloud-mcp-<version>.mcpb, validated and packed by the official @anthropic-ai/mcpb CLI.
-// It holds the dist/ files npm publishes but oauth.cjs (a bundle runs over stdio, where nobody
-// signs in), and a manifest whose user_config asks for the API key, the mode and the local
+// It holds the dist/ files npm publishes, and a manifest whose user_config asks for the API key, the mode and the local
 // Ollama. Usage: node scripts/mcpb.mjs [--out <dir>] (npm run mcpb builds dist/ first).
 import { execFileSync, spawn } from "node:child_process";
-import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -15,11 +14,9 @@ const outFlag = process.argv.indexOf("--out");
 const outDir = resolve(outFlag > 0 ? process.argv[outFlag + 1] : ROOT);
 const pkg = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8"));
 const stage = join(ROOT, "build", "mcpb");
-const DIST_FILES = ["index.cjs", "main.cjs", "redis.cjs", "THIRD-PARTY-NOTICES.txt"];
-
 await rm(stage, { recursive: true, force: true });
-await mkdir(join(stage, "server"), { recursive: true });
-for (const file of DIST_FILES) await copyFile(join(ROOT, "dist", file), join(stage, "server", file));
+await mkdir(stage, { recursive: true });
+await cp(join(ROOT, "dist"), join(stage, "server"), { recursive: true });
 const tools = await listTools(join(stage, "server", "index.cjs"));
 await writeFile(join(stage, "manifest.json"), `${JSON.stringify(manifest(tools), null, 2)}\n`);
 
