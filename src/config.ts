@@ -122,6 +122,7 @@ export interface HttpOptions {
   oauthSecretFile: string | undefined;
   /** Hosts OAuth redirect URIs may point at; "loopback" allows 127.0.0.1, [::1] and localhost. */
   oauthRedirectHosts: string[];
+  oauthClientIdHosts: string[];
   oauthAccessTtlMs: number;
   oauthRefreshTtlMs: number;
   /** Proxies trusted to name the client in X-Forwarded-For (Express's "trust proxy" list). */
@@ -448,8 +449,14 @@ export const HTTP_SETTINGS = {
   oauthRedirectHosts: {
     env: "MCP_OAUTH_REDIRECT_HOSTS",
     flag: "oauth-redirect-hosts",
-    default: "claude.ai,claude.com,chatgpt.com,loopback",
+    default: "claude.ai,claude.com,chatgpt.com,vscode.dev,loopback",
     help: "Comma-separated hosts an OAuth client may ask to be sent back to (https only, or loopback on any port): the known connectors' callback hosts, and loopback for local clients such as Claude Code.",
+  },
+  oauthClientIdHosts: {
+    env: "MCP_OAUTH_CLIENT_ID_HOSTS",
+    flag: "oauth-client-id-hosts",
+    default: "",
+    help: 'Comma-separated hosts whose client metadata documents (a client_id that is an https URL, as Claude, Claude Code, ChatGPT and VS Code send) may be fetched; empty for any public host. "loopback" admits loopback hosts, for local use.',
   },
   oauthAccessTtlMs: {
     env: "MCP_OAUTH_ACCESS_TTL_MS",
@@ -612,11 +619,12 @@ function publicUrlSetting(value: string | undefined): string | undefined {
 }
 
 /** Host names (no scheme, port or path), or "loopback". */
-function redirectHostsSetting(hosts: string[]): string[] {
+/** Host names, and "loopback", for one of the OAuth host lists. */
+function hostsSetting(hosts: string[], setting: Setting): string[] {
   for (const host of hosts) {
     if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(host)) {
       throw new ConfigError(
-        `MCP_OAUTH_REDIRECT_HOSTS (--oauth-redirect-hosts) takes host names, such as claude.ai, and "loopback"; got "${host}".`,
+        `${setting.env} (--${setting.flag}) takes host names, such as claude.ai, and "loopback"; got "${host}".`,
       );
     }
   }
@@ -804,7 +812,8 @@ export function resolveHttpOptions(flags: Flags, env: Env): HttpOptions {
     publicUrl: publicUrlSetting(raw(S.publicUrl)),
     oauthSecret: env[S.oauthSecret.env]?.trim() || undefined,
     oauthSecretFile: raw(S.oauthSecretFile),
-    oauthRedirectHosts: redirectHostsSetting(list(raw(S.oauthRedirectHosts))),
+    oauthRedirectHosts: hostsSetting(list(raw(S.oauthRedirectHosts)), S.oauthRedirectHosts),
+    oauthClientIdHosts: hostsSetting(list(raw(S.oauthClientIdHosts)), S.oauthClientIdHosts),
     oauthAccessTtlMs: int(S.oauthAccessTtlMs),
     oauthRefreshTtlMs: int(S.oauthRefreshTtlMs),
     trustedProxies: trustedProxiesSetting(list(raw(S.trustedProxies))),

@@ -317,7 +317,8 @@ describe("OAuth sign-in (MCP_HTTP_AUTH=oauth)", () => {
       http: {
         auth: "oauth",
         publicUrl: "https://mcp.example.com",
-        oauthRedirectHosts: ["claude.ai", "claude.com", "chatgpt.com", "loopback"],
+        oauthRedirectHosts: ["claude.ai", "claude.com", "chatgpt.com", "vscode.dev", "loopback"],
+        oauthClientIdHosts: [],
         oauthAccessTtlMs: 3_600_000,
         oauthRefreshTtlMs: 2_592_000_000,
         trustedProxies: ["loopback"],

@@ -50,7 +50,8 @@ export function submitForm(
 export class SignInWithKey implements OAuthClientProvider {
   /** How many times the user was sent to the sign-in page. */
   signIns = 0;
-  code: string | undefined;
+  /** What the sign-in sent the browser back with: the code, the state, the issuer. */
+  callback: URLSearchParams | undefined;
   private client: OAuthClientInformationMixed | undefined;
   private saved: OAuthTokens | undefined;
   private verifier = "";
@@ -59,7 +60,13 @@ export class SignInWithKey implements OAuthClientProvider {
     private readonly apiKey: string,
     /** How the "browser" reaches the server (a TLS agent, behind a proxy). */
     private readonly send: FetchLike = fetch,
+    /** Names the client by its metadata document instead of registering it. */
+    readonly clientMetadataUrl?: string,
   ) {}
+
+  get code(): string | undefined {
+    return this.callback?.get("code") ?? undefined;
+  }
 
   get redirectUrl(): string {
     return CALLBACK;
@@ -108,7 +115,7 @@ export class SignInWithKey implements OAuthClientProvider {
     if (answer.status !== 303 || !location) {
       throw new Error(`sign-in refused: ${answer.status} ${await answer.text()}`);
     }
-    this.code = new URL(location).searchParams.get("code") ?? undefined;
+    this.callback = new URL(location).searchParams;
   }
 }
 
@@ -128,9 +135,10 @@ export async function connectSignedIn(
   try {
     return await attempt();
   } catch (error) {
-    if (!(error instanceof UnauthorizedError) || !provider.code) throw error;
+    if (!(error instanceof UnauthorizedError) || !provider.callback) throw error;
     const transport = new StreamableHTTPClientTransport(new URL(url), options);
-    await transport.finishAuth(provider.code);
+    // The whole callback, so that the client checks its iss (RFC 9207).
+    await transport.finishAuth(provider.callback);
     return attempt();
   }
 }

@@ -5,9 +5,11 @@ import { systemClock } from "../src/clock.js";
 import { compose } from "../src/compose.js";
 import { parseCli } from "../src/config.js";
 import { type RunningHttpServer, startHttpServer } from "../src/http/server.js";
+import type { MetadataFetching } from "../src/oauth/client-metadata.js";
 import { MemoryStore } from "../src/store/memory-store.js";
 import { type Store, StoreUnavailableError } from "../src/store/store.js";
 import { createUpstream } from "../src/upstream/upstream.js";
+import { DocumentServer } from "./document-server.js";
 import { FAKE_API_KEY } from "./fake-ollama-cloud.js";
 import { textOf, useFake } from "./harness.js";
 import { freePort } from "./loopback-server.js";
@@ -70,7 +72,7 @@ interface OAuthServer {
  */
 async function oauthServer(
   env: Record<string, string> = {},
-  shared: { store?: RecordingStore; clock?: ManualClock } = {},
+  shared: { store?: RecordingStore; clock?: ManualClock; clientMetadata?: MetadataFetching } = {},
 ): Promise<OAuthServer> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -100,7 +102,11 @@ async function oauthServer(
     createMcpServer: () => services.newServer(),
     log: { log: () => {} },
     clock,
-    signIn: { store, checkKey: (key, options) => services.upstream.checkKey(key, options) },
+    signIn: {
+      store,
+      checkKey: (key, options) => services.upstream.checkKey(key, options),
+      ...(shared.clientMetadata && { clientMetadata: shared.clientMetadata }),
+    },
   });
   running.push(server);
   return { base, url: `${base}/mcp`, clock, store };
@@ -523,6 +529,140 @@ describe("OAuth sign-in with an Ollama key (MCP_HTTP_AUTH=oauth)", () => {
       expect(await answer.text()).toContain("Signing in is not possible right now");
       expect(cloud.fake.requestsTo("/api/balance")).toHaveLength(0);
     });
+  });
+});
+
+interface OAuthErrorBody {
+  error: string;
+  error_description: string;
+}
+
+describe("clients named by their metadata document (CIMD)", () => {
+  let documents: DocumentServer;
+  afterEach(async () => {
+    await documents?.close();
+  });
+
+  /** A server that takes loopback clients, and trusts the document server's certificate. */
+  const cimdServer = async (env: Record<string, string> = {}) => {
+    documents = await DocumentServer.start();
+    return oauthServer(
+      { MCP_OAUTH_CLIENT_ID_HOSTS: "loopback", ...env },
+      { clientMetadata: { ca: documents.ca } },
+    );
+  };
+
+  const authorizeAs = (base: string, clientId: string, redirect = CALLBACK) =>
+    fetch(
+      authorizeUrl(base, { client_id: clientId, redirect_uris: [redirect] }, pkce().challenge),
+      { redirect: "manual" },
+    );
+
+  it("says it takes them, and lets the SDK's client sign in by one and call a tool as its user", async () => {
+    const { base, url } = await cimdServer();
+    const metadata = (await (
+      await fetch(`${base}/.well-known/oauth-authorization-server`)
+    ).json()) as Record<string, unknown>;
+    expect(metadata).toMatchObject({
+      client_id_metadata_document_supported: true,
+      authorization_response_iss_parameter_supported: true,
+      token_endpoint_auth_methods_supported: expect.arrayContaining(["none"]),
+    });
+    const resource = (await (
+      await fetch(`${base}/.well-known/oauth-protected-resource/mcp`)
+    ).json()) as Record<string, unknown>;
+    expect(resource.authorization_servers).toEqual([metadata.issuer]);
+
+    const user = new SignInWithKey(FAKE_API_KEY, fetch, documents.url("/client.json"));
+    const { client } = await connectSignedIn(url, user);
+    expect(user.callback?.get("iss")).toBe(metadata.issuer);
+    const result = await call(client, "web_search", { query: "by metadata document" });
+    expect(result.isError, textOf(result)).toBeFalsy();
+    expect(cloud.fake.requestsTo("/api/web_search")[0]?.headers.authorization).toBe(
+      `Bearer ${FAKE_API_KEY}`,
+    );
+    expect(documents.requests).toEqual(["/client.json"]);
+    await client.close();
+  });
+
+  it("shows the document's client name on the sign-in page, without its control characters", async () => {
+    const { base } = await cimdServer();
+    const page = await authorizeAs(base, documents.url("/bidi.json"));
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain("<strong>Evil App moc.elgoog</strong>");
+    expect(html).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
+  });
+
+  it.each([
+    ["/other-id.json", /names another client_id/],
+    ["/redirect.json", /redirect \(302\), which is not followed/],
+    ["/big.json", /larger than 5120 bytes/],
+    ["/evil-redirect.json", /host evil\.example is not one/],
+    ["/not-found.json", /answered 404/],
+  ])("refuses the document at %s, saying why, and redirects nowhere", async (path, why) => {
+    const { base } = await cimdServer();
+    const answer = await authorizeAs(base, documents.url(path));
+    expect(answer.status).toBe(400);
+    expect(answer.headers.get("location")).toBeNull();
+    const body = (await answer.json()) as OAuthErrorBody;
+    expect(body.error).toBe("invalid_client");
+    expect(body.error_description).toMatch(why);
+  });
+
+  it("refuses an http:// client id, and a loopback one unless MCP_OAUTH_CLIENT_ID_HOSTS lists loopback", async () => {
+    const { base } = await cimdServer({ MCP_OAUTH_CLIENT_ID_HOSTS: "" });
+    const plain = await authorizeAs(base, documents.url("/client.json").replace("https:", "http:"));
+    expect(((await plain.json()) as OAuthErrorBody).error_description).toMatch(
+      /must be https:\/\//,
+    );
+    const loopback = await authorizeAs(base, documents.url("/client.json"));
+    expect(((await loopback.json()) as OAuthErrorBody).error_description).toMatch(
+      /does not list loopback/,
+    );
+    expect(documents.requests).toEqual([]);
+  });
+
+  it("refuses a public host's document served from a private address (checked where it connects)", async () => {
+    documents = await DocumentServer.start();
+    const { base } = await oauthServer(
+      {},
+      // The name resolves to loopback: a rebinding attack on a public-looking name.
+      {
+        clientMetadata: {
+          ca: documents.ca,
+          resolve: async () => [{ address: "127.0.0.1", family: 4 }],
+        },
+      },
+    );
+    const answer = await authorizeAs(
+      base,
+      `https://docs.example.com:${documents.port}/client.json`,
+    );
+    expect(((await answer.json()) as OAuthErrorBody).error_description).toMatch(
+      /does not resolve to a public address/,
+    );
+    expect(documents.requests).toEqual([]);
+  });
+
+  it("signs Claude Code in through its pinned document when the live one cannot be fetched, on any loopback port", async () => {
+    const { base } = await oauthServer(
+      {},
+      // No internet here, as on a machine without it, or behind claude.ai's edge challenge.
+      {
+        clientMetadata: {
+          resolve: () => Promise.reject(new Error("getaddrinfo ENOTFOUND claude.ai")),
+        },
+      },
+    );
+    const id = "https://claude.ai/oauth/claude-code-client-metadata";
+    for (const redirect of ["http://127.0.0.1:53682/callback", "http://localhost:41999/callback"]) {
+      const page = await authorizeAs(base, id, redirect);
+      expect(page.status, redirect).toBe(200);
+      expect(await page.text()).toContain("<strong>Claude Code</strong>");
+    }
+    const elsewhere = await authorizeAs(base, id, "http://127.0.0.1:53682/elsewhere");
+    expect(elsewhere.status).toBe(400);
   });
 });
 

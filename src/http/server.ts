@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { McpServer } from "@modelcontextprotocol/server";
 import { type Clock, systemClock } from "../clock.js";
 import type { HttpOptions } from "../config.js";
+import type { MetadataFetching } from "../oauth/client-metadata.js";
 import type { CheckKey } from "../oauth/sign-in-form.js";
 import type { OpsLogger } from "../observability.js";
 import type { Store } from "../store/store.js";
@@ -29,6 +30,8 @@ export interface HttpServerDeps {
   signIn?: {
     store: Store;
     checkKey: CheckKey;
+    /** How client metadata documents are fetched, where tests need their own. */
+    clientMetadata?: MetadataFetching;
   };
 }
 
@@ -115,6 +118,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       clock,
       log,
       checkKey: deps.signIn.checkKey,
+      ...(deps.signIn.clientMetadata && { clientMetadata: deps.signIn.clientMetadata }),
       serve: mcp.serve,
     });
   }

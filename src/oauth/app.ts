@@ -8,6 +8,7 @@ import { refuse } from "../http/guards.js";
 import { bearer, type HttpCaller } from "../http/identify.js";
 import type { OpsLogger } from "../observability.js";
 import { type Store, StoreUnavailableError } from "../store/store.js";
+import { ClientMetadataDocuments, type MetadataFetching } from "./client-metadata.js";
 import { Clients } from "./clients.js";
 import {
   GrantRefusedError,
@@ -52,6 +53,8 @@ export interface OAuthDeps {
   checkKey: CheckKey;
   /** Serves an MCP request for the signed-in caller. */
   serve(req: IncomingMessage, res: ServerResponse, caller: HttpCaller): Promise<void>;
+  /** How client metadata documents are fetched, where tests need their own. */
+  clientMetadata?: MetadataFetching;
 }
 
 export interface OAuthServer {
@@ -77,7 +80,14 @@ export function createOAuthServer(deps: OAuthDeps): OAuthServer {
     accessTtlMs: options.oauthAccessTtlMs,
     refreshTtlMs: options.oauthRefreshTtlMs,
   });
-  const clients = new Clients(grants, clock, options.oauthRedirectHosts);
+  const metadataDocuments = new ClientMetadataDocuments({
+    clientIdHosts: options.oauthClientIdHosts,
+    redirectHosts: options.oauthRedirectHosts,
+    clock,
+    log,
+    ...(deps.clientMetadata && { fetching: deps.clientMetadata }),
+  });
+  const clients = new Clients(grants, clock, options.oauthRedirectHosts, metadataDocuments);
   const page = {
     action: `${publicUrl}${SIGN_IN_PATH}`,
     serverHost: new URL(publicUrl).host,
@@ -102,6 +112,7 @@ export function createOAuthServer(deps: OAuthDeps): OAuthServer {
     checkKey: deps.checkKey,
     addressOf: (req) => addressGroup(addressOf(req)),
     bodyTimeoutMs: options.bodyTimeoutMs,
+    issuer,
   });
 
   const serverMetadata = {
@@ -114,6 +125,11 @@ export function createOAuthServer(deps: OAuthDeps): OAuthServer {
     grant_types_supported: ["authorization_code", "refresh_token"],
     code_challenge_methods_supported: ["S256"],
     token_endpoint_auth_methods_supported: ["client_secret_post", "client_secret_basic", "none"],
+    // Claude, Claude Code, ChatGPT and VS Code then name themselves by their metadata
+    // document's URL; registration stays for the rest.
+    client_id_metadata_document_supported: true,
+    // Every answer of /authorize carries iss (RFC 9207), which 2026-07-28 clients check.
+    authorization_response_iss_parameter_supported: true,
     revocation_endpoint_auth_methods_supported: [
       "client_secret_post",
       "client_secret_basic",
@@ -187,6 +203,7 @@ export function createOAuthServer(deps: OAuthDeps): OAuthServer {
       to.searchParams.set("error", code);
       to.searchParams.set("error_description", description);
       if (state !== undefined) to.searchParams.set("state", state);
+      to.searchParams.set("iss", issuer);
       res.writeHead(302, { location: to.href, "cache-control": "no-store" });
       res.end();
     };

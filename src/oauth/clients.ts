@@ -3,9 +3,10 @@ import type { IncomingMessage } from "node:http";
 import type { OAuthClientInformationFull } from "@modelcontextprotocol/server";
 import * as z from "zod";
 import type { Clock } from "../clock.js";
+import { ClientMetadataDocuments } from "./client-metadata.js";
 import type { Grants } from "./grants.js";
 import { OAuthFailure } from "./http.js";
-import { redirectProblem } from "./redirects.js";
+import { clientName, redirectProblem } from "./redirects.js";
 
 const MAX_REDIRECT_URIS = 10;
 const MAX_REDIRECT_URI_CHARS = 2_000;
@@ -31,13 +32,17 @@ const registrationSchema = z.object({
 const invalidMetadata = (message: string) =>
   new OAuthFailure(400, "invalid_client_metadata", message);
 
-/** Registrations (RFC 7591), the redirects they may use, and who may speak for them. */
+/**
+ * Clients: registered ones (RFC 7591), and those named by a metadata document URL; the
+ * redirects they may use, and who may speak for them.
+ */
 export class Clients {
   constructor(
     private readonly grants: Grants,
     private readonly clock: Clock,
     /** MCP_OAUTH_REDIRECT_HOSTS. */
     private readonly redirectHosts: readonly string[],
+    private readonly documents: ClientMetadataDocuments,
   ) {}
 
   async register(body: Record<string, unknown>): Promise<OAuthClientInformationFull> {
@@ -83,8 +88,10 @@ export class Clients {
         `The registration is larger than ${MAX_REGISTRATION_CHARS} characters.`,
       );
     }
+    const name = clientName(metadata.client_name);
     const client: OAuthClientInformationFull = {
       ...metadata,
+      client_name: name,
       token_endpoint_auth_method: method,
       grant_types: grants,
       response_types: ["code"],
@@ -99,8 +106,12 @@ export class Clients {
     return client;
   }
 
-  /** A registration, with only the redirects still allowed; none left, and it is unknown. */
+  /**
+   * A client by its id: a metadata document's (which may refuse, saying why), or a
+   * registration, with only the redirects still allowed (none left, and it is unknown).
+   */
   async find(id: string): Promise<OAuthClientInformationFull | undefined> {
+    if (ClientMetadataDocuments.names(id)) return this.documents.resolve(id);
     const client = await this.grants.client(id);
     if (!client) return undefined;
     const allowed = client.redirect_uris.filter((uri) => !redirectProblem(uri, this.redirectHosts));

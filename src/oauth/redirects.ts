@@ -12,7 +12,9 @@ export function redirectProblem(uri: string, allowedHosts: readonly string[]): s
   } catch {
     return `redirect_uri "${shorten(uri)}" is not a URL`;
   }
-  if (url.hash) return `redirect_uri ${url.origin}${url.pathname} must not have a fragment`;
+  // An empty fragment ("…/cb#") is a fragment too, though URL.hash does not show it.
+  if (uri.includes("#"))
+    return `redirect_uri ${url.origin}${url.pathname} must not have a fragment`;
   if (url.username || url.password) return "redirect_uri must not carry credentials";
   if (isLoopbackHostname(url.hostname)) {
     if (!allowedHosts.includes("loopback")) {
@@ -60,4 +62,21 @@ export function redirectUriMatches(requested: string, registered: string): boole
     asked.search === known.search &&
     !asked.hash
   );
+}
+
+/** Longest client name shown on the sign-in page. */
+const MAX_NAME_CHARS = 80;
+
+/**
+ * What a client calls itself, fit to show a person: no control or format characters (a
+ * right-to-left override would turn the page's sentence around), single spaces, and not too long.
+ */
+export function clientName(name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  const clean = name
+    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, "")
+    .replace(/\s+/g, " ")
+    .trim();
+  if (!clean) return undefined;
+  return clean.length > MAX_NAME_CHARS ? `${clean.slice(0, MAX_NAME_CHARS - 1)}…` : clean;
 }

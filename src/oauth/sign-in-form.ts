@@ -22,6 +22,8 @@ export interface SignInFormDeps {
   /** Who sent the form, as the slowdown counts it (an address, or an IPv6 /56). */
   addressOf(req: IncomingMessage): string;
   bodyTimeoutMs: number;
+  /** This authorization server's issuer, sent back with the code (RFC 9207). */
+  issuer: string;
 }
 
 /**
@@ -113,6 +115,7 @@ export function signInForm(deps: SignInFormDeps) {
     const back = new URL(signIn.redirectUri);
     back.searchParams.set("code", code);
     if (signIn.state !== undefined) back.searchParams.set("state", signIn.state);
+    back.searchParams.set("iss", deps.issuer);
     res.writeHead(303, { location: back.href, "cache-control": "no-store" });
     res.end();
   }
