@@ -83,5 +83,5 @@ export async function compose(options: ComposeOptions): Promise<Services> {
 /** The store OLLAMA_MCP_STORE names; a Redis that cannot be used throws StoreUnavailableError. */
 function openStore(config: ServerConfig, log: OpsLogger, clock: Clock): Promise<Store> {
   if (config.store.kind === "memory") return Promise.resolve(new MemoryStore(clock));
-  return RedisStore.open(config.store.url, log, clock);
+  return RedisStore.open(config.store.url, log, clock, config.storeTimeoutMs);
 }

@@ -67,6 +67,8 @@ export interface ServerConfig {
   jobLeaseMs: number;
   /** Where jobs (and conversations) are kept. */
   store: StoreSetting;
+  /** How long one store command may take before the store counts as down. */
+  storeTimeoutMs: number;
   /** The tools this server offers; the others are absent from tools/list and refused. */
   tools: readonly ToolName[];
   /** Whether cloud_chat keeps conversations (and hands out conversation_id) at all. */
@@ -130,7 +132,13 @@ export interface HttpOptions {
 }
 
 export type CliAction =
-  | { kind: "serve"; config: ServerConfig; http: HttpOptions }
+  | {
+      kind: "serve";
+      config: ServerConfig;
+      http: HttpOptions;
+      /** Settings given that this start does not use, each with why: said on stderr. */
+      warnings: string[];
+    }
   | { kind: "help" }
   | { kind: "version" };
 
@@ -318,6 +326,13 @@ export const SETTINGS = {
     flag: "store",
     default: "memory",
     help: "Where deferred jobs are kept: memory (this process), or a redis:// or rediss:// URL (Redis 6+ or Valkey) shared by several instances behind a load balancer.",
+  },
+  storeTimeoutMs: {
+    env: "OLLAMA_MCP_STORE_TIMEOUT_MS",
+    flag: "store-timeout-ms",
+    default: "3000",
+    range: [100, 60_000],
+    help: "With a Redis store: how long one command may take before the store counts as down (a Redis that hangs is then answered like one that is gone, instead of holding every request).",
   },
   tools: {
     env: "OLLAMA_MCP_TOOLS",
@@ -579,7 +594,33 @@ export function parseCli(argv: readonly string[], env: Env): CliAction {
   const http = resolveHttpOptions(flags, env);
   if (http.keys === "client") checkCallerKeys(config, http);
   if (http.auth === "oauth") checkOAuth(config, http);
-  return { kind: "serve", config, http };
+  return { kind: "serve", config, http, warnings: ignoredSettings(flags, env, http) };
+}
+
+/** The settings only OAuth sign-in reads. */
+const OAUTH_ONLY = [
+  HTTP_SETTINGS.publicUrl,
+  HTTP_SETTINGS.oauthSecret,
+  HTTP_SETTINGS.oauthSecretFile,
+  HTTP_SETTINGS.oauthRedirectHosts,
+  HTTP_SETTINGS.oauthClientIdHosts,
+  HTTP_SETTINGS.oauthAccessTtlMs,
+  HTTP_SETTINGS.oauthRefreshTtlMs,
+  HTTP_SETTINGS.trustedProxies,
+] as const;
+
+/** OAuth settings given to a server that does not sign people in: silently ignored, they mislead. */
+function ignoredSettings(flags: Flags, env: Env, http: HttpOptions): string[] {
+  if (http.auth === "oauth") return [];
+  const given = OAUTH_ONLY.filter(
+    (setting) =>
+      env[setting.env] !== undefined ||
+      (setting.flag !== undefined && flags[setting.flag] !== undefined),
+  ).map((setting) => setting.env);
+  if (given.length === 0) return [];
+  return [
+    `${given.join(", ")} ${given.length === 1 ? "is" : "are"} ignored: only sign-in reads ${given.length === 1 ? "it" : "them"}, and it is off (set MCP_HTTP_AUTH=oauth, with --http, to turn it on).`,
+  ];
 }
 
 function authSetting(value: string): "token" | "oauth" {
@@ -640,6 +681,11 @@ function trustedProxiesSetting(entries: string[]): string[] {
     const [address = "", prefix, extra] = entry.split("/");
     // node:net only for an address: a stdio start would load it before it needs it.
     const version = process.getBuiltinModule("node:net").isIP(address);
+    if (prefix !== undefined && Number(prefix) === 0) {
+      throw new ConfigError(
+        `MCP_HTTP_TRUSTED_PROXIES (--http-trusted-proxies) cannot trust every address ("${entry}"): any client could then name itself in X-Forwarded-For. List your proxies' addresses or ranges.`,
+      );
+    }
     const prefixOk =
       prefix === undefined ||
       (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128));
@@ -751,14 +797,16 @@ function checkOAuth(config: ServerConfig, http: HttpOptions): void {
     );
   }
   checkKeysGoToCloud(config, "user", refuse);
-  // Clients reach the server by its public name, through the proxy: that Host is always allowed.
+  if (!isLoopbackHostname(http.host) && publicUrl.protocol === "http:") {
+    refuse(
+      `listens on ${http.host}, beyond loopback, while MCP_PUBLIC_URL is http://: keys and tokens would cross the network in the clear. Serve it behind TLS (an https:// MCP_PUBLIC_URL), or listen on loopback (MCP_HTTP_HOST=127.0.0.1).`,
+    );
+  }
+  // Clients reach the server by its public name (through a proxy) or on loopback: any other
+  // Host is refused, wherever the server listens.
   const publicHost = publicUrl.hostname.toLowerCase();
-  if (http.allowedHosts.length === 0 && isLoopbackHostname(http.host)) {
-    http.allowedHosts.push("localhost", "127.0.0.1", "[::1]");
-  }
-  if (http.allowedHosts.length > 0 && !http.allowedHosts.includes(publicHost)) {
-    http.allowedHosts.push(publicHost);
-  }
+  if (http.allowedHosts.length === 0) http.allowedHosts.push("localhost", "127.0.0.1", "[::1]");
+  if (!http.allowedHosts.includes(publicHost)) http.allowedHosts.push(publicHost);
 }
 
 function parseFlags(argv: readonly string[]) {
@@ -937,6 +985,7 @@ export function resolveConfig(flags: Flags, env: Env): ServerConfig {
     maxJobsPerCaller: int(SETTINGS.maxJobsPerCaller),
     jobLeaseMs: int(SETTINGS.jobLeaseMs),
     store: storeSetting(raw(SETTINGS.store) as string),
+    storeTimeoutMs: int(SETTINGS.storeTimeoutMs),
     tools: toolsSetting(raw(SETTINGS.tools), int(SETTINGS.deferAfterMs) > 0),
     conversations: onOffSetting(SETTINGS.conversations, raw(SETTINGS.conversations) as string),
     conversationIdleMs: int(SETTINGS.conversationIdleMs),

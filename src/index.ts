@@ -52,6 +52,7 @@ async function main(): Promise<void> {
     return;
   }
   const { config, http } = action;
+  for (const warning of action.warnings) writeErr(warning);
   const log = stderrLogger(config.logLevel, writeErr);
   silenceConsole(log);
   let services: Services;
@@ -129,7 +130,12 @@ async function serveHttp(http: HttpOptions, log: OpsLogger, services: Services):
       checkKey: (apiKey, options) => services.upstream.checkKey(apiKey, options),
     },
   });
-  writeErr(`Listening on ${running.url}`);
+  // With sign-in, clients must use the public URL: it is the OAuth resource they are given.
+  writeErr(
+    http.auth === "oauth"
+      ? `Listening on ${http.publicUrl}/mcp (bound to ${new URL(running.url).host})`
+      : `Listening on ${running.url}`,
+  );
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

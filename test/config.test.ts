@@ -311,6 +311,40 @@ describe("OAuth sign-in (MCP_HTTP_AUTH=oauth)", () => {
     MCP_OAUTH_SECRET: "0123456789abcdef0123456789abcdef",
   };
 
+  it("refuses to listen beyond loopback over plain http, and trusting every address as a proxy", () => {
+    const local = { ...env, MCP_PUBLIC_URL: "http://localhost:3999" };
+    expect(() => parseCli(["--host", "0.0.0.0"], local)).toThrow(
+      /listens on 0\.0\.0\.0, beyond loopback, while MCP_PUBLIC_URL is http:\/\//,
+    );
+    expect(parseCli([], local)).toMatchObject({ kind: "serve" });
+    for (const range of ["0.0.0.0/0", "::/0"]) {
+      expect(() => parseCli([], { ...env, MCP_HTTP_TRUSTED_PROXIES: range })).toThrow(
+        /MCP_HTTP_TRUSTED_PROXIES \(--http-trusted-proxies\) cannot trust every address/,
+      );
+    }
+  });
+
+  it("refuses any other Host than the public one and loopback, wherever it listens", () => {
+    expect(parseCli(["--host", "0.0.0.0"], env)).toMatchObject({
+      http: { allowedHosts: ["localhost", "127.0.0.1", "[::1]", "mcp.example.com"] },
+    });
+  });
+
+  it("says which sign-in settings a server without sign-in ignores", () => {
+    const action = parseCli([], {
+      MCP_HTTP: "1",
+      OLLAMA_API_KEY: "k",
+      MCP_PUBLIC_URL: "https://mcp.example.com",
+      MCP_OAUTH_SECRET: "0123456789abcdef0123456789abcdef",
+    });
+    expect(action).toMatchObject({
+      warnings: [
+        "MCP_PUBLIC_URL, MCP_OAUTH_SECRET are ignored: only sign-in reads them, and it is off (set MCP_HTTP_AUTH=oauth, with --http, to turn it on).",
+      ],
+    });
+    expect(parseCli([], { ...env })).toMatchObject({ warnings: [] });
+  });
+
   it("needs the public URL and a secret, and no key or token of the server's", () => {
     expect(parseCli(["--host", "0.0.0.0"], env)).toMatchObject({
       config: { apiKey: undefined },

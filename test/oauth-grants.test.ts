@@ -57,6 +57,19 @@ describe("OAuth grants in the store", () => {
     expect(await g.client(id(10_000))).toBeDefined();
   });
 
+  it("keeps a registration whose sign-in page is open, however many registrations come after it", async () => {
+    const { clock, grants: g } = grants();
+    const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+    await g.saveClient(client(ID));
+    await g.startSignIn(request(clock, ID), "192.0.2.1");
+    for (let n = 0; n <= 10_000; n++) {
+      clock.advance(1);
+      await g.saveClient(client(id(n)));
+    }
+    expect(await g.client(ID)).toMatchObject({ client_id: ID });
+    expect(await g.client(id(0))).toBeUndefined();
+  });
+
   it("signs a user out after the refresh period without use, and not while they use it", async () => {
     const { clock, grants: g } = grants();
     await g.saveClient(client(ID));

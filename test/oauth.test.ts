@@ -1,3 +1,4 @@
+import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import type { CallToolResult } from "@modelcontextprotocol/server";
 import { afterEach, describe, expect, it } from "vitest";
@@ -6,6 +7,7 @@ import { compose } from "../src/compose.js";
 import { parseCli } from "../src/config.js";
 import { type RunningHttpServer, startHttpServer } from "../src/http/server.js";
 import type { MetadataFetching } from "../src/oauth/client-metadata.js";
+import { MAX_PENDING_PER_GROUP } from "../src/oauth/grants.js";
 import { MemoryStore } from "../src/store/memory-store.js";
 import { type Store, StoreUnavailableError } from "../src/store/store.js";
 import { createUpstream } from "../src/upstream/upstream.js";
@@ -321,6 +323,7 @@ describe("OAuth sign-in with an Ollama key (MCP_HTTP_AUTH=oauth)", () => {
         grant_type: "authorization_code",
         code: signedIn.code,
         code_verifier: signedIn.verifier,
+        redirect_uri: CALLBACK,
         resource: "https://other.example/mcp",
       });
       expect(answer).toMatchObject({ status: 400, body: { error: "invalid_target" } });
@@ -430,6 +433,98 @@ describe("OAuth sign-in with an Ollama key (MCP_HTTP_AUTH=oauth)", () => {
         expect(answer).toMatch(/^HTTP\/1\.1 408 /);
       },
     );
+
+    it("lets at most five of a burst of wrong keys from one address reach ollama.com", async () => {
+      const { base } = await oauthServer();
+      const client = (await register(base)).body as unknown as Registered;
+      const forms = await Promise.all(
+        Array.from({ length: 20 }, async () =>
+          formOf(await (await fetch(authorizeUrl(base, client, pkce().challenge))).text()),
+        ),
+      );
+      cloud.fake.latency.balance = 200;
+      const statuses = await Promise.all(
+        forms.map(async (form, i) => (await submitForm(form, `wrong-${i}`)).status),
+      );
+      expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(15);
+      expect(cloud.fake.requestsTo("/api/balance")).toHaveLength(5);
+    });
+
+    it("caps the sign-in pages open from one address, and keeps state short", async () => {
+      const { base } = await oauthServer();
+      const client = (await register(base)).body as unknown as Registered;
+      const open = async (extra: Record<string, string> = {}) =>
+        (await fetch(authorizeUrl(base, client, pkce().challenge, extra), { redirect: "manual" }))
+          .status;
+      const long = await fetch(
+        authorizeUrl(base, client, pkce().challenge, { state: "s".repeat(1_025) }),
+        {
+          redirect: "manual",
+        },
+      );
+      expect(long.status).toBe(400);
+      expect(long.headers.get("location")).toBeNull();
+      expect(((await long.json()) as { error_description: string }).error_description).toMatch(
+        /state is longer than 1024 characters/,
+      );
+      const statuses: number[] = [];
+      for (let i = 0; i < MAX_PENDING_PER_GROUP + 1; i++) statuses.push(await open());
+      expect(statuses.slice(0, MAX_PENDING_PER_GROUP)).toEqual(
+        Array(MAX_PENDING_PER_GROUP).fill(200),
+      );
+      expect(statuses.at(-1)).toBe(503);
+    });
+
+    it("asks the token request for the redirect_uri the authorization request named", async () => {
+      const { base } = await oauthServer();
+      const signedIn = await signIn(base, FAKE_API_KEY);
+      const without = await tokenRequest(base, signedIn.client, {
+        grant_type: "authorization_code",
+        code: signedIn.code,
+        code_verifier: signedIn.verifier,
+      });
+      expect(without).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
+      expect(without.body.error_description).toMatch(/redirect_uri is missing.*RFC 6749/);
+    });
+
+    it("refuses a redirect URI with an empty fragment, and an auth method it does not have", async () => {
+      const { base } = await oauthServer();
+      const fragment = await register(base, { redirect_uris: ["https://claude.ai/cb#"] });
+      expect(fragment.body.error_description).toMatch(/must not have a fragment/);
+      const jwt = await register(base, { token_endpoint_auth_method: "private_key_jwt" });
+      expect(jwt).toMatchObject({ status: 400, body: { error: "invalid_client_metadata" } });
+      expect(jwt.body.error_description).toMatch(/private_key_jwt is not supported/);
+    });
+
+    it("strips control and bidi characters from a registered client's name, and caps it", async () => {
+      const { base } = await oauthServer();
+      const client = (
+        await register(base, { client_name: `Evil \u202emoc.elgoog\u0000 ${"x".repeat(200)}` })
+      ).body as unknown as Registered & { client_name: string };
+      expect(client.client_name).not.toMatch(/[\u0000-\u001f\u202a-\u202e]/);
+      expect(client.client_name.length).toBeLessThanOrEqual(80);
+      const page = await (await fetch(authorizeUrl(base, client, pkce().challenge))).text();
+      expect(page).toContain("Evil moc.elgoog");
+    });
+
+    it("answers /token during a store outage with a 503 that names the store", async () => {
+      const { base, store } = await oauthServer();
+      const signedIn = await signIn(base, FAKE_API_KEY);
+      store.down = true;
+      const answer = await exchange(base, signedIn);
+      expect(answer).toMatchObject({ status: 503, body: { error: "temporarily_unavailable" } });
+      expect(answer.body.error_description).toMatch(/store, which cannot be reached/);
+    });
+
+    it("refuses a Host that is neither the public URL's nor loopback, and closes a 401 on /mcp", async () => {
+      const { base, url } = await oauthServer();
+      expect(await statusWithHost(url, "evil.example")).toBe(403);
+      const anonymous = await fetch(url, { method: "POST", body: "{}" });
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get("connection")).toBe("close");
+      expect(base).toMatch(/^http:\/\/127\.0\.0\.1:/);
+    });
 
     it("answers an oversized token request in OAuth's own form, without reading it all", async () => {
       const { base } = await oauthServer();
@@ -690,3 +785,19 @@ describe("an HTTP server without OAuth", () => {
     expect(await answer.text()).toMatch(/does not use OAuth/);
   });
 });
+
+/** A POST with a Host header of our choosing, which fetch would not send. */
+function statusWithHost(url: string, host: string): Promise<number> {
+  const to = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: to.hostname, port: to.port, path: to.pathname, method: "POST", headers: { host } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on("error", reject);
+    req.end("{}");
+  });
+}

@@ -77,11 +77,21 @@ export class RedisServer {
     }
   }
 
+  /** Freezes it (SIGSTOP): connections stay open and nothing is answered, as a hung Redis does. */
+  freeze(): void {
+    this.child?.kill("SIGSTOP");
+  }
+
+  thaw(): void {
+    this.child?.kill("SIGCONT");
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
     if (!child || child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGCONT");
     child.kill("SIGKILL");
     await exited;
   }

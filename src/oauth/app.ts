@@ -15,6 +15,7 @@ import {
   Grants,
   SIGN_IN_TTL_MS,
   sameResource,
+  TooManySignInsError,
   WrongResourceError,
 } from "./grants.js";
 import {
@@ -228,12 +229,13 @@ export function createOAuthServer(deps: OAuthDeps): OAuthServer {
       clientId: client.client_id,
       clientName: client.client_name,
       redirectUri,
+      redirectUriGiven: text("redirect_uri") !== undefined,
       codeChallenge: challenge,
       state,
       resource,
       expiresAt: clock.now() + SIGN_IN_TTL_MS,
     };
-    const nonce = await grants.startSignIn(request);
+    const nonce = await grants.startSignIn(request, addressGroup(addressOf(req)));
     sendSignInPage(res, 200, page, { request, nonce });
   }
 
@@ -424,6 +426,9 @@ function asOAuthFailure(error: unknown, log: OpsLogger): OAuthFailure {
     return new OAuthFailure(400, "invalid_grant", error.message);
   if (error instanceof WrongResourceError)
     return new OAuthFailure(400, "invalid_target", error.message);
+  if (error instanceof TooManySignInsError) {
+    return new OAuthFailure(503, "temporarily_unavailable", error.message, { "retry-after": "60" });
+  }
   if (error instanceof StoreUnavailableError) {
     log.log("warning", "oauth: the store cannot be reached");
     return new OAuthFailure(

@@ -21,6 +21,9 @@ const UNCLAIMED_CLIENT_TTL_MS = 24 * 60 * 60_000;
 const MAX_UNCLAIMED_CLIENTS = 10_000;
 /** Sign-ins one Ollama key keeps at once; the least recently used is signed out first. */
 export const MAX_SIGN_INS_PER_KEY = 20;
+/** Sign-in pages open at once, in all, and from one address (or IPv6 /56). */
+export const MAX_PENDING = 10_000;
+export const MAX_PENDING_PER_GROUP = 30;
 
 export interface GrantTimes {
   accessTtlMs: number;
@@ -34,6 +37,11 @@ export interface SignedIn {
   resource: string;
   /** Seconds since the epoch, as OAuth counts. */
   expiresAt: number;
+}
+
+/** Sign-in pages open past their bound: the client is told to come back (503). */
+export class TooManySignInsError extends Error {
+  override name = "TooManySignInsError";
 }
 
 /** Why a code or refresh token was not honoured; the provider answers it as invalid_grant. */
@@ -55,6 +63,8 @@ const signInSchema = z.object({
   clientId: z.string(),
   clientName: z.string().optional(),
   redirectUri: z.string(),
+  /** The request named its redirect_uri: the token request must name it too (RFC 6749 §4.1.3). */
+  redirectUriGiven: z.boolean().optional(),
   codeChallenge: z.string(),
   state: z.string().optional(),
   resource: z.string(),
@@ -66,6 +76,7 @@ const codeSchema = z.object({
   family: z.string(),
   clientId: z.string(),
   redirectUri: z.string(),
+  redirectUriGiven: z.boolean().optional(),
   codeChallenge: z.string(),
 });
 /**
@@ -97,6 +108,9 @@ const REFRESH_TOKEN = /^ocm_rt_(fam_[A-Za-z0-9_-]{24})\.[A-Za-z0-9_-]{43}$/;
 const keys = {
   client: (id: string) => `ocm:oauth:client:${id}`,
   unclaimed: "ocm:oauth:unclaimed",
+  /** Sign-in pages open, in all and per address group: each is bounded. */
+  pending: "ocm:oauth:pending",
+  pendingFrom: (group: string) => `ocm:oauth:pending:${group}`,
   signIn: (name: string) => `ocm:oauth:signin:${name}`,
   code: (name: string) => `ocm:oauth:code:${name}`,
   family: (id: string) => `ocm:oauth:family:${id}`,
@@ -147,14 +161,44 @@ export class Grants {
     return secret === undefined ? undefined : { ...info, client_secret: secret };
   }
 
-  /** Opens a sign-in page; its form carries the nonce this returns, good for one submission. */
-  async startSignIn(request: SignInRequest): Promise<string> {
+  /**
+   * Opens a sign-in page; its form carries the nonce this returns, good for one submission.
+   * A page shown for a new authorization counts against the pages open, in all and from the
+   * address group it came from; a page shown again (`from` undefined) does not.
+   */
+  async startSignIn(request: SignInRequest, from?: string): Promise<string> {
     const nonce = randomToken("");
-    const ttl = request.expiresAt - this.clock.now();
+    const now = this.clock.now();
+    const ttl = request.expiresAt - now;
     if (ttl <= 0)
       throw new GrantRefusedError("The sign-in page expired: connect again from your app.");
-    await this.store.set(keys.signIn(this.seal.name(nonce)), JSON.stringify(request), ttl);
+    const name = this.seal.name(nonce);
+    if (from !== undefined) await this.countPending(name, from, now);
+    await this.store.set(keys.signIn(name), JSON.stringify(request), ttl);
+    // A registration with a sign-in in progress is in use: it must outlast the page and the
+    // code, whatever floods of registrations push out the unused ones.
+    await this.holdClient(request.clientId, ttl + CODE_TTL_MS);
     return nonce;
+  }
+
+  private async countPending(name: string, from: string, now: number): Promise<void> {
+    for (const [set, cap, why] of [
+      [keys.pending, MAX_PENDING, "Too many sign-ins are in progress on this server"],
+      [
+        keys.pendingFrom(from),
+        MAX_PENDING_PER_GROUP,
+        "Too many sign-ins are in progress from your network",
+      ],
+    ] as const) {
+      await this.store.addToSet(set, name, now, SIGN_IN_TTL_MS);
+      const open = await this.store.trimSet(set, now - SIGN_IN_TTL_MS);
+      if (open > cap) {
+        await this.store.removeFromSet(set, [name]);
+        throw new TooManySignInsError(
+          `${why}: finish or close one, or try again in a few minutes.`,
+        );
+      }
+    }
   }
 
   /** The sign-in a form's nonce belongs to, once: a nonce used, expired or unknown is undefined. */
@@ -184,6 +228,7 @@ export class Grants {
       family,
       clientId: request.clientId,
       redirectUri: request.redirectUri,
+      ...(request.redirectUriGiven && { redirectUriGiven: true }),
       codeChallenge: request.codeChallenge,
     };
     await this.store.set(keys.code(this.seal.name(code)), JSON.stringify(stored), CODE_TTL_MS);
@@ -216,6 +261,11 @@ export class Grants {
     if (!record) return this.refuseUnknown(name, "The code is unknown, expired or already used.");
     if (record.clientId !== clientId) {
       throw new GrantRefusedError("The code was issued to another client.");
+    }
+    if (redirectUri === undefined && record.redirectUriGiven) {
+      throw new GrantRefusedError(
+        "redirect_uri is missing: the authorization request named one, so the token request must name the same (RFC 6749 §4.1.3).",
+      );
     }
     if (redirectUri !== undefined && redirectUri !== record.redirectUri) {
       throw new GrantRefusedError("redirect_uri is not the one the code was issued for.");
@@ -372,6 +422,14 @@ export class Grants {
   }
 
   /** A client someone signed in through is kept as long as its sign-ins may last. */
+  /** Keeps a registration for at least `ms`, out of reach of the unused ones' eviction. */
+  private async holdClient(id: string, ms: number): Promise<void> {
+    const record = readStored(clientSchema, await this.store.get(keys.client(id)));
+    if (!record) return;
+    await this.store.removeFromSet(keys.unclaimed, [id]);
+    await this.writeClient(id, record.info, record.secret, Math.max(ms, UNCLAIMED_CLIENT_TTL_MS));
+  }
+
   private async claimClient(id: string): Promise<void> {
     const record = readStored(clientSchema, await this.store.get(keys.client(id)));
     if (!record) return;

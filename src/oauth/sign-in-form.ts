@@ -85,12 +85,14 @@ export function signInForm(deps: SignInFormDeps) {
 
     const aborted = new AbortController();
     res.on("close", () => aborted.abort());
+    slowdown.attempt(address);
     try {
       await deps.checkKey(key, { signal: aborted.signal, lane: keyOwner(key) });
+      slowdown.accepted(address);
     } catch (error) {
+      if (!(error instanceof AuthError)) slowdown.accepted(address);
       if (aborted.signal.aborted) return;
       if (error instanceof AuthError) {
-        slowdown.failed(address);
         log.log("info", "oauth: ollama.com refused a key on the sign-in form", {
           client: signIn.clientId,
         });

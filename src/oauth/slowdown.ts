@@ -10,10 +10,12 @@ const FORGET_AFTER_MS = 60 * 60_000;
 const MAX_ADDRESSES = 10_000;
 
 /**
- * Slows down guessing keys on the sign-in form: after a few refused keys from one address, each
- * further attempt must wait, twice as long as the one before. A key accepted does not wipe the
- * count (an attacker could sign in with their own key between guesses); an hour without a refusal
- * does. Kept per instance, in memory.
+ * Slows down guessing keys on the sign-in form: after a few refused keys from one address (or
+ * IPv6 /56), each further attempt must wait, twice as long as the one before. An attempt counts
+ * as refused from before its key is checked, so a burst of keys sent at once cannot all reach
+ * ollama.com before the first refusal; an accepted key takes back its own count only, never
+ * earlier refusals (an attacker could sign in with their own key between guesses). An hour
+ * without a refusal wipes the count. Kept per instance, in memory.
  */
 export class FailureSlowdown {
   /** In order of the last refusal, oldest first. */
@@ -29,7 +31,8 @@ export class FailureSlowdown {
     return Math.max(0, entry.last + wait - this.clock.now());
   }
 
-  failed(address: string): void {
+  /** Counts an attempt as refused before its key is checked. */
+  attempt(address: string): void {
     const failures = (this.live(address)?.failures ?? 0) + 1;
     this.byAddress.delete(address);
     this.byAddress.set(address, { failures, last: this.clock.now() });
@@ -37,6 +40,12 @@ export class FailureSlowdown {
       if (this.byAddress.size <= MAX_ADDRESSES) break;
       this.byAddress.delete(oldest);
     }
+  }
+
+  /** The attempt's key was accepted: its count is taken back. */
+  accepted(address: string): void {
+    const entry = this.live(address);
+    if (entry && entry.failures > 0) entry.failures--;
   }
 
   private live(address: string) {

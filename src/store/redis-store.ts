@@ -48,13 +48,19 @@ export class RedisStore implements Store {
     private readonly subscriber: RedisClient,
     private readonly where: string,
     private readonly clock: Clock,
+    private readonly timeoutMs: number,
   ) {}
 
   /**
    * Connects (the client library is loaded only now, so nobody else pays for it). Rejects with
    * a message for the user when Redis cannot be reached or refuses the credentials.
    */
-  static async open(url: string, log: OpsLogger, clock: Clock): Promise<RedisStore> {
+  static async open(
+    url: string,
+    log: OpsLogger,
+    clock: Clock,
+    timeoutMs = 3_000,
+  ): Promise<RedisStore> {
     const { createClient } = await import("redis");
     const where = describe(url);
     let connected = false;
@@ -103,7 +109,7 @@ export class RedisStore implements Store {
         `cannot use the job store at ${where} (OLLAMA_MCP_STORE): ${reason(error)}`,
       );
     }
-    store = new RedisStore(client, subscriber, where, clock);
+    store = new RedisStore(client, subscriber, where, clock, timeoutMs);
     return store;
   }
 
@@ -184,16 +190,35 @@ export class RedisStore implements Store {
     });
   }
 
+  /**
+   * A command within OLLAMA_MCP_STORE_TIMEOUT_MS: a Redis that hangs (stopped, or its host
+   * unreachable without a reset) is answered like one that is gone, at once after that.
+   */
   private async guard<T>(command: () => Promise<T>): Promise<T> {
+    let cancel = () => {};
+    const deadline = new Promise<never>((_, reject) => {
+      cancel = this.clock.schedule(this.timeoutMs, () =>
+        reject(
+          new StoreTimeout(`no answer within ${this.timeoutMs} ms (OLLAMA_MCP_STORE_TIMEOUT_MS)`),
+        ),
+      );
+    });
     try {
-      return await command();
+      return await Promise.race([command(), deadline]);
     } catch (error) {
       throw new StoreUnavailableError(
         `The job store (Redis at ${this.where}) cannot be reached right now (${reason(error)}). Calls that need it fail until it is back; nothing else is affected.`,
         { cause: error },
       );
+    } finally {
+      cancel();
     }
   }
+}
+
+/** A command Redis did not answer in time. */
+class StoreTimeout extends Error {
+  override name = "StoreTimeout";
 }
 
 /** host:port of a Redis URL: never its password. */
@@ -227,5 +252,6 @@ function reason(error: unknown): string {
   const code = errorCode(error);
   if (/^E[A-Z]+$/.test(code)) return `connection failed: ${code}`;
   if (/offline|closed/i.test(message)) return "not connected";
+  if (error instanceof StoreTimeout) return error.message;
   return "it did not answer as Redis does";
 }

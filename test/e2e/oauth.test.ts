@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -7,6 +7,7 @@ import type { CallToolResult } from "@modelcontextprotocol/server";
 import { chromium } from "playwright-core";
 import { createClient } from "redis";
 import { describe, expect, it } from "vitest";
+import { DocumentServer } from "../document-server.js";
 import { FAKE_API_KEY } from "../fake-ollama-cloud.js";
 import { textOf } from "../harness.js";
 import { freePort, listenOnLoopback } from "../loopback-server.js";
@@ -125,6 +126,62 @@ describe("OAuth sign-in, end to end (MCP_HTTP_AUTH=oauth)", () => {
     } finally {
       await redis.close();
     }
+  });
+
+  it("signs the SDK's client in by its metadata document, served over https, and runs its calls", async () => {
+    const documents = await DocumentServer.start();
+    const dir = mkdtempSync(join(tmpdir(), "ocm-cimd-ca-"));
+    try {
+      const ca = join(dir, "ca.pem");
+      writeFileSync(ca, documents.ca);
+      const bin = await oauthBin({
+        MCP_OAUTH_CLIENT_ID_HOSTS: "loopback",
+        NODE_EXTRA_CA_CERTS: ca,
+      });
+      const user = new SignInWithKey(FAKE_API_KEY, fetch, documents.url("/client.json"));
+      const { client } = await connectSignedIn(bin.url, user);
+      expect(user.callback?.get("iss")).toBe(`${bin.origin}/`);
+      const result = await call(client, "web_search", { query: "signed in by document" });
+      expect(result.isError, textOf(result)).toBeFalsy();
+      expect(documents.requests).toEqual(["/client.json"]);
+      await client.close();
+    } finally {
+      await documents.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("answers like a store that is down when Redis hangs, within OLLAMA_MCP_STORE_TIMEOUT_MS", async () => {
+    const redis = await RedisServer.start();
+    try {
+      const bin = await oauthBin({
+        OLLAMA_MCP_STORE: redis.url,
+        OLLAMA_MCP_STORE_TIMEOUT_MS: "500",
+      });
+      redis.freeze();
+      const started = Date.now();
+      const registration = await register(bin.origin);
+      expect(registration.status).toBe(503);
+      expect(registration.body.error_description).toMatch(/no answer within 500 ms/);
+      const mcp = await fetch(bin.url, {
+        method: "POST",
+        headers: { authorization: "Bearer some-token", "content-type": "application/json" },
+        body: "{}",
+      });
+      expect(mcp.status).toBe(503);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      redis.thaw();
+    } finally {
+      await redis.close();
+    }
+  });
+
+  it("says the address clients must use: the public URL's", async () => {
+    const port = await freePort();
+    const bin = await oauthBin({ MCP_PUBLIC_URL: `http://localhost:${port}` }, port);
+    expect(bin.stderr()).toContain(
+      `Listening on http://localhost:${port}/mcp (bound to 127.0.0.1:${port})`,
+    );
   });
 
   it("lets a real browser fill in the sign-in page and land back on the client with a code", async () => {
