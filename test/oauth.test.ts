@@ -446,9 +446,11 @@ describe("OAuth sign-in with an Ollama key (MCP_HTTP_AUTH=oauth)", () => {
       const statuses = await Promise.all(
         forms.map(async (form, i) => (await submitForm(form, `wrong-${i}`)).status),
       );
-      expect(statuses.filter((s) => s === 401)).toHaveLength(5);
-      expect(statuses.filter((s) => s === 429)).toHaveLength(15);
-      expect(cloud.fake.requestsTo("/api/balance")).toHaveLength(5);
+      const refused = statuses.filter((s) => s === 401).length;
+      expect(refused).toBeGreaterThan(0);
+      expect(refused).toBeLessThanOrEqual(5);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(20 - refused);
+      expect(cloud.fake.requestsTo("/api/balance")).toHaveLength(refused);
     });
 
     it("caps the sign-in pages open from one address, and keeps state short", async () => {

@@ -99,14 +99,14 @@ export function createOAuthServer(deps: OAuthDeps): OAuthServer {
   // users from a few addresses: these limits leave a team room. Grants bounds what
   // registration can fill.
   const limits: Record<string, WindowLimit> = {
-    "/register": new WindowLimit(clock, 300, 60 * 60_000),
-    "/token": new WindowLimit(clock, 1_000, 15 * 60_000),
-    "/authorize": new WindowLimit(clock, 100, 15 * 60_000),
-    "/revoke": new WindowLimit(clock, 100, 15 * 60_000),
+    "/register": new WindowLimit(deps.store, clock, "register", 300, 60 * 60_000),
+    "/token": new WindowLimit(deps.store, clock, "token", 1_000, 15 * 60_000),
+    "/authorize": new WindowLimit(deps.store, clock, "authorize", 100, 15 * 60_000),
+    "/revoke": new WindowLimit(deps.store, clock, "revoke", 100, 15 * 60_000),
   };
   const form = signInForm({
     grants,
-    slowdown: new FailureSlowdown(clock),
+    slowdown: new FailureSlowdown(deps.store, clock),
     page,
     publicOrigin: new URL(publicUrl).origin,
     log,
@@ -348,7 +348,7 @@ export function createOAuthServer(deps: OAuthDeps): OAuthServer {
           },
         );
       }
-      const waitS = limits[path]?.take(addressGroup(addressOf(req))) ?? 0;
+      const waitS = (await limits[path]?.take(addressGroup(addressOf(req)))) ?? 0;
       if (waitS > 0) {
         throw new OAuthFailure(
           429,

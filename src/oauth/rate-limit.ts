@@ -1,36 +1,30 @@
 import type { Clock } from "../clock.js";
-
-/** Groups remembered at most per limit; the one seen longest ago is forgotten first. */
-const MAX_GROUPS = 10_000;
+import { randomId } from "../random-id.js";
+import type { Store } from "../store/store.js";
 
 /**
- * At most `max` requests per `windowMs` from one address group, counted in fixed windows on
- * the clock. Kept per instance, in memory.
+ * At most `max` requests per `windowMs` from one address group, over a sliding window kept in
+ * the store: with Redis, every instance behind a load balancer counts the same requests.
  */
 export class WindowLimit {
-  /** In order of the window's start, oldest first. */
-  private readonly byGroup = new Map<string, { start: number; count: number }>();
-
   constructor(
+    private readonly store: Store,
     private readonly clock: Clock,
+    private readonly name: string,
     private readonly max: number,
     private readonly windowMs: number,
   ) {}
 
   /** Counts one request from `group`; how many seconds it must wait, or 0 if it may go on. */
-  take(group: string): number {
+  async take(group: string): Promise<number> {
+    const key = `ocm:oauth:limit:${this.name}:${group}`;
     const now = this.clock.now();
-    let entry = this.byGroup.get(group);
-    if (!entry || now - entry.start >= this.windowMs) {
-      this.byGroup.delete(group);
-      entry = { start: now, count: 0 };
-      this.byGroup.set(group, entry);
-      for (const oldest of this.byGroup.keys()) {
-        if (this.byGroup.size <= MAX_GROUPS) break;
-        this.byGroup.delete(oldest);
-      }
-    }
-    entry.count++;
-    return entry.count > this.max ? Math.ceil((entry.start + this.windowMs - now) / 1000) : 0;
+    await this.store.addToSet(key, `${now}:${randomId("")}`, now, this.windowMs);
+    const count = await this.store.trimSet(key, now - this.windowMs);
+    if (count <= this.max) return 0;
+    // The window frees a place when its oldest request leaves it.
+    const [oldest] = await this.store.lowestInSet(key, 1);
+    const since = Number(oldest?.split(":")[0] ?? now);
+    return Math.max(1, Math.ceil((since + this.windowMs - now) / 1000));
   }
 }

@@ -65,15 +65,6 @@ export function signInForm(deps: SignInFormDeps) {
       sendSignInPage(res, status, page, { request: signIn, nonce, message });
     };
 
-    const address = deps.addressOf(req);
-    const waitMs = slowdown.waitMs(address);
-    if (waitMs > 0) {
-      res.setHeader("retry-after", String(Math.ceil(waitMs / 1000)));
-      return showAgain(
-        429,
-        `Too many keys were refused from your network. Try again in ${Math.ceil(waitMs / 1000)} seconds.`,
-      );
-    }
     const key = typeof body.key === "string" ? body.key.trim() : "";
     if (!key) return showAgain(400, "Paste your Ollama API key.");
     if (!KEY_FORM.test(key)) {
@@ -83,14 +74,24 @@ export function signInForm(deps: SignInFormDeps) {
       );
     }
 
+    const address = deps.addressOf(req);
+    const attempt = await slowdown.attempt(address);
+    if ("waitMs" in attempt) {
+      const seconds = Math.ceil(attempt.waitMs / 1000);
+      res.setHeader("retry-after", String(seconds));
+      return showAgain(
+        429,
+        `Too many keys were refused from your network. Try again in ${seconds} seconds.`,
+      );
+    }
     const aborted = new AbortController();
     res.on("close", () => aborted.abort());
-    slowdown.attempt(address);
     try {
       await deps.checkKey(key, { signal: aborted.signal, lane: keyOwner(key) });
-      slowdown.accepted(address);
+      await slowdown.takeBack(address, attempt.handle);
     } catch (error) {
-      if (!(error instanceof AuthError)) slowdown.accepted(address);
+      // Only a key ollama.com refused stays counted.
+      if (!(error instanceof AuthError)) await slowdown.takeBack(address, attempt.handle);
       if (aborted.signal.aborted) return;
       if (error instanceof AuthError) {
         log.log("info", "oauth: ollama.com refused a key on the sign-in form", {

@@ -1,59 +1,60 @@
 import type { Clock } from "../clock.js";
+import { randomId } from "../random-id.js";
+import type { Store } from "../store/store.js";
 
 /** Refused keys an address may send before it has to wait. */
 const FREE_FAILURES = 5;
 /** The wait doubles with each refusal past those, from a second up to this. */
 const MAX_WAIT_MS = 15 * 60_000;
-/** An address with no refusal for this long starts afresh. */
+/** Refusals older than this no longer count. */
 const FORGET_AFTER_MS = 60 * 60_000;
-/** Addresses remembered at most; the one refused longest ago is forgotten first. */
-const MAX_ADDRESSES = 10_000;
 
 /**
  * Slows down guessing keys on the sign-in form: after a few refused keys from one address (or
  * IPv6 /56), each further attempt must wait, twice as long as the one before. An attempt counts
  * as refused from before its key is checked, so a burst of keys sent at once cannot all reach
  * ollama.com before the first refusal; an accepted key takes back its own count only, never
- * earlier refusals (an attacker could sign in with their own key between guesses). An hour
- * without a refusal wipes the count. Kept per instance, in memory.
+ * earlier refusals (an attacker could sign in with their own key between guesses). Refusals an
+ * hour old no longer count. Kept in the store: with Redis, every instance counts the same.
  */
 export class FailureSlowdown {
-  /** In order of the last refusal, oldest first. */
-  private readonly byAddress = new Map<string, { failures: number; last: number }>();
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
 
-  constructor(private readonly clock: Clock) {}
-
-  /** How long `address` must still wait before its next attempt is checked; 0: it may try. */
-  waitMs(address: string): number {
-    const entry = this.live(address);
-    if (!entry || entry.failures < FREE_FAILURES) return 0;
-    const wait = Math.min(1_000 * 2 ** (entry.failures - FREE_FAILURES), MAX_WAIT_MS);
-    return Math.max(0, entry.last + wait - this.clock.now());
+  /**
+   * Counts an attempt from `group` as refused, before its key is checked: the attempt's handle,
+   * or how long the group must still wait (and then nothing was counted).
+   */
+  async attempt(group: string): Promise<{ handle: string } | { waitMs: number }> {
+    const key = keyOf(group);
+    const now = this.clock.now();
+    const handle = `${now}:${randomId("")}`;
+    await this.store.addToSet(key, handle, now, FORGET_AFTER_MS);
+    const counted = await this.store.trimSet(key, now - FORGET_AFTER_MS);
+    const before = counted - 1;
+    if (before < FREE_FAILURES) return { handle };
+    // The latest refusal before this one: the wait runs from it.
+    const refusals = await this.store.lowestInSet(key, counted);
+    const latest = Math.max(
+      ...refusals
+        .filter((member) => member !== handle)
+        .map((member) => Number(member.split(":")[0])),
+    );
+    const waitMs = Math.min(1_000 * 2 ** (before - FREE_FAILURES), MAX_WAIT_MS);
+    const left = latest + waitMs - now;
+    if (left <= 0) return { handle };
+    await this.store.removeFromSet(key, [handle]);
+    return { waitMs: left };
   }
 
-  /** Counts an attempt as refused before its key is checked. */
-  attempt(address: string): void {
-    const failures = (this.live(address)?.failures ?? 0) + 1;
-    this.byAddress.delete(address);
-    this.byAddress.set(address, { failures, last: this.clock.now() });
-    for (const oldest of this.byAddress.keys()) {
-      if (this.byAddress.size <= MAX_ADDRESSES) break;
-      this.byAddress.delete(oldest);
-    }
+  /** The attempt's key was accepted (or could not be checked): its count is taken back. */
+  async takeBack(group: string, handle: string): Promise<void> {
+    await this.store.removeFromSet(keyOf(group), [handle]);
   }
+}
 
-  /** The attempt's key was accepted: its count is taken back. */
-  accepted(address: string): void {
-    const entry = this.live(address);
-    if (entry && entry.failures > 0) entry.failures--;
-  }
-
-  private live(address: string) {
-    const entry = this.byAddress.get(address);
-    if (entry && this.clock.now() - entry.last >= FORGET_AFTER_MS) {
-      this.byAddress.delete(address);
-      return undefined;
-    }
-    return entry;
-  }
+function keyOf(group: string): string {
+  return `ocm:oauth:refused:${group}`;
 }

@@ -151,6 +151,31 @@ describe("OAuth sign-in, end to end (MCP_HTTP_AUTH=oauth)", () => {
     }
   });
 
+  it("counts refused keys across instances that share Redis: five in all, not five each", async () => {
+    const redis = await RedisServer.start();
+    try {
+      const [portA, portB] = [await freePort(), await freePort()];
+      const shared = { OLLAMA_MCP_STORE: redis.url, MCP_PUBLIC_URL: `http://127.0.0.1:${portA}` };
+      const instances = [await oauthBin(shared, portA), await oauthBin(shared, portB)];
+      const client = (await register(instances[0]?.origin as string)).body as unknown as Registered;
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const bin = instances[i % 2] as HttpBin;
+        const form = formOf(
+          await (await fetch(authorizeUrl(bin.origin, client, pkce().challenge))).text(),
+        );
+        const answer = await submitForm({ ...form, action: `${bin.origin}/signin` }, `wrong-${i}`, {
+          origin: instances[0]?.origin as string,
+        });
+        statuses.push(answer.status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+      expect(t.fake.requestsTo("/api/balance")).toHaveLength(5);
+    } finally {
+      await redis.close();
+    }
+  });
+
   it("answers like a store that is down when Redis hangs, within OLLAMA_MCP_STORE_TIMEOUT_MS", async () => {
     const redis = await RedisServer.start();
     try {
