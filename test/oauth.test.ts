@@ -124,10 +124,10 @@ describe("OAuth sign-in with an Ollama key (MCP_HTTP_AUTH=oauth)", () => {
   it("publishes its metadata, and answers /mcp without a token with a 401 that points at it", async () => {
     const { base, url } = await oauthServer();
     const resource = await (await fetch(`${base}/.well-known/oauth-protected-resource/mcp`)).json();
-    expect(resource).toMatchObject({ resource: url, authorization_servers: [`${base}/`] });
+    expect(resource).toMatchObject({ resource: url, authorization_servers: [base] });
     const server = await (await fetch(`${base}/.well-known/oauth-authorization-server`)).json();
     expect(server).toMatchObject({
-      issuer: `${base}/`,
+      issuer: base,
       authorization_endpoint: `${base}/authorize`,
       token_endpoint: `${base}/token`,
       registration_endpoint: `${base}/register`,

@@ -74,7 +74,9 @@ export interface OAuthServer {
 export function createOAuthServer(deps: OAuthDeps): OAuthServer {
   const { options, clock, log } = deps;
   const publicUrl = options.publicUrl as string;
-  const issuer = `${publicUrl}/`;
+  // One string everywhere (both metadata documents and iss): the origin, without a trailing
+  // slash, from which clients derive the metadata's well-known URL (RFC 8414 §3).
+  const issuer = publicUrl;
   const resource = `${publicUrl}${deps.mcpPath}`;
   const resourceMetadataUrl = `${publicUrl}/.well-known/oauth-protected-resource${deps.mcpPath}`;
   const grants = new Grants(deps.store, new Seal(options.oauthSecret as string), clock, {

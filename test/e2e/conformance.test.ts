@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "../loopback-server.js";
 import type { HttpBin } from "../spawn-bin.js";
 import { testTools } from "../test-tools.js";
 import { useHttpBins } from "./http-harness.js";
@@ -80,4 +81,41 @@ describe("the MCP conformance suite 0.2.0-alpha.12", () => {
       expect(failed(await scenario(bin, name)), name).toEqual([]);
     }
   }, 300_000);
+});
+
+describe("the conformance suite's authorization server scenarios", () => {
+  it("passes authorization-server-metadata-endpoint with no warning, CIMD included", async () => {
+    const port = await freePort();
+    const issuer = `http://127.0.0.1:${port}`;
+    await t.start(["--port", String(port)], {
+      OLLAMA_API_KEY: undefined,
+      MCP_HTTP_AUTH: "oauth",
+      MCP_PUBLIC_URL: issuer,
+      MCP_OAUTH_SECRET: "conformance-secret-of-more-than-32-bytes-0123",
+    });
+    const tools = await testTools();
+    const dir = join(out, "authorization");
+    await run(
+      tools.node22,
+      [
+        tools.bin("conformance"),
+        "authorization",
+        "--url",
+        issuer,
+        "--scenario",
+        "authorization-server-metadata-endpoint",
+        "-o",
+        dir,
+      ],
+      { timeout: 120_000 },
+    ).catch(() => undefined);
+    const [runDir] = readdirSync(dir);
+    const checks = JSON.parse(
+      readFileSync(join(dir, runDir as string, "checks.json"), "utf8"),
+    ) as Check[];
+    expect(checks.map((c) => [c.id, c.status])).toEqual([
+      ["authorization-server-metadata", "SUCCESS"],
+      ["authorization-server-metadata-cimd", "SUCCESS"],
+    ]);
+  }, 180_000);
 });

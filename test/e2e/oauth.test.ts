@@ -140,7 +140,7 @@ describe("OAuth sign-in, end to end (MCP_HTTP_AUTH=oauth)", () => {
       });
       const user = new SignInWithKey(FAKE_API_KEY, fetch, documents.url("/client.json"));
       const { client } = await connectSignedIn(bin.url, user);
-      expect(user.callback?.get("iss")).toBe(`${bin.origin}/`);
+      expect(user.callback?.get("iss")).toBe(bin.origin);
       const result = await call(client, "web_search", { query: "signed in by document" });
       expect(result.isError, textOf(result)).toBeFalsy();
       expect(documents.requests).toEqual(["/client.json"]);
