@@ -510,6 +510,29 @@ describe("OAuth sign-in with an Ollama key (MCP_HTTP_AUTH=oauth)", () => {
       expect(page).toContain("Evil moc.elgoog");
     });
 
+    it("says what is wrong with PKCE in a sentence, not a validation dump", async () => {
+      const { base } = await oauthServer();
+      const client = (await register(base)).body as unknown as Registered;
+      const missing = await fetch(
+        authorizeUrl(base, client, "", { code_challenge_method: "plain" }),
+        {
+          redirect: "manual",
+        },
+      );
+      const back = new URL(missing.headers.get("location") as string);
+      expect(back.searchParams.get("error")).toBe("invalid_request");
+      expect(back.searchParams.get("error_description")).toBe(
+        "PKCE is required: send code_challenge (43 characters, base64url) with code_challenge_method=S256.",
+      );
+      expect(back.searchParams.get("iss")).toBe(base);
+      const signedIn = await signIn(base, FAKE_API_KEY);
+      const short = await exchange(base, { ...signedIn, verifier: "too-short" });
+      expect(short.body.error_description).toMatch(
+        /^code_verifier is missing or not a PKCE verifier \(43 to 128 characters/,
+      );
+      expect(short.body.error_description).not.toMatch(/[{[]/);
+    });
+
     it("answers /token during a store outage with a 503 that names the store", async () => {
       const { base, store } = await oauthServer();
       const signedIn = await signIn(base, FAKE_API_KEY);
