@@ -336,6 +336,27 @@ describe("2026-07-28 over HTTP keeps what 2025 clients have", () => {
     expect(result.structuredContent).toMatchObject({ status: "done", answer: "echo: slow" });
   });
 
+  it("continues a cloud_chat conversation by its id, whichever instance the next turn reaches", async () => {
+    const redis = await RedisServer.start();
+    closers.push(() => redis.close());
+    const env = { OLLAMA_MCP_STORE: redis.url };
+    const [a, b] = await Promise.all([t.start([], env), t.start([], env)]);
+    const first = await (await connectModern(a.url)).callTool({
+      name: "cloud_chat",
+      arguments: { prompt: "first turn" },
+    });
+    const id = (first.structuredContent as { conversation_id: string }).conversation_id;
+    const second = await (await connectModern(b.url)).callTool({
+      name: "cloud_chat",
+      arguments: { prompt: "second turn", conversation_id: id },
+    });
+    expect(second.isError, textOf(second as never)).toBeFalsy();
+    const sent = t.fake.requestsTo("/api/chat").at(-1)?.body as { messages: { content: string }[] };
+    expect(sent.messages.map((m) => m.content)).toEqual(
+      expect.arrayContaining(["first turn", "second turn"]),
+    );
+  });
+
   it("on SIGTERM lets a 2026-07-28 call in flight finish, then exits 0", async () => {
     const bin = await t.start();
     t.fake.latency.chat = 700;
