@@ -100,7 +100,7 @@ export const NO_PROGRESS: ProgressReporter = { report: () => {} };
 export function progressReporter(
   send: (params: { progress: number; total?: number; message: string }) => Promise<void>,
   throttleMs: number,
-  now: () => number = Date.now,
+  now: () => number,
 ): ProgressReporter {
   let last = Number.NEGATIVE_INFINITY;
   let lastSentAt = Number.NEGATIVE_INFINITY;

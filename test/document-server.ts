@@ -61,17 +61,22 @@ export class DocumentServer {
     };
     switch (path) {
       case "/client.json":
-        return json(document());
+        json(document());
+        return;
       case "/bidi.json":
         // U+202E turns the rest of its paragraph around: "Evil App moc.elgoog" would read
         // "Evil App google.com".
-        return json(document({ client_name: "Evil App \u202emoc.elgoog\u0007" }));
+        json(document({ client_name: "Evil App \u202emoc.elgoog\u0007" }));
+        return;
       case "/other-id.json":
-        return json(document({ client_id: this.url("/client.json") }));
+        json(document({ client_id: this.url("/client.json") }));
+        return;
       case "/evil-redirect.json":
-        return json(document({ redirect_uris: ["https://evil.example/callback"] }));
+        json(document({ redirect_uris: ["https://evil.example/callback"] }));
+        return;
       case "/big.json":
-        return json(document({ padding: "x".repeat(6_000) }));
+        json(document({ padding: "x".repeat(6_000) }));
+        return;
       case "/redirect.json":
         res.writeHead(302, { location: this.url("/client.json") });
         return void res.end();

@@ -13,7 +13,7 @@ const seamDeps = (overrides: Partial<SeamDeps> = {}): SeamDeps => ({
   policy: DEFAULT_RETRY_POLICY,
   clock: systemClock,
   fetch: (input, init) => fetch(input, init),
-  limiter: new Limiter(16),
+  limiter: new Limiter(() => Date.now(), 16),
   budget: new RetryBudget(0.2, systemClock),
   redact: redactor([]),
   ...overrides,

@@ -5,7 +5,7 @@ import { ManualClock } from "./manual-clock.js";
 
 describe("the upstream limiter", () => {
   it("lets `limit` through per lane, queues the rest in order, and drops a cancelled waiter", async () => {
-    const limiter = new Limiter(2);
+    const limiter = new Limiter(() => Date.now(), 2);
     const a = await limiter.acquire("x");
     const b = await limiter.acquire("x");
     const other = await limiter.acquire("y");
@@ -36,7 +36,7 @@ describe("the upstream limiter's cap for all lanes together", () => {
   const tick = () => new Promise((resolve) => setImmediate(resolve));
 
   it("holds every lane to the total, and gives freed slots to the lanes in turn", async () => {
-    const limiter = new Limiter(16, 3);
+    const limiter = new Limiter(() => Date.now(), 16, 3);
     const order: string[] = [];
     // One busy caller takes the whole total and queues five more.
     const held = await Promise.all([1, 2, 3].map(() => limiter.acquire("busy")));
@@ -64,7 +64,7 @@ describe("the upstream limiter's cap for all lanes together", () => {
   });
 
   it("takes a waiter whose call was cancelled out of the line at once", async () => {
-    const limiter = new Limiter(16, 1);
+    const limiter = new Limiter(() => Date.now(), 16, 1);
     const first = await limiter.acquire("a");
     const cancel = new AbortController();
     const cancelled = limiter.acquire("b", cancel.signal);

@@ -418,7 +418,7 @@ describe("OAuth sign-in with an Ollama key (MCP_HTTP_AUTH=oauth)", () => {
     it.each(["/token", "/register", "/authorize", "/revoke", "/signin"])(
       "cuts off a body on %s that does not arrive within MCP_HTTP_BODY_TIMEOUT_MS",
       async (path) => {
-        const { base } = await oauthServer({ MCP_HTTP_BODY_TIMEOUT_MS: "300" });
+        const { base, clock } = await oauthServer({ MCP_HTTP_BODY_TIMEOUT_MS: "300" });
         const { port } = new URL(base);
         const socket = connect(Number(port), "127.0.0.1");
         socket.write(
@@ -428,8 +428,12 @@ describe("OAuth sign-in with an Ollama key (MCP_HTTP_AUTH=oauth)", () => {
         socket.on("data", (chunk: Buffer) => {
           answer += chunk.toString();
         });
-        // The server answers and closes the connection itself: the drip holds nothing.
-        await new Promise<void>((resolve) => socket.on("close", () => resolve()));
+        // The body's deadline is on the server's clock: once it passes, the server answers and
+        // closes the connection itself, and the drip holds nothing.
+        const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+        await clock.sleeping(300, 300);
+        clock.advance(300);
+        await closed;
         expect(answer).toMatch(/^HTTP\/1\.1 408 /);
       },
     );
@@ -504,7 +508,7 @@ describe("OAuth sign-in with an Ollama key (MCP_HTTP_AUTH=oauth)", () => {
       const client = (
         await register(base, { client_name: `Evil \u202emoc.elgoog\u0000 ${"x".repeat(200)}` })
       ).body as unknown as Registered & { client_name: string };
-      expect(client.client_name).not.toMatch(/[\u0000-\u001f\u202a-\u202e]/);
+      expect(client.client_name).not.toMatch(/[\p{Cc}\u202a-\u202e]/u);
       expect(client.client_name.length).toBeLessThanOrEqual(80);
       const page = await (await fetch(authorizeUrl(base, client, pkce().challenge))).text();
       expect(page).toContain("Evil moc.elgoog");

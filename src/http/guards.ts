@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { RequestId } from "@modelcontextprotocol/server";
+import type { Clock } from "../clock.js";
 import { isLoopbackHostname } from "../config.js";
 import type { OpsLogger } from "../observability.js";
 
@@ -82,20 +83,25 @@ export type Body =
  * The request body as text, within a size and a time bound. Past either, reading stops at once;
  * the caller answers and the connection is closed.
  */
-export function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<Body> {
+export function readBody(
+  req: IncomingMessage,
+  limit: number,
+  timeoutMs: number,
+  clock: Clock,
+): Promise<Body> {
   return new Promise((resolve) => {
     if (Number(req.headers["content-length"]) > limit) return resolve({ kind: "too-large" });
     const chunks: Buffer[] = [];
     let size = 0;
     const finish = (body: Body) => {
-      clearTimeout(timer);
+      cancelTimer();
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onError);
       req.off("aborted", onError);
       resolve(body);
     };
-    const timer = setTimeout(() => finish({ kind: "too-slow" }), timeoutMs);
+    const cancelTimer = clock.schedule(timeoutMs, () => finish({ kind: "too-slow" }));
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) return finish({ kind: "too-large" });

@@ -64,7 +64,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
     }
     const parsed =
       req.method === "POST"
-        ? await readMessages(req, res, options)
+        ? await readMessages(req, res, options, clock)
         : { body: undefined, messages: [] };
     if (!parsed) return;
     (req as IncomingMessage & { auth?: AuthInfo }).auth = caller.auth;
@@ -180,13 +180,14 @@ async function readMessages(
   req: IncomingMessage,
   res: ServerResponse,
   options: HttpOptions,
+  clock: Clock,
 ): Promise<{ body: unknown; messages: JSONRPCMessage[] } | undefined> {
   const type = req.headers["content-type"] ?? "";
   if (!/^application\/json\b/i.test(type)) {
     refuse(res, 415, "Unsupported Media Type: send Content-Type: application/json");
     return undefined;
   }
-  const read = await readBody(req, options.maxBodyBytes, options.bodyTimeoutMs);
+  const read = await readBody(req, options.maxBodyBytes, options.bodyTimeoutMs, clock);
   if (read.kind === "aborted") {
     res.destroy();
     return undefined;

@@ -115,6 +115,7 @@ export function createOAuthServer(deps: OAuthDeps): OAuthServer {
     checkKey: deps.checkKey,
     addressOf: (req) => addressGroup(addressOf(req)),
     bodyTimeoutMs: options.bodyTimeoutMs,
+    clock,
     issuer,
   });
 
@@ -150,7 +151,9 @@ export function createOAuthServer(deps: OAuthDeps): OAuthServer {
 
   /** POST /register (RFC 7591). */
   async function register(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const client = await clients.register(await readOAuthBody(req, "json", options.bodyTimeoutMs));
+    const client = await clients.register(
+      await readOAuthBody(req, "json", options.bodyTimeoutMs, clock),
+    );
     sendJson(res, 201, client, CORS_HEADERS);
   }
 
@@ -161,7 +164,7 @@ export function createOAuthServer(deps: OAuthDeps): OAuthServer {
   async function authorize(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const params =
       req.method === "POST"
-        ? await readOAuthBody(req, "form", options.bodyTimeoutMs)
+        ? await readOAuthBody(req, "form", options.bodyTimeoutMs, clock)
         : formFields(new URL(req.url ?? "/", publicUrl).searchParams);
     const text = (name: string) => (typeof params[name] === "string" ? params[name] : undefined);
     const clientId = text("client_id");
@@ -243,7 +246,7 @@ export function createOAuthServer(deps: OAuthDeps): OAuthServer {
 
   /** POST /token: a code (with its PKCE verifier) or a refresh token, for a new pair of tokens. */
   async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readOAuthBody(req, "form", options.bodyTimeoutMs);
+    const body = await readOAuthBody(req, "form", options.bodyTimeoutMs, clock);
     const client = await clients.authenticate(req, body);
     const text = (name: string) => (typeof body[name] === "string" ? body[name] : undefined);
     const asked = text("resource");
@@ -299,7 +302,7 @@ export function createOAuthServer(deps: OAuthDeps): OAuthServer {
 
   /** POST /revoke (RFC 7009): either token of a sign-in ends it; an unknown token is not an error. */
   async function revoke(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readOAuthBody(req, "form", options.bodyTimeoutMs);
+    const body = await readOAuthBody(req, "form", options.bodyTimeoutMs, clock);
     const client = await clients.authenticate(req, body);
     if (typeof body.token !== "string" || !body.token) {
       throw new OAuthFailure(400, "invalid_request", "token is missing.");

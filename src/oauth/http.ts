@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import proxyAddr from "proxy-addr";
+import type { Clock } from "../clock.js";
 import { readBody } from "../http/guards.js";
 
 /** An OAuth error answer (RFC 6749 §5.2): its status, code and a sentence for people. */
@@ -26,8 +27,9 @@ export async function readOAuthBody(
   req: IncomingMessage,
   kind: "form" | "json",
   timeoutMs: number,
+  clock: Clock,
 ): Promise<Record<string, unknown>> {
-  const read = await readBody(req, MAX_FORM_BYTES, timeoutMs);
+  const read = await readBody(req, MAX_FORM_BYTES, timeoutMs, clock);
   if (read.kind === "too-large") {
     throw new OAuthFailure(
       413,

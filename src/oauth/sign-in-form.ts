@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { keyOwner } from "../caller.js";
+import type { Clock } from "../clock.js";
 import type { OpsLogger } from "../observability.js";
 import { StoreUnavailableError } from "../store/store.js";
 import { AuthError, RateLimitedError, UpstreamError } from "../upstream/errors.js";
@@ -22,6 +23,7 @@ export interface SignInFormDeps {
   /** Who sent the form, as the slowdown counts it (an address, or an IPv6 /56). */
   addressOf(req: IncomingMessage): string;
   bodyTimeoutMs: number;
+  clock: Clock;
   /** This authorization server's issuer, sent back with the code (RFC 9207). */
   issuer: string;
 }
@@ -51,7 +53,7 @@ export function signInForm(deps: SignInFormDeps) {
     if (origin !== undefined && origin !== deps.publicOrigin) {
       return refuse(res, 403, "This form can only be sent from its own sign-in page.");
     }
-    const body = await readOAuthBody(req, "form", deps.bodyTimeoutMs);
+    const body = await readOAuthBody(req, "form", deps.bodyTimeoutMs, deps.clock);
     const signIn = typeof body.nonce === "string" ? await grants.takeSignIn(body.nonce) : undefined;
     if (!signIn) {
       return refuse(

@@ -22,9 +22,10 @@ export class Limiter {
   private running = 0;
 
   constructor(
+    /** The clock's time: how long a lowered limit lasts. */
+    private readonly now: () => number,
     private readonly perLane: number,
     private readonly total: number = Number.POSITIVE_INFINITY,
-    private readonly now: () => number = Date.now,
   ) {}
 
   /** Lets `key` run at most `limit` (at least 1) requests at once until `forMs` has passed. */

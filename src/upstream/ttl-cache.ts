@@ -8,7 +8,8 @@ export class TtlCache<K, V> {
   constructor(
     private readonly ttlMs: number,
     private readonly maxEntries: number,
-    private readonly now: () => number = Date.now,
+    /** The clock's time. */
+    private readonly now: () => number,
   ) {}
 
   getOrLoad(key: K, load: () => Promise<V>): Promise<V> {

@@ -127,7 +127,7 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     policy,
     clock,
     fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
-    limiter: new Limiter(config.upstreamConcurrency, config.upstreamConcurrencyTotal, now),
+    limiter: new Limiter(now, config.upstreamConcurrency, config.upstreamConcurrencyTotal),
     budget: new RetryBudget(config.retryBudgetPercent / 100, clock),
     redact: redactor([config.apiKey, ...(deps.secrets ?? [])]),
   };
