@@ -57,3 +57,30 @@ export function abortReason(signal: AbortSignal): Error {
     ? signal.reason
     : new DOMException(String(signal.reason ?? "The operation was aborted"), "AbortError");
 }
+
+/**
+ * `work`'s outcome, or `onTimeout()`'s if `ms` passes on the clock first; the timer is cleared
+ * either way. (`work` goes on: stopping it, if it must stop, is the caller's to do.)
+ */
+export async function withDeadline<T, U>(
+  clock: Clock,
+  ms: number,
+  work: Promise<T>,
+  onTimeout: () => U,
+): Promise<T | U> {
+  let cancel = () => {};
+  const deadline = new Promise<U>((resolve, reject) => {
+    cancel = clock.schedule(ms, () => {
+      try {
+        resolve(onTimeout());
+      } catch (error) {
+        reject(error);
+      }
+    });
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    cancel();
+  }
+}

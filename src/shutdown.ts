@@ -1,4 +1,4 @@
-import type { Clock } from "./clock.js";
+import { type Clock, withDeadline } from "./clock.js";
 
 /**
  * The end of a transport's calls at shutdown, for stdio and HTTP alike: calls in flight may
@@ -12,14 +12,7 @@ export async function finishCallsInFlight(options: {
   answered: Promise<void>;
   answerRest(): void | Promise<void>;
 }): Promise<void> {
-  let cancelGrace = () => {};
-  await Promise.race([
-    options.answered,
-    new Promise<void>((resolve) => {
-      cancelGrace = options.clock.schedule(options.graceMs, resolve);
-    }),
-  ]);
-  cancelGrace();
+  await withDeadline(options.clock, options.graceMs, options.answered, () => {});
   await options.answerRest();
 }
 

@@ -2,7 +2,7 @@ import type { ServerResponse } from "node:http";
 import type { NodeStreamableHTTPServerTransport } from "@modelcontextprotocol/node";
 import type { JSONRPCMessage, McpServer, RequestId } from "@modelcontextprotocol/server";
 import { isJSONRPCRequest } from "@modelcontextprotocol/server";
-import type { Clock } from "../clock.js";
+import { type Clock, withDeadline } from "../clock.js";
 import type { OpsLogger } from "../observability.js";
 import { errorReply, SERVER_ERROR } from "../transports/jsonrpc.js";
 
@@ -219,14 +219,7 @@ export class OpenCalls {
       }
     }
     if (left.length === 0) return;
-    let cancel = () => {};
-    await Promise.race([
-      Promise.all(left),
-      new Promise<void>((resolve) => {
-        cancel = clock.schedule(FLUSH_AT_SHUTDOWN_MS, resolve);
-      }),
-    ]);
-    cancel();
+    await withDeadline(clock, FLUSH_AT_SHUTDOWN_MS, Promise.all(left), () => {});
   }
 
   private idle(): boolean {

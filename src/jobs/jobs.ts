@@ -1,5 +1,5 @@
 import type { CallToolResult } from "@modelcontextprotocol/server";
-import type { Clock } from "../clock.js";
+import { type Clock, withDeadline } from "../clock.js";
 import type { OpsLogger, ProgressReporter } from "../observability.js";
 import { isRandomId, randomId } from "../random-id.js";
 import type { Store } from "../store/store.js";
@@ -85,18 +85,18 @@ export class Jobs {
     if (options.signal.aborted) onCallAbort();
     else options.signal.addEventListener("abort", onCallAbort, { once: true });
     const work = options.work(job.controller.signal, job.relay);
-    let cancelTimer = () => {};
-    const deferNow = new Promise<"defer">((resolve) => {
-      cancelTimer = this.clock.schedule(this.config.deferAfterMs, () => resolve("defer"));
-    });
     let first: CallToolResult | "defer";
     try {
-      first = await Promise.race([work, deferNow]);
+      first = await withDeadline(
+        this.clock,
+        this.config.deferAfterMs,
+        work,
+        () => "defer" as const,
+      );
     } catch (error) {
       job.endUndeferred();
       throw error;
     } finally {
-      cancelTimer();
       options.signal.removeEventListener("abort", onCallAbort);
     }
     if (first !== "defer") {
@@ -252,14 +252,12 @@ export class Jobs {
   async close(graceMs: number): Promise<void> {
     const deferred = [...this.local.values()].filter((job) => job.deferred);
     if (this.store.shared && deferred.length > 0) {
-      let cancel = () => {};
-      await Promise.race([
+      await withDeadline(
+        this.clock,
+        graceMs,
         Promise.all(deferred.map((job) => job.gone)),
-        new Promise<void>((resolve) => {
-          cancel = this.clock.schedule(graceMs, resolve);
-        }),
-      ]);
-      cancel();
+        () => {},
+      );
     }
     for (const job of [...this.local.values()]) if (job.deferred) await job.abandon();
   }
@@ -282,17 +280,12 @@ export class Jobs {
       progress.report(step.progress, step.message, { total: step.total, force: true });
     if (now.progress) report(now.progress);
     const unwatch = job.relay.watch(report);
-    let cancelTimer = () => {};
     let onAbort = () => {};
-    await Promise.race([
-      job.workEnded,
-      new Promise<void>((resolve) => {
-        cancelTimer = this.clock.schedule(waitMs, resolve);
-        onAbort = resolve;
-        signal.addEventListener("abort", onAbort, { once: true });
-      }),
-    ]);
-    cancelTimer();
+    const aborted = new Promise<void>((resolve) => {
+      onAbort = resolve;
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    await withDeadline(this.clock, waitMs, Promise.race([job.workEnded, aborted]), () => {});
     signal.removeEventListener("abort", onAbort);
     unwatch();
     return job.state();

@@ -1,4 +1,4 @@
-import type { Clock } from "../clock.js";
+import { type Clock, withDeadline } from "../clock.js";
 import type { OpsLogger } from "../observability.js";
 import { type Store, StoreUnavailableError } from "./store.js";
 
@@ -195,23 +195,17 @@ export class RedisStore implements Store {
    * unreachable without a reset) is answered like one that is gone, at once after that.
    */
   private async guard<T>(command: () => Promise<T>): Promise<T> {
-    let cancel = () => {};
-    const deadline = new Promise<never>((_, reject) => {
-      cancel = this.clock.schedule(this.timeoutMs, () =>
-        reject(
-          new StoreTimeout(`no answer within ${this.timeoutMs} ms (OLLAMA_MCP_STORE_TIMEOUT_MS)`),
-        ),
-      );
-    });
     try {
-      return await Promise.race([command(), deadline]);
+      return await withDeadline(this.clock, this.timeoutMs, command(), () => {
+        throw new StoreTimeout(
+          `no answer within ${this.timeoutMs} ms (OLLAMA_MCP_STORE_TIMEOUT_MS)`,
+        );
+      });
     } catch (error) {
       throw new StoreUnavailableError(
         `The job store (Redis at ${this.where}) cannot be reached right now (${reason(error)}). Calls that need it fail until it is back; nothing else is affected.`,
         { cause: error },
       );
-    } finally {
-      cancel();
     }
   }
 }
