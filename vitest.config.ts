@@ -11,7 +11,13 @@ export default defineConfig({
       { test: { ...shared, name: "unit", include: ["test/*.test.ts"] } },
       {
         // The built bin over stdio and HTTP, the packed tarball, load: each spawns processes.
-        test: { ...shared, name: "e2e", include: ["test/e2e/*.test.ts"] },
+        test: {
+          ...shared,
+          name: "e2e",
+          include: ["test/e2e/*.test.ts"],
+          // They run the built bin: a dist/ older than src/ is refused, saying so.
+          globalSetup: ["test/e2e/fresh-dist.ts"],
+        },
       },
     ],
   },

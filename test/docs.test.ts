@@ -4,7 +4,7 @@ import pkg from "../package.json" with { type: "json" };
 import { generatedDocs } from "../scripts/docs.js";
 import server from "../server.json" with { type: "json" };
 import { HTTP_SETTINGS, SETTINGS } from "../src/config.js";
-import { TOOL_NAMES } from "./tool-names.js";
+import { TOOL_NAMES } from "../src/tools/all.js";
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), "utf8");
 const DOCS = [

@@ -13,7 +13,7 @@ import type { Store } from "../src/store/store.js";
 import type { Upstream } from "../src/upstream/upstream.js";
 import { FAKE_API_KEY, FakeOllamaCloud } from "./fake-ollama-cloud.js";
 
-export { TOOL_NAMES } from "./tool-names.js";
+export { TOOL_NAMES } from "../src/tools/all.js";
 
 /**
  * One reviewed snapshot per tool, so a change to a tool reviews as a change to its own file

@@ -32,7 +32,14 @@ class SlowStore extends MemoryStore {
 
 const silent: OpsLogger = { log() {} };
 const noProgress: ProgressReporter = { report() {} };
-const flush = () => new Promise((resolve) => setTimeout(resolve, 5));
+/**
+ * Lets every promise chain the jobs and the memory store started run to where it waits on
+ * something the test controls (the manual clock, a held write): a few turns of the event loop,
+ * no real time.
+ */
+const flush = async () => {
+  for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+};
 
 /** A deferred job whose work ends when the test says, and the time to its first lease renewal. */
 async function deferredJob() {

@@ -56,6 +56,16 @@ export class RedisServer {
         if (/Ready to accept connections/.test(out)) resolve();
       });
       child.once("exit", (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
+      // Not installed: one line that says what is missing and how to get it.
+      child.once("error", (error: NodeJS.ErrnoException) =>
+        reject(
+          new Error(
+            error.code === "ENOENT"
+              ? "redis-server is not installed: apt-get install redis-server (.ci/run installs it)"
+              : `redis-server could not start: ${error.message}`,
+          ),
+        ),
+      );
     });
   }
 

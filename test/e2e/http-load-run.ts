@@ -10,8 +10,8 @@ import type { CallToolResult, McpServer } from "@modelcontextprotocol/server";
 import { compose } from "../../src/compose.js";
 import { resolveConfig, resolveHttpOptions } from "../../src/config.js";
 import { startHttpServer } from "../../src/http/server.js";
+import { TOOL_NAMES } from "../../src/tools/all.js";
 import { FAKE_API_KEY, FakeOllamaCloud } from "../fake-ollama-cloud.js";
-import { TOOL_NAMES } from "../tool-names.js";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;

@@ -8,7 +8,9 @@ const SCRIPT = fileURLToPath(new URL("./http-load-run.ts", import.meta.url));
 const SESSIONS = 100;
 
 describe("HTTP under load", () => {
-  it(`serves ${SESSIONS} concurrent sessions calling tools, then holds none and frees them`, async () => {
+  it(`serves ${SESSIONS} concurrent sessions calling tools, then holds none and frees them`, {
+    timeout: 120_000,
+  }, async () => {
     const { stdout } = await run(process.execPath, ["--import", "tsx", SCRIPT, String(SESSIONS)], {
       cwd: fileURLToPath(new URL("../..", import.meta.url)),
       timeout: 120_000,

@@ -9,10 +9,10 @@ import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pkg from "../../package.json" with { type: "json" };
+import { TOOL_NAMES } from "../../src/tools/all.js";
 import { FAKE_API_KEY } from "../fake-ollama-cloud.js";
 import { textOf, useFake } from "../harness.js";
 import { assertBuilt } from "../spawn-bin.js";
-import { TOOL_NAMES } from "../tool-names.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));

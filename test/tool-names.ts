@@ -1,1 +1,0 @@
-export { TOOL_NAMES } from "../src/tools/all.js";
