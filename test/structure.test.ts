@@ -1,14 +1,16 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
+import { SETTINGS } from "../src/config.js";
+import { TOOLS } from "../src/tools/all.js";
 
 const SRC = join(import.meta.dirname, "../src");
 
-function sources(dir = SRC): string[] {
+function sources(dir = SRC, ending = ".ts"): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
     entry.isDirectory()
-      ? sources(join(dir, entry.name))
-      : entry.name.endsWith(".ts")
+      ? sources(join(dir, entry.name), ending)
+      : entry.name.endsWith(ending)
         ? [join(dir, entry.name)]
         : [],
   );
@@ -34,5 +36,45 @@ describe("the structure of src/", () => {
 
   it("races work against the clock in one place, withDeadline, and nowhere by hand", () => {
     expect(linesMatching(/clock\.schedule\([^)]*resolve\)/, "clock.ts")).toEqual([]);
+  });
+});
+
+describe("docs/structure.md", () => {
+  it("gives every file of src/ a line, and lists none that is gone", () => {
+    const map = readFileSync(join(import.meta.dirname, "../docs/structure.md"), "utf8");
+    const named = new Set<string>();
+    let folder = "";
+    for (const line of map.split("\n")) {
+      const heading = /^#+ (src\/[\w/]*)/.exec(line);
+      if (heading?.[1]) folder = heading[1].replace(/^src\/?/, "");
+      if (!line.startsWith("- ")) continue;
+      for (const [, name] of line
+        .slice(0, line.indexOf(":") + 1 || undefined)
+        .matchAll(/`([\w./-]+\.(?:ts|json))`/g)) {
+        named.add(name?.includes("/") ? (name as string) : join(folder, name as string));
+      }
+    }
+    const files = [...sources(SRC, ".ts"), ...sources(SRC, ".json")].map((f) => relative(SRC, f));
+    expect(files.filter((file) => !named.has(file))).toEqual([]);
+    expect([...named].filter((file) => !files.includes(file))).toEqual([]);
+  });
+});
+
+describe("the lists of tools written by hand", () => {
+  it("name every tool, in package.json's and server.json's descriptions", () => {
+    for (const file of ["../package.json", "../server.json"]) {
+      const { description } = JSON.parse(readFileSync(join(import.meta.dirname, file), "utf8")) as {
+        description: string;
+      };
+      for (const tool of TOOLS) expect(description, file).toContain(tool.name);
+    }
+  });
+
+  it("name the long tools, and only them, where the defer setting says which calls defer", () => {
+    const help = SETTINGS.deferAfterMs.help;
+    const which = help.slice(0, help.indexOf(" call still working"));
+    for (const tool of TOOLS) {
+      expect(which.includes(tool.name), tool.name).toBe(Boolean(tool.long));
+    }
   });
 });
