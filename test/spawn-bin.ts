@@ -40,8 +40,11 @@ export function binEnv(
 }
 
 export interface HttpBin {
+  /** The address clients use: the public URL's /mcp with sign-in, else the one listened on. */
   url: string;
   origin: string;
+  /** host:port the bin listens on (a reverse proxy's upstream). */
+  bound: string;
   child: ChildProcess;
   stderr(): string;
   exited: Promise<number | null>;
@@ -59,7 +62,7 @@ export async function spawnHttpBin(
   const url = await new Promise<string>((resolve, reject) => {
     child.stderr.on("data", (chunk: Buffer) => {
       err += chunk.toString();
-      const match = /Listening on (http:\/\/\S+)/.exec(err);
+      const match = /Listening on (https?:\/\/\S+)/.exec(err);
       if (match?.[1]) resolve(match[1]);
     });
     void exited.then((code) =>
@@ -69,6 +72,7 @@ export async function spawnHttpBin(
   return {
     url,
     origin: new URL(url).origin,
+    bound: /\(bound to ([^)\s]+)\)/.exec(err)?.[1] ?? new URL(url).host,
     child,
     stderr: () => err,
     exited,

@@ -68,7 +68,7 @@ async function site({ oauth = false } = {}): Promise<{ bins: HttpBin[]; url: str
     ),
   );
   const config = configFor({
-    upstreams: bins.map((bin) => new URL(bin.url).host),
+    upstreams: bins.map((bin) => bin.bound),
     port,
     certificate: tls.certificate,
     key: tls.key,
