@@ -48,7 +48,11 @@ export interface McpEndpoint {
 export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
   const { options, log, clock } = deps;
   const calls = new OpenCalls();
-  const sessions = new Sessions(options, clock, log, (s) => calls.count(s.transport) > 0);
+  const legacy: Legacy = {
+    deps,
+    calls,
+    sessions: new Sessions(options, clock, log, (s) => calls.count(s.transport) > 0),
+  };
   const modern = createMcpHandler(() => deps.createMcpServer(), {
     legacy: "reject",
     maxRequestBodySize: options.maxBodyBytes,
@@ -74,93 +78,13 @@ export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
       if (parsed.messages.some(isCall)) calls.trackExchange(res);
       return serveModern(req, res, parsed.body);
     }
-    if (options.stateless) return serveStateless(req, res, parsed.body, parsed.messages);
-    return serveStateful(req, res, parsed.body, parsed.messages, caller);
-  }
-
-  async function serveStateless(
-    req: IncomingMessage,
-    res: ServerResponse,
-    body: unknown,
-    messages: JSONRPCMessage[],
-  ) {
-    if (req.method !== "POST") {
-      return refuse(res, 405, "This server is stateless: only POST is supported", {
-        headers: { allow: "POST" },
-      });
-    }
-    const server = deps.createMcpServer();
-    const transport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    // Closing the server aborts its in-flight handlers, and with them the upstream requests.
-    res.on("close", () => void server.close().catch(() => {}));
-    await server.connect(transport);
-    calls.track(transport, res, messages);
-    await transport.handleRequest(req, res, body);
-  }
-
-  async function serveStateful(
-    req: IncomingMessage,
-    res: ServerResponse,
-    body: unknown,
-    messages: JSONRPCMessage[],
-    caller: HttpCaller,
-  ) {
-    const sessionId = header(req, "mcp-session-id");
-    if (sessionId) {
-      const session = sessions.find(sessionId, caller.identity);
-      if (!session) {
-        return refuse(res, 404, "Session not found: it ended or expired; start a new one", {
-          code: -32001,
-        });
-      }
-      sessions.touch(session);
-      if (
-        messages.some((m) => isJSONRPCNotification(m) && m.method === "notifications/initialized")
-      ) {
-        session.initialized = true;
-      }
-      if (req.method === "POST") {
-        calls.track(session.transport, res, messages);
-        res.on("close", () => sessions.touch(session));
-      }
-      await session.transport.handleRequest(req, res, body);
-      if (req.method === "DELETE") await sessions.end(sessionId);
-      return;
-    }
-    if (req.method !== "POST" || !messages.some((m) => isInitializeRequest(m))) {
-      return refuse(
-        res,
-        400,
-        "Bad Request: send an initialize request first, without a session id",
-      );
-    }
-    const place = sessions.reserve(caller.identity);
-    if ("refusal" in place) {
-      return refuse(res, 503, place.refusal, { headers: { "retry-after": "30" } });
-    }
-    const server = deps.createMcpServer();
-    const transport = new NodeStreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id) => {
-        place.release();
-        sessions.add(id, { transport, server, identity: caller.identity });
-      },
-    });
-    transport.onclose = () => {
-      if (transport.sessionId) sessions.forget(transport.sessionId);
-    };
-    res.on("close", () => {
-      place.release();
-      if (!transport.sessionId) void server.close().catch(() => {});
-    });
-    await server.connect(transport);
-    calls.track(transport, res, messages);
-    await transport.handleRequest(req, res, body);
+    if (options.stateless) return serveStateless(legacy, req, res, parsed);
+    return serveStateful(legacy, req, res, parsed, caller);
   }
 
   return {
     serve,
-    sessionCount: () => sessions.size,
+    sessionCount: () => legacy.sessions.size,
     async close() {
       await finishCallsInFlight({
         clock,
@@ -170,9 +94,106 @@ export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
       });
       // Ends subscriptions/listen streams, and aborts 2026-07-28 calls still running.
       await modern.close();
-      await sessions.endAll();
+      await legacy.sessions.endAll();
     },
   };
+}
+
+/** What serving 2025 requests takes: the server factory, the open calls, the sessions. */
+interface Legacy {
+  deps: McpEndpointDeps;
+  calls: OpenCalls;
+  sessions: Sessions;
+}
+
+interface Parsed {
+  body: unknown;
+  messages: JSONRPCMessage[];
+}
+
+/** MCP_HTTP_STATELESS: a 2025 request answered by a server of its own. */
+async function serveStateless(
+  { deps, calls }: Legacy,
+  req: IncomingMessage,
+  res: ServerResponse,
+  { body, messages }: Parsed,
+) {
+  if (req.method !== "POST") {
+    return refuse(res, 405, "This server is stateless: only POST is supported", {
+      headers: { allow: "POST" },
+    });
+  }
+  const server = deps.createMcpServer();
+  const transport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+  // Closing the server aborts its in-flight handlers, and with them the upstream requests.
+  res.on("close", () => void server.close().catch(() => {}));
+  await server.connect(transport);
+  calls.track(transport, res, messages);
+  await transport.handleRequest(req, res, body);
+}
+
+/** A 2025 request in its session, or an initialize that opens one. */
+async function serveStateful(
+  legacy: Legacy,
+  req: IncomingMessage,
+  res: ServerResponse,
+  parsed: Parsed,
+  caller: HttpCaller,
+) {
+  const { sessions, calls } = legacy;
+  const { body, messages } = parsed;
+  const sessionId = header(req, "mcp-session-id");
+  if (!sessionId) return openSession(legacy, req, res, parsed, caller);
+  const session = sessions.find(sessionId, caller.identity);
+  if (!session) {
+    return refuse(res, 404, "Session not found: it ended or expired; start a new one", {
+      code: -32001,
+    });
+  }
+  sessions.touch(session);
+  if (messages.some((m) => isJSONRPCNotification(m) && m.method === "notifications/initialized")) {
+    session.initialized = true;
+  }
+  if (req.method === "POST") {
+    calls.track(session.transport, res, messages);
+    res.on("close", () => sessions.touch(session));
+  }
+  await session.transport.handleRequest(req, res, body);
+  if (req.method === "DELETE") await sessions.end(sessionId);
+}
+
+async function openSession(
+  { deps, calls, sessions }: Legacy,
+  req: IncomingMessage,
+  res: ServerResponse,
+  { body, messages }: Parsed,
+  caller: HttpCaller,
+) {
+  if (req.method !== "POST" || !messages.some((m) => isInitializeRequest(m))) {
+    return refuse(res, 400, "Bad Request: send an initialize request first, without a session id");
+  }
+  const place = sessions.reserve(caller.identity);
+  if ("refusal" in place) {
+    return refuse(res, 503, place.refusal, { headers: { "retry-after": "30" } });
+  }
+  const server = deps.createMcpServer();
+  const transport = new NodeStreamableHTTPServerTransport({
+    sessionIdGenerator: () => randomUUID(),
+    onsessioninitialized: (id) => {
+      place.release();
+      sessions.add(id, { transport, server, identity: caller.identity });
+    },
+  });
+  transport.onclose = () => {
+    if (transport.sessionId) sessions.forget(transport.sessionId);
+  };
+  res.on("close", () => {
+    place.release();
+    if (!transport.sessionId) void server.close().catch(() => {});
+  });
+  await server.connect(transport);
+  calls.track(transport, res, messages);
+  await transport.handleRequest(req, res, body);
 }
 
 /** A POST's JSON-RPC messages; undefined when the request was answered with an error. */

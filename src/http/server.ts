@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { McpServer } from "@modelcontextprotocol/server";
 import { type Clock, systemClock } from "../clock.js";
 import type { HttpOptions } from "../config.js";
+import type { OAuthServer } from "../oauth/app.js";
 import type { MetadataFetching } from "../oauth/client-metadata.js";
 import type { CheckKey } from "../oauth/sign-in-form.js";
 import type { OpsLogger } from "../observability.js";
@@ -10,7 +11,7 @@ import type { Store } from "../store/store.js";
 import { VERSION } from "../version.js";
 import { hostProblem, limitConnections, originProblem, refuse } from "./guards.js";
 import { httpIdentity } from "./identify.js";
-import { createMcpEndpoint } from "./mcp-endpoint.js";
+import { createMcpEndpoint, type McpEndpoint } from "./mcp-endpoint.js";
 
 export const MCP_PATH = "/mcp";
 const HEALTH_PATH = "/healthz";
@@ -49,12 +50,12 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
   const { options, log } = deps;
   const clock = deps.clock ?? systemClock;
   const mcp = createMcpEndpoint({ ...deps, clock });
-  const identify = httpIdentity(options);
-  const oauth = options.auth === "oauth" ? await signInServer() : undefined;
-  let closing = false;
+  const oauth = options.auth === "oauth" ? await signInServer(deps, clock, mcp) : undefined;
+  const state = { closing: false };
+  const route = router(options, mcp, oauth, state);
 
   const httpServer = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
+    route(req, res).catch((error: unknown) => {
       log.log("error", "http request failed", { error: (error as Error)?.name ?? "error" });
       refuse(res, 500, "Internal server error");
     });
@@ -68,13 +69,48 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
     log,
   );
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  await new Promise<void>((resolve, rejectListen) => {
+    httpServer.once("error", rejectListen);
+    httpServer.listen(options.port, options.host, () => {
+      httpServer.off("error", rejectListen);
+      resolve();
+    });
+  });
+  const { port } = httpServer.address() as AddressInfo;
+  const displayHost = options.host.includes(":") ? `[${options.host}]` : options.host;
+
+  return {
+    url: `http://${displayHost}:${port}${MCP_PATH}`,
+    sessionCount: () => mcp.sessionCount(),
+    async close() {
+      state.closing = true;
+      const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      httpServer.closeIdleConnections();
+      await mcp.close();
+      httpServer.closeAllConnections();
+      await stopped;
+    },
+  };
+}
+
+/**
+ * One request's way through: health, then the guards (Host, and Origin for /mcp), then who the
+ * caller is (the token, their own key, or a sign-in), then the MCP endpoint.
+ */
+function router(
+  options: HttpOptions,
+  mcp: McpEndpoint,
+  oauth: OAuthServer | undefined,
+  state: { closing: boolean },
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const identify = httpIdentity(options);
+  return async (req, res) => {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
     if (path === HEALTH_PATH && (req.method === "GET" || req.method === "HEAD")) {
-      res.writeHead(closing ? 503 : 200, { "content-type": "application/json" });
+      res.writeHead(state.closing ? 503 : 200, { "content-type": "application/json" });
       res.end(
         JSON.stringify({
-          status: closing ? "stopping" : "ok",
+          status: state.closing ? "stopping" : "ok",
           version: VERSION,
           mode: options.stateless ? "stateless" : "stateful",
           sessions: mcp.sessionCount(),
@@ -83,11 +119,12 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       return;
     }
     if (path !== MCP_PATH && !oauth) {
-      if (path.startsWith("/.well-known/") || OAUTH_ENDPOINTS.has(path)) return noOAuth(res, path);
+      if (path.startsWith("/.well-known/") || OAUTH_ENDPOINTS.has(path)) {
+        return noOAuth(options, res, path);
+      }
       return refuse(res, 404, `Not found: the MCP endpoint is ${MCP_PATH}`);
     }
-    if (closing) return refuse(res, 503, "Server is shutting down");
-
+    if (state.closing) return refuse(res, 503, "Server is shutting down");
     const badHost = hostProblem(req.headers.host, {
       allowedHosts: options.allowedHosts,
       boundTo: options.host,
@@ -105,63 +142,44 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttp
       });
     }
     return mcp.serve(req, res, caller);
-  }
-
-  /** The OAuth side, loaded only for MCP_HTTP_AUTH=oauth. */
-  async function signInServer() {
-    if (!deps.signIn) throw new Error("MCP_HTTP_AUTH=oauth needs a store and a key check");
-    const { createOAuthServer } = await import("../oauth/app.js");
-    return createOAuthServer({
-      options,
-      mcpPath: MCP_PATH,
-      store: deps.signIn.store,
-      clock,
-      log,
-      checkKey: deps.signIn.checkKey,
-      ...(deps.signIn.clientMetadata && { clientMetadata: deps.signIn.clientMetadata }),
-      serve: mcp.serve,
-    });
-  }
-
-  /**
-   * MCP clients probe here for OAuth. Plain text on /.well-known: a JSON body would be read as a
-   * broken OAuth document. The other endpoints answer in OAuth's own error form, the one thing
-   * such a client shows its user, so that is where the way in is said.
-   */
-  function noOAuth(res: ServerResponse, path: string): void {
-    const way =
-      options.keys === "client"
-        ? "This MCP server does not use OAuth: add the header Authorization: Bearer <your Ollama API key> to its entry in your MCP client's config."
-        : "This MCP server does not use OAuth: add the header Authorization: Bearer <MCP_HTTP_TOKEN> to its entry in your MCP client's config.";
-    if (path.startsWith("/.well-known/")) {
-      res.writeHead(404, { "content-type": "text/plain; charset=utf-8", connection: "close" });
-      res.end(`Not found. ${way}\n`);
-      return;
-    }
-    res.writeHead(400, { "content-type": "application/json", connection: "close" });
-    res.end(JSON.stringify({ error: "access_denied", error_description: way }));
-  }
-
-  await new Promise<void>((resolve, rejectListen) => {
-    httpServer.once("error", rejectListen);
-    httpServer.listen(options.port, options.host, () => {
-      httpServer.off("error", rejectListen);
-      resolve();
-    });
-  });
-  const { port } = httpServer.address() as AddressInfo;
-  const displayHost = options.host.includes(":") ? `[${options.host}]` : options.host;
-
-  return {
-    url: `http://${displayHost}:${port}${MCP_PATH}`,
-    sessionCount: () => mcp.sessionCount(),
-    async close() {
-      closing = true;
-      const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
-      httpServer.closeIdleConnections();
-      await mcp.close();
-      httpServer.closeAllConnections();
-      await stopped;
-    },
   };
+}
+
+/** The OAuth side, loaded only for MCP_HTTP_AUTH=oauth. */
+async function signInServer(
+  deps: HttpServerDeps,
+  clock: Clock,
+  mcp: McpEndpoint,
+): Promise<OAuthServer> {
+  if (!deps.signIn) throw new Error("MCP_HTTP_AUTH=oauth needs a store and a key check");
+  const { createOAuthServer } = await import("../oauth/app.js");
+  return createOAuthServer({
+    options: deps.options,
+    mcpPath: MCP_PATH,
+    store: deps.signIn.store,
+    clock,
+    log: deps.log,
+    checkKey: deps.signIn.checkKey,
+    ...(deps.signIn.clientMetadata && { clientMetadata: deps.signIn.clientMetadata }),
+    serve: mcp.serve,
+  });
+}
+
+/**
+ * MCP clients probe here for OAuth. Plain text on /.well-known: a JSON body would be read as a
+ * broken OAuth document. The other endpoints answer in OAuth's own error form, the one thing
+ * such a client shows its user, so that is where the way in is said.
+ */
+function noOAuth(options: HttpOptions, res: ServerResponse, path: string): void {
+  const way =
+    options.keys === "client"
+      ? "This MCP server does not use OAuth: add the header Authorization: Bearer <your Ollama API key> to its entry in your MCP client's config."
+      : "This MCP server does not use OAuth: add the header Authorization: Bearer <MCP_HTTP_TOKEN> to its entry in your MCP client's config.";
+  if (path.startsWith("/.well-known/")) {
+    res.writeHead(404, { "content-type": "text/plain; charset=utf-8", connection: "close" });
+    res.end(`Not found. ${way}\n`);
+    return;
+  }
+  res.writeHead(400, { "content-type": "application/json", connection: "close" });
+  res.end(JSON.stringify({ error: "access_denied", error_description: way }));
 }
