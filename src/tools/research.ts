@@ -1,7 +1,9 @@
 import * as z from "zod";
+import type { ModelRef } from "../model-name.js";
+import type { ThinkLevel } from "../upstream/endpoint.js";
 import { throwIfAborted } from "../upstream/signals.js";
 import type { ChatMessage, ChatReply, Route } from "../upstream/upstream.js";
-import { defineTool, READ_ONLY_OPEN_WORLD } from "./define-tool.js";
+import { defineTool, READ_ONLY_OPEN_WORLD, type ToolContext } from "./define-tool.js";
 import {
   deferrable,
   integerField,
@@ -68,128 +70,167 @@ export const research = defineTool({
   annotations: READ_ONLY_OPEN_WORLD,
   long: true,
   async handle(input, context) {
-    const { client, config, call, progress, clock } = context;
-    client.checkModel(input.model);
-    const started = clock.now();
-    const sources = new SourceBook();
-    const runner = new ToolRunner({
-      client,
-      clock,
-      call,
-      sources,
-      policy: new UrlPolicy(input.question),
-      budget: config.researchResultChars,
-    });
-    // The time limit stops tool calls while they run, not only between rounds.
-    const deadline = new AbortController();
-    const cancelDeadline = clock.schedule(config.researchTimeLimitMs, () => deadline.abort());
-    const usage = { prompt_tokens: 0, output_tokens: 0, model_calls: 0 };
-    const messages: ChatMessage[] = [
-      {
-        role: "system",
-        content: researchSystemPrompt(new Date(started).toISOString().slice(0, 10)),
-      },
-      { role: "user", content: input.question },
-    ];
-    // Progress counts events (rounds, tool calls, the answer): how many there will be is unknown.
-    let events = 0;
-    const report = (message: string) => progress.report(++events, message, { force: true });
-    let last: (ChatReply & { route: Route }) | undefined;
-
-    const ask = async (withTools: boolean) => {
-      throwIfAborted(call.signal);
-      const reply = await client.chat(
-        {
-          model: input.model,
-          messages,
-          think: input.think,
-          ...(withTools && { tools: RESEARCH_TOOL_SPECS }),
-        },
-        call,
-      );
-      usage.prompt_tokens += reply.usage.prompt_tokens;
-      usage.output_tokens += reply.usage.output_tokens;
-      usage.model_calls++;
-      last = reply;
-      return reply;
-    };
-
-    let stoppedBy: "answer" | "max_steps" | "time_limit" = "max_steps";
-    let answer: string | undefined;
-    const perRound = config.researchMaxCallsPerRound;
-    try {
-      for (let round = 1; round <= input.max_steps; round++) {
-        if (deadline.signal.aborted) {
-          stoppedBy = "time_limit";
-          break;
-        }
-        report(`round ${round} of at most ${input.max_steps}: asking the model`);
-        const reply = await ask(true);
-        if (reply.tool_calls.length === 0) {
-          stoppedBy = "answer";
-          answer = reply.content;
-          break;
-        }
-        messages.push({ role: "assistant", content: reply.content, tool_calls: reply.tool_calls });
-        // The calls of one reply run at once; their sources and messages keep the reply's order.
-        const runs = reply.tool_calls
-          .slice(0, perRound)
-          .map((toolCall) =>
-            deadline.signal.aborted ? undefined : runner.run(toolCall, deadline.signal),
-          );
-        for (const [i, toolCall] of reply.tool_calls.entries()) {
-          const run = runs[i];
-          const ran = run && (await run);
-          throwIfAborted(call.signal);
-          if (!ran) {
-            messages.push({
-              role: "tool",
-              tool_name: toolCall.function.name,
-              content:
-                i >= perRound
-                  ? `Error: not run: at most ${perRound} tool calls are run per round; ask again for the ones you still need.`
-                  : "Error: not run: the research time limit was reached.",
-            });
-            continue;
-          }
-          const result = runner.record(ran);
-          messages.push({ role: "tool", tool_name: result.name, content: result.content });
-          report(`round ${round}: ${ran.step.tool} ${ran.step.ok ? "done" : "failed"}`);
-        }
-        if (deadline.signal.aborted) {
-          stoppedBy = "time_limit";
-          break;
-        }
-      }
-    } finally {
-      cancelDeadline();
-    }
-    if (answer === undefined) {
-      report("writing the answer");
-      messages.push({ role: "user", content: FINAL_ANSWER_PROMPT });
-      answer = (await ask(false)).content;
-    }
-    report("done");
-
-    const final = last as ChatReply & { route: Route };
+    context.client.checkModel(input.model);
+    const run = new ResearchRun(input, context);
+    const { answer, stoppedBy } = await run.toTheEnd();
+    const final = run.lastReply;
     context.logFields.model = final.model;
     context.logFields.stopped_by = stoppedBy;
-    const sourceList = sources.list();
+    const sources = run.sources.list();
     return {
       structured: {
         question: input.question,
         model: final.model,
-        answer: answer.trim(),
-        sources: sourceList,
-        steps: runner.steps,
+        answer,
+        sources,
+        steps: run.runner.steps,
         stopped_by: stoppedBy,
-        usage: { ...usage, searches: runner.searches, page_fetches: runner.fetches },
+        usage: { ...run.usage, searches: run.runner.searches, page_fetches: run.runner.fetches },
         route: final.route,
       },
-      text: renderAnswer(answer.trim(), sourceList, stoppedBy),
+      text: renderAnswer(answer, sources, stoppedBy),
     };
   },
 });
+
+type StoppedBy = "answer" | "max_steps" | "time_limit";
+type Input = {
+  question: string;
+  model?: ModelRef | undefined;
+  max_steps: number;
+  think?: ThinkLevel | undefined;
+};
+
+/**
+ * One research call: rounds of asking the model (with the search and fetch tools) and running
+ * the tool calls it asks for, until it answers, runs out of rounds or of time; then, if it has
+ * not answered, asking it for its best answer from what was found.
+ */
+class ResearchRun {
+  readonly sources = new SourceBook();
+  readonly runner: ToolRunner;
+  readonly usage = { prompt_tokens: 0, output_tokens: 0, model_calls: 0 };
+  private readonly messages: ChatMessage[];
+  /** The time limit stops tool calls while they run, not only between rounds. */
+  private readonly deadline = new AbortController();
+  private last: (ChatReply & { route: Route }) | undefined;
+  /** Progress counts events (rounds, tool calls, the answer): how many there will be is unknown. */
+  private events = 0;
+
+  constructor(
+    private readonly input: Input,
+    private readonly context: ToolContext,
+  ) {
+    const { client, clock, call, config } = context;
+    this.runner = new ToolRunner({
+      client,
+      clock,
+      call,
+      sources: this.sources,
+      policy: new UrlPolicy(input.question),
+      budget: config.researchResultChars,
+    });
+    this.messages = [
+      {
+        role: "system",
+        content: researchSystemPrompt(new Date(clock.now()).toISOString().slice(0, 10)),
+      },
+      { role: "user", content: input.question },
+    ];
+  }
+
+  get lastReply(): ChatReply & { route: Route } {
+    return this.last as ChatReply & { route: Route };
+  }
+
+  async toTheEnd(): Promise<{ answer: string; stoppedBy: StoppedBy }> {
+    const { clock, config } = this.context;
+    const cancelDeadline = clock.schedule(config.researchTimeLimitMs, () => this.deadline.abort());
+    let outcome: { answer?: string; stoppedBy: StoppedBy };
+    try {
+      outcome = await this.rounds();
+    } finally {
+      cancelDeadline();
+    }
+    let answer = outcome.answer;
+    if (answer === undefined) {
+      this.report("writing the answer");
+      this.messages.push({ role: "user", content: FINAL_ANSWER_PROMPT });
+      answer = (await this.ask(false)).content;
+    }
+    this.report("done");
+    return { answer: answer.trim(), stoppedBy: outcome.stoppedBy };
+  }
+
+  private async rounds(): Promise<{ answer?: string; stoppedBy: StoppedBy }> {
+    const max = this.input.max_steps;
+    for (let round = 1; round <= max; round++) {
+      if (this.deadline.signal.aborted) return { stoppedBy: "time_limit" };
+      this.report(`round ${round} of at most ${max}: asking the model`);
+      const reply = await this.ask(true);
+      if (reply.tool_calls.length === 0) return { answer: reply.content, stoppedBy: "answer" };
+      this.messages.push({
+        role: "assistant",
+        content: reply.content,
+        tool_calls: reply.tool_calls,
+      });
+      await this.runToolCalls(round, reply.tool_calls);
+      if (this.deadline.signal.aborted) return { stoppedBy: "time_limit" };
+    }
+    return { stoppedBy: "max_steps" };
+  }
+
+  /** The calls of one reply run at once; their sources and messages keep the reply's order. */
+  private async runToolCalls(round: number, toolCalls: ChatReply["tool_calls"]): Promise<void> {
+    const perRound = this.context.config.researchMaxCallsPerRound;
+    const signal = this.deadline.signal;
+    const runs = toolCalls
+      .slice(0, perRound)
+      .map((toolCall) => (signal.aborted ? undefined : this.runner.run(toolCall, signal)));
+    for (const [i, toolCall] of toolCalls.entries()) {
+      const run = runs[i];
+      const ran = run && (await run);
+      throwIfAborted(this.context.call.signal);
+      if (!ran) {
+        this.messages.push({
+          role: "tool",
+          tool_name: toolCall.function.name,
+          content:
+            i >= perRound
+              ? `Error: not run: at most ${perRound} tool calls are run per round; ask again for the ones you still need.`
+              : "Error: not run: the research time limit was reached.",
+        });
+        continue;
+      }
+      const result = this.runner.record(ran);
+      this.messages.push({ role: "tool", tool_name: result.name, content: result.content });
+      this.report(`round ${round}: ${ran.step.tool} ${ran.step.ok ? "done" : "failed"}`);
+    }
+  }
+
+  private async ask(withTools: boolean): Promise<ChatReply & { route: Route }> {
+    const { client, call } = this.context;
+    throwIfAborted(call.signal);
+    const reply = await client.chat(
+      {
+        model: this.input.model,
+        messages: this.messages,
+        think: this.input.think,
+        ...(withTools && { tools: RESEARCH_TOOL_SPECS }),
+      },
+      call,
+    );
+    this.usage.prompt_tokens += reply.usage.prompt_tokens;
+    this.usage.output_tokens += reply.usage.output_tokens;
+    this.usage.model_calls++;
+    this.last = reply;
+    return reply;
+  }
+
+  private report(message: string): void {
+    this.context.progress.report(++this.events, message, { force: true });
+  }
+}
 
 function renderAnswer(
   answer: string,
