@@ -1,8 +1,9 @@
 import * as z from "zod";
 import type { ModelRef } from "../model-name.js";
 import { parseModelRef } from "../model-name.js";
+import type { ThinkLevel } from "../upstream/endpoint.js";
 import { throwIfAborted } from "../upstream/signals.js";
-import type { ChatMessage, ChatReply, Route } from "../upstream/upstream.js";
+import type { ChatMessage, ChatReply } from "../upstream/upstream.js";
 import { defineTool, READ_ONLY_OPEN_WORLD, type ToolContext, ToolFailure } from "./define-tool.js";
 import {
   deferrable,
@@ -93,7 +94,7 @@ export const consensus = defineTool({
   annotations: READ_ONLY_OPEN_WORLD,
   long: true,
   async handle(input, context) {
-    const { client, call, progress, config } = context;
+    const { client, config } = context;
     const models = input.models ?? (await defaultModels(context));
     for (const model of models) client.checkModel(model);
     const synthesizer = input.synthesizer ?? parseModelRef(config.defaultModel);
@@ -104,89 +105,29 @@ export const consensus = defineTool({
         ? [{ role: "user" as const, content: input.prompt }]
         : (input.messages ?? [])),
     ];
-    const total = models.length + 1;
-    let finished = 0;
-    progress.report(0, `asking ${models.map((m) => m.input).join(", ")}`, { total, force: true });
-    const settled = await Promise.allSettled(
-      models.map(async (model) => {
-        let answered = false;
-        try {
-          // The models run at once: a plan that runs fewer gets the rest as slots free up.
-          const reply = await client.chat(
-            { model, messages: conversation, think: input.think },
-            { ...call, waitForSlot: true },
-          );
-          answered = true;
-          return reply;
-        } finally {
-          finished++;
-          progress.report(
-            finished,
-            `${model.input} ${answered ? "answered" : "failed"} (${finished} of ${models.length})`,
-            { total, force: true },
-          );
-        }
-      }),
-    );
-    throwIfAborted(call.signal);
-    const answers: Answer[] = settled.map((outcome, i) => {
-      const model = (models[i] as ModelRef).input;
-      if (outcome.status === "rejected") return { model, error: messageOf(outcome.reason) };
-      const reply = outcome.value;
-      return {
-        model: reply.model,
-        answer: reply.content.trim(),
-        usage: {
-          prompt_tokens: reply.usage.prompt_tokens,
-          output_tokens: reply.usage.output_tokens,
-          total_ms: reply.usage.total_ms,
-        },
-        route: reply.route,
-      };
-    });
-    const replies = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
-    if (replies.length === 0) {
-      throw new ToolFailure(
-        `Every model failed: ${answers.map((a) => `${a.model}: ${a.error}`).join(" | ")}`,
-      );
-    }
+    const { answers, replies } = await askEach(context, models, conversation, input.think);
     const usage = {
       prompt_tokens: sum(replies, (r) => r.usage.prompt_tokens),
       output_tokens: sum(replies, (r) => r.usage.output_tokens),
       model_calls: replies.length,
     };
-    const warnings: string[] = [];
-    let synthesis: string | undefined;
-    let route: Route | undefined;
-    let synthesizerName = synthesizer.input;
-    progress.report(models.length + 0.5, `${synthesizer.input} is comparing the answers`, {
+    const total = models.length + 1;
+    context.progress.report(total - 0.5, `${synthesizer.input} is comparing the answers`, {
       total,
       force: true,
     });
-    try {
-      const reply = await client.chat(
-        {
-          model: synthesizer,
-          messages: [
-            { role: "system", content: SYNTHESIS_PROMPT },
-            { role: "user", content: synthesisRequest(conversation, answers) },
-          ],
-          think: input.think,
-        },
-        { ...call, waitForSlot: true },
-      );
-      synthesis = reply.content.trim();
-      route = reply.route;
-      synthesizerName = reply.model;
-      usage.prompt_tokens += reply.usage.prompt_tokens;
-      usage.output_tokens += reply.usage.output_tokens;
+    const synthesized = await synthesize(context, synthesizer, conversation, answers, input.think);
+    if (synthesized.reply) {
+      usage.prompt_tokens += synthesized.reply.usage.prompt_tokens;
+      usage.output_tokens += synthesized.reply.usage.output_tokens;
       usage.model_calls++;
-    } catch (error) {
-      if (call.signal?.aborted) throw error;
-      warnings.push(`the synthesis could not be written: ${messageOf(error)}`);
     }
-    progress.report(total, "done", { total, force: true });
+    context.progress.report(total, "done", { total, force: true });
     context.logFields.models = models.length;
+    const synthesis = synthesized.reply?.content.trim();
+    const synthesizerName = synthesized.reply?.model ?? synthesizer.input;
+    const warnings = synthesized.warning ? [synthesized.warning] : [];
+    const route = synthesized.reply?.route;
     return {
       structured: {
         answers,
@@ -200,6 +141,93 @@ export const consensus = defineTool({
     };
   },
 });
+
+type Reply = Awaited<ReturnType<ToolContext["client"]["chat"]>>;
+
+/** Every model at once; an answer or an error for each, in their order. */
+async function askEach(
+  context: ToolContext,
+  models: ModelRef[],
+  conversation: ChatMessage[],
+  think: ThinkLevel | undefined,
+): Promise<{ answers: Answer[]; replies: Reply[] }> {
+  const { client, call, progress } = context;
+  const total = models.length + 1;
+  let finished = 0;
+  progress.report(0, `asking ${models.map((m) => m.input).join(", ")}`, { total, force: true });
+  const settled = await Promise.allSettled(
+    models.map(async (model) => {
+      let answered = false;
+      try {
+        // The models run at once: a plan that runs fewer gets the rest as slots free up.
+        const reply = await client.chat(
+          { model, messages: conversation, think },
+          { ...call, waitForSlot: true },
+        );
+        answered = true;
+        return reply;
+      } finally {
+        finished++;
+        progress.report(
+          finished,
+          `${model.input} ${answered ? "answered" : "failed"} (${finished} of ${models.length})`,
+          { total, force: true },
+        );
+      }
+    }),
+  );
+  throwIfAborted(call.signal);
+  const answers: Answer[] = settled.map((outcome, i) => {
+    const model = (models[i] as ModelRef).input;
+    if (outcome.status === "rejected") return { model, error: messageOf(outcome.reason) };
+    const reply = outcome.value;
+    return {
+      model: reply.model,
+      answer: reply.content.trim(),
+      usage: {
+        prompt_tokens: reply.usage.prompt_tokens,
+        output_tokens: reply.usage.output_tokens,
+        total_ms: reply.usage.total_ms,
+      },
+      route: reply.route,
+    };
+  });
+  const replies = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+  if (replies.length === 0) {
+    throw new ToolFailure(
+      `Every model failed: ${answers.map((a) => `${a.model}: ${a.error}`).join(" | ")}`,
+    );
+  }
+  return { answers, replies };
+}
+
+/** The synthesizer's comparison; if it fails, the answers stand and a warning says why. */
+async function synthesize(
+  context: ToolContext,
+  synthesizer: ModelRef,
+  conversation: ChatMessage[],
+  answers: Answer[],
+  think: ThinkLevel | undefined,
+): Promise<{ reply?: Reply; warning?: string }> {
+  const { client, call } = context;
+  try {
+    const reply = await client.chat(
+      {
+        model: synthesizer,
+        messages: [
+          { role: "system", content: SYNTHESIS_PROMPT },
+          { role: "user", content: synthesisRequest(conversation, answers) },
+        ],
+        think,
+      },
+      { ...call, waitForSlot: true },
+    );
+    return { reply };
+  } catch (error) {
+    if (call.signal?.aborted) throw error;
+    return { warning: `the synthesis could not be written: ${messageOf(error)}` };
+  }
+}
 
 const SYNTHESIS_PROMPT = [
   "Several models answered the same request. You compare their answers and write one answer for the user.",
