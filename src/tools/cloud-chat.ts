@@ -116,79 +116,22 @@ export const cloudChat = defineTool({
   annotations: READ_ONLY_OPEN_WORLD,
   long: true,
   async handle(input, context) {
-    const { client, call, progress, logFields, caller, conversations, config } = context;
-    const warnings: string[] = [];
+    const { logFields, progress } = context;
     // Everything is checked before anything is sent: images, the conversation, the model's eyes.
-    const images = input.images
-      ? await readImages(input.images, {
-          maxBytes: config.imageMaxBytes,
-          maxTotalBytes: config.imagesMaxTotalBytes,
-          allowFiles: context.transport === "stdio",
-        })
-      : [];
-    const { system: givenSystem, turns } = newTurns(input);
-    if (images.length > 0 && !turns.some((t) => t.role === "user")) {
-      throw new ToolFailure(
-        "images go with a user message: give a prompt, or messages that hold a user message.",
-      );
-    }
-    const keeping = conversations.config.enabled;
-    if (input.conversation_id !== undefined && !keeping) {
-      throw new ToolFailure(
-        "conversation_id cannot be used: this server keeps no conversations (OLLAMA_MCP_CONVERSATIONS=off). Send the earlier turns with messages instead.",
-      );
-    }
-    let conversationId = input.conversation_id;
-    let earlier: Turn[] = [];
-    let storedSystem: string | undefined;
-    if (conversationId === undefined) {
-      conversationId = keeping ? conversations.newId() : undefined;
-    } else {
-      const stored = await conversations.load(caller.owner, conversationId);
-      if (!stored) throw new ToolFailure(unknownConversation(conversationId, conversations.config));
-      earlier = stored.turns;
-      storedSystem = stored.system;
-    }
-    const system = givenSystem ?? storedSystem;
-    if (images.length > 0) await checkCanSee(client, input.model, call);
-
-    const messages = withFormatInstruction(
-      [
-        ...(system ? [{ role: "system" as const, content: system }] : []),
-        ...earlier,
-        ...withImages(turns, images),
-      ],
-      input.format,
-    );
-    let reply: ChatReply & { route: Route };
-    try {
-      reply = await client.chat(
-        {
-          model: input.model,
-          messages,
-          think: input.think,
-          format: input.format,
-          options: input.options,
-        },
-        {
-          ...call,
-          onProgress: ({ receivedChars }) =>
-            progress.report(receivedChars, `received ${receivedChars} characters`),
-        },
-      );
-    } catch (error) {
-      throw images.length > 0 ? await imageRefusal(error, client, input.model, call) : error;
-    }
-    if (input.options?.num_ctx !== undefined && reply.route.ran_on === "cloud") {
-      warnings.push("options.num_ctx is ignored by Ollama's cloud; models use their full context.");
-    }
+    const request = await prepare(input, context);
+    const reply = await ask(input, context, request);
     logFields.model = reply.model;
     logFields.ran_on = reply.route.ran_on;
     progress.report(reply.content.length + reply.thinking.length, "done", { force: true });
+    const warnings: string[] = [];
+    if (input.options?.num_ctx !== undefined && reply.route.ran_on === "cloud") {
+      warnings.push("options.num_ctx is ignored by Ollama's cloud; models use their full context.");
+    }
     const json = input.format === undefined ? undefined : parseJsonAnswer(reply.content);
     if (input.format !== undefined && json === undefined) {
       warnings.push("format: the model's answer is not valid JSON.");
     }
+    const { conversationId, system, turns, images } = request;
     const kept = conversationId
       ? await keepExchange(context, conversationId, input.conversation_id !== undefined, system, [
           ...noteImages(turns, images.length),
@@ -196,7 +139,6 @@ export const cloudChat = defineTool({
         ])
       : { id: undefined, dropped: 0, warning: undefined };
     if (kept.warning) warnings.push(kept.warning);
-    const dropped = kept.dropped;
     const wantsThinking = input.think !== undefined && input.think !== false;
     return {
       structured: {
@@ -207,7 +149,7 @@ export const cloudChat = defineTool({
         usage: { ...reply.usage, done_reason: reply.done_reason },
         route: reply.route,
         ...(kept.id && { conversation_id: kept.id }),
-        ...(dropped > 0 && { dropped_turns: dropped }),
+        ...(kept.dropped > 0 && { dropped_turns: kept.dropped }),
         ...(warnings.length > 0 && { warnings }),
       },
       text: kept.id
@@ -216,6 +158,90 @@ export const cloudChat = defineTool({
     };
   },
 });
+
+type Input = z.output<typeof inputSchema>;
+
+/** A chat ready to send: its messages, and what the conversation keeps of it. */
+interface Prepared {
+  messages: ChatMessage[];
+  conversationId: string | undefined;
+  system: string | undefined;
+  turns: Turn[];
+  images: Awaited<ReturnType<typeof readImages>>;
+}
+
+/** The images read, the conversation loaded, the model checked for eyes: nothing sent yet. */
+async function prepare(input: Input, context: ToolContext): Promise<Prepared> {
+  const { client, call, caller, conversations, config } = context;
+  const images = input.images
+    ? await readImages(input.images, {
+        maxBytes: config.imageMaxBytes,
+        maxTotalBytes: config.imagesMaxTotalBytes,
+        allowFiles: context.transport === "stdio",
+      })
+    : [];
+  const { system: givenSystem, turns } = newTurns(input);
+  if (images.length > 0 && !turns.some((t) => t.role === "user")) {
+    throw new ToolFailure(
+      "images go with a user message: give a prompt, or messages that hold a user message.",
+    );
+  }
+  const keeping = conversations.config.enabled;
+  if (input.conversation_id !== undefined && !keeping) {
+    throw new ToolFailure(
+      "conversation_id cannot be used: this server keeps no conversations (OLLAMA_MCP_CONVERSATIONS=off). Send the earlier turns with messages instead.",
+    );
+  }
+  let conversationId = input.conversation_id;
+  let earlier: Turn[] = [];
+  let storedSystem: string | undefined;
+  if (conversationId === undefined) {
+    conversationId = keeping ? conversations.newId() : undefined;
+  } else {
+    const stored = await conversations.load(caller.owner, conversationId);
+    if (!stored) throw new ToolFailure(unknownConversation(conversationId, conversations.config));
+    earlier = stored.turns;
+    storedSystem = stored.system;
+  }
+  const system = givenSystem ?? storedSystem;
+  if (images.length > 0) await checkCanSee(client, input.model, call);
+  const messages = withFormatInstruction(
+    [
+      ...(system ? [{ role: "system" as const, content: system }] : []),
+      ...earlier,
+      ...withImages(turns, images),
+    ],
+    input.format,
+  );
+  return { messages, conversationId, system, turns, images };
+}
+
+/** The model's answer, with progress as it streams; a refusal of images says so. */
+async function ask(
+  input: Input,
+  context: ToolContext,
+  { messages, images }: Prepared,
+): Promise<ChatReply & { route: Route }> {
+  const { client, call, progress } = context;
+  try {
+    return await client.chat(
+      {
+        model: input.model,
+        messages,
+        think: input.think,
+        format: input.format,
+        options: input.options,
+      },
+      {
+        ...call,
+        onProgress: ({ receivedChars }) =>
+          progress.report(receivedChars, `received ${receivedChars} characters`),
+      },
+    );
+  } catch (error) {
+    throw images.length > 0 ? await imageRefusal(error, client, input.model, call) : error;
+  }
+}
 
 /** The system message and the turns this call adds to the conversation. */
 function newTurns(input: z.output<typeof inputSchema>): {
