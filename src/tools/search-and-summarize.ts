@@ -119,57 +119,17 @@ export const searchAndSummarize = defineTool({
     const total = hits.length + (input.synthesize ? 2 : 1);
     progress.report(1, `found ${hits.length} results; summarising`, { total, force: true });
 
-    let finished = 0;
-    const settled = await settleWithConcurrency(hits, config.summaryConcurrency, async (hit) => {
-      try {
-        return await summarizeHit(context, input, hit, usage, ran);
-      } finally {
-        finished++;
-        progress.report(1 + finished, `summarised ${finished} of ${hits.length}`, {
-          total,
-          force: true,
-        });
-      }
-    });
-    const sources: Source[] = hits.map((hit, i) => {
-      const outcome = settled[i];
-      const base = { index: i + 1, title: hit.title, url: hit.url };
-      if (outcome?.status === "fulfilled") return { ...base, ...outcome.value };
-      return { ...base, error: errorMessage(outcome?.reason) };
-    });
+    const sources = await summarizeAll(context, input, hits, usage, ran, total);
     const summarized = sources.filter(
-      (s): s is Source & { summary: string } => s.summary !== undefined,
+      (source): source is Source & { summary: string } => source.summary !== undefined,
     );
-    if (hits.length > 0 && summarized.length === 0) {
-      throw (settled.find((s) => s.status === "rejected") as PromiseRejectedResult).reason;
-    }
-
     const warnings: string[] = [];
     let answer: string | undefined;
     if (input.synthesize && summarized.length > 0) {
       progress.report(total - 0.5, "writing the answer", { total, force: true });
-      try {
-        const reply = await client.chat(
-          {
-            model: input.model,
-            messages: [
-              { role: "system", content: SYNTHESIS_SYSTEM_PROMPT },
-              { role: "user", content: synthesisUserPrompt(input.query, summarized) },
-            ],
-          },
-          { ...call, waitForSlot: true },
-        );
-        addUsage(usage, reply.usage);
-        answer = reply.content.trim();
-        const unknown = citedIndices(answer).filter((n) => !summarized.some((s) => s.index === n));
-        if (unknown.length)
-          warnings.push(
-            `the answer cites sources that do not exist: ${unknown.map((n) => `[${n}]`).join(" ")}`,
-          );
-      } catch (error) {
-        if (call.signal?.aborted) throw error;
-        warnings.push(`the cited answer could not be written: ${errorMessage(error)}`);
-      }
+      const written = await citedAnswer(context, input, summarized, usage);
+      answer = written.answer;
+      warnings.push(...written.warnings);
       progress.report(total, "done", { total, force: true });
     }
 
@@ -189,6 +149,77 @@ export const searchAndSummarize = defineTool({
     };
   },
 });
+
+/** Each hit summarised, a few at a time; a hit that failed says why, in its place. */
+async function summarizeAll(
+  context: ToolContext,
+  input: SummaryOptions,
+  hits: WebSearchHit[],
+  usage: Usage,
+  ran: { model?: string; route?: Route },
+  total: number,
+): Promise<Source[]> {
+  let finished = 0;
+  const settled = await settleWithConcurrency(
+    hits,
+    context.config.summaryConcurrency,
+    async (hit) => {
+      try {
+        return await summarizeHit(context, input, hit, usage, ran);
+      } finally {
+        finished++;
+        context.progress.report(1 + finished, `summarised ${finished} of ${hits.length}`, {
+          total,
+          force: true,
+        });
+      }
+    },
+  );
+  const sources: Source[] = hits.map((hit, i) => {
+    const outcome = settled[i];
+    const base = { index: i + 1, title: hit.title, url: hit.url };
+    if (outcome?.status === "fulfilled") return { ...base, ...outcome.value };
+    return { ...base, error: errorMessage(outcome?.reason) };
+  });
+  if (hits.length > 0 && sources.every((source) => source.summary === undefined)) {
+    throw (settled.find((s) => s.status === "rejected") as PromiseRejectedResult).reason;
+  }
+  return sources;
+}
+
+/** One answer citing the summaries as [n]; if it cannot be written, the summaries stand. */
+async function citedAnswer(
+  context: ToolContext,
+  input: SummaryOptions,
+  summarized: (Source & { summary: string })[],
+  usage: Usage,
+): Promise<{ answer?: string; warnings: string[] }> {
+  const { client, call } = context;
+  try {
+    const reply = await client.chat(
+      {
+        model: input.model,
+        messages: [
+          { role: "system", content: SYNTHESIS_SYSTEM_PROMPT },
+          { role: "user", content: synthesisUserPrompt(input.query, summarized) },
+        ],
+      },
+      { ...call, waitForSlot: true },
+    );
+    addUsage(usage, reply.usage);
+    const answer = reply.content.trim();
+    const unknown = citedIndices(answer).filter((n) => !summarized.some((s) => s.index === n));
+    return {
+      answer,
+      warnings: unknown.length
+        ? [`the answer cites sources that do not exist: ${unknown.map((n) => `[${n}]`).join(" ")}`]
+        : [],
+    };
+  } catch (error) {
+    if (call.signal?.aborted) throw error;
+    return { warnings: [`the cited answer could not be written: ${errorMessage(error)}`] };
+  }
+}
 
 interface SummaryOptions {
   query: string;
