@@ -43,7 +43,7 @@ export type CheckKey = (
  * with a code. Every other outcome shows the form again (with a new nonce) and says why.
  */
 export function signInForm(deps: SignInFormDeps) {
-  const { grants, slowdown, page, log } = deps;
+  const { grants, page, log } = deps;
 
   const refuse = (res: ServerResponse, status: number, message: string) =>
     sendSignInPage(res, status, page, { message });
@@ -76,45 +76,9 @@ export function signInForm(deps: SignInFormDeps) {
       );
     }
 
-    const address = deps.addressOf(req);
-    const attempt = await slowdown.attempt(address);
-    if ("waitMs" in attempt) {
-      const seconds = Math.ceil(attempt.waitMs / 1000);
-      res.setHeader("retry-after", String(seconds));
-      return showAgain(
-        429,
-        `Too many keys were refused from your network. Try again in ${seconds} seconds.`,
-      );
-    }
-    const aborted = new AbortController();
-    res.on("close", () => aborted.abort());
-    try {
-      await deps.checkKey(key, { signal: aborted.signal, lane: keyOwner(key) });
-      await slowdown.takeBack(address, attempt.handle);
-    } catch (error) {
-      // Only a key ollama.com refused stays counted.
-      if (!(error instanceof AuthError)) await slowdown.takeBack(address, attempt.handle);
-      if (aborted.signal.aborted) return;
-      if (error instanceof AuthError) {
-        log.log("info", "oauth: ollama.com refused a key on the sign-in form", {
-          client: signIn.clientId,
-        });
-        return showAgain(
-          401,
-          "ollama.com did not accept this key. Check that you copied all of it, or create a new one.",
-        );
-      }
-      log.log("warning", "oauth: a key could not be checked with ollama.com", {
-        error: error instanceof UpstreamError ? error.name : "error",
-      });
-      return showAgain(
-        503,
-        error instanceof RateLimitedError
-          ? "ollama.com asked for a pause. Try again in a minute."
-          : "The key could not be checked with ollama.com just now. Try again in a moment.",
-      );
-    }
-
+    const refused = await checkWithOllama(deps, req, res, key, signIn.clientId);
+    if (refused)
+      return refused.status === 0 ? undefined : showAgain(refused.status, refused.message);
     const code = await grants.issueCode(signIn, key);
     log.log("info", "oauth: signed in", { client: signIn.clientId, caller: keyOwner(key) });
     const back = new URL(signIn.redirectUri);
@@ -136,4 +100,58 @@ export function signInForm(deps: SignInFormDeps) {
       refuse(res, 503, "Signing in is not possible right now. Try again in a moment.");
     }
   };
+}
+
+/**
+ * The key checked with ollama.com, counted against the sender's address first (so that a burst
+ * cannot outrun the slowdown): undefined when it is accepted; else the page's status and why
+ * (status 0: the browser left, nothing to show).
+ */
+async function checkWithOllama(
+  deps: SignInFormDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  key: string,
+  clientId: string,
+): Promise<{ status: number; message: string } | undefined> {
+  const { slowdown, log } = deps;
+  const address = deps.addressOf(req);
+  const attempt = await slowdown.attempt(address);
+  if ("waitMs" in attempt) {
+    const seconds = Math.ceil(attempt.waitMs / 1000);
+    res.setHeader("retry-after", String(seconds));
+    return {
+      status: 429,
+      message: `Too many keys were refused from your network. Try again in ${seconds} seconds.`,
+    };
+  }
+  const aborted = new AbortController();
+  res.on("close", () => aborted.abort());
+  try {
+    await deps.checkKey(key, { signal: aborted.signal, lane: keyOwner(key) });
+    await slowdown.takeBack(address, attempt.handle);
+    return undefined;
+  } catch (error) {
+    // Only a key ollama.com refused stays counted.
+    if (!(error instanceof AuthError)) await slowdown.takeBack(address, attempt.handle);
+    if (aborted.signal.aborted) return { status: 0, message: "" };
+    if (error instanceof AuthError) {
+      log.log("info", "oauth: ollama.com refused a key on the sign-in form", { client: clientId });
+      return {
+        status: 401,
+        message:
+          "ollama.com did not accept this key. Check that you copied all of it, or create a new one.",
+      };
+    }
+    log.log("warning", "oauth: a key could not be checked with ollama.com", {
+      error: error instanceof UpstreamError ? error.name : "error",
+    });
+    return {
+      status: 503,
+      message:
+        error instanceof RateLimitedError
+          ? "ollama.com asked for a pause. Try again in a minute."
+          : "The key could not be checked with ollama.com just now. Try again in a moment.",
+    };
+  }
 }
