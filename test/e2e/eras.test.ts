@@ -12,18 +12,14 @@ import {
   StreamableHTTPClientTransport,
 } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
-import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport as V1StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport as V1StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { textOf, until } from "../harness.js";
 import { RedisServer } from "../redis-server.js";
 import { assertBuilt, BIN, binEnv } from "../spawn-bin.js";
-import { testTools } from "../test-tools.js";
+import { testTools, type V1Client, type V1Sdk, v1Sdk } from "../test-tools.js";
 import { MCP_HEADERS, useHttpBins } from "./http-harness.js";
 
 const MODERN = "2026-07-28";
-const CLAUDE = join(import.meta.dirname, "../../node_modules/.bin/claude");
 const runFile = promisify(execFile);
 
 const t = useHttpBins();
@@ -42,8 +38,13 @@ function modernClient(): Client {
   return client;
 }
 
+let V1: V1Sdk;
+beforeAll(async () => {
+  V1 = await v1Sdk();
+}, 300_000);
+
 function v1Client(): V1Client {
-  const client = new V1Client({ name: "eras-e2e-v1", version: "1.0.0" });
+  const client = new V1.Client({ name: "eras-e2e-v1", version: "1.0.0" });
   closers.push(() => client.close());
   return client;
 }
@@ -106,7 +107,7 @@ describe("over stdio", () => {
   it("serves a 2025 client (the v1 SDK's) with initialize at 2025-11-25", async () => {
     const client = v1Client();
     await client.connect(
-      new V1StdioClientTransport({ command: process.execPath, args: [BIN], env: binEnv(t.fake) }),
+      new V1.StdioClientTransport({ command: process.execPath, args: [BIN], env: binEnv(t.fake) }),
     );
     expect(client.getServerVersion()?.name).toBe("ollama-cloud-mcp");
     expect((await client.listTools()).tools).toHaveLength(10);
@@ -140,7 +141,7 @@ describe("over HTTP", () => {
     expect((await modern.listTools()).tools).toHaveLength(10);
 
     const legacy = v1Client();
-    const legacyTransport = new V1StreamableHTTPClientTransport(new URL(bin.url));
+    const legacyTransport = new V1.StreamableHTTPClientTransport(new URL(bin.url));
     await legacy.connect(legacyTransport);
     expect(legacyTransport.sessionId).toBeTruthy();
     expect(legacyTransport.protocolVersion).toBe("2025-11-25");
@@ -239,7 +240,7 @@ describe("over HTTP", () => {
   it("frees the request to Ollama when a 2025 client sends notifications/cancelled", async () => {
     const bin = await t.start();
     const client = v1Client();
-    await client.connect(new V1StreamableHTTPClientTransport(new URL(bin.url)));
+    await client.connect(new V1.StreamableHTTPClientTransport(new URL(bin.url)));
     t.fake.inject("chat", { hang: true });
     const controller = new AbortController();
     const call = client
@@ -377,8 +378,9 @@ describe("Claude Code 2.1.332", () => {
   async function claudeList(args: string[]): Promise<string> {
     home = mkdtempSync(join(tmpdir(), "ocm-claude-eras-"));
     const env = { PATH: process.env.PATH ?? "", HOME: home, DISABLE_AUTOUPDATER: "1" };
-    await runFile(CLAUDE, ["mcp", "add", ...args], { env, cwd: home });
-    const { stdout } = await runFile(CLAUDE, ["mcp", "list"], { env, cwd: home, timeout: 60_000 });
+    const claude = (await testTools()).bin("claude");
+    await runFile(claude, ["mcp", "add", ...args], { env, cwd: home });
+    const { stdout } = await runFile(claude, ["mcp", "list"], { env, cwd: home, timeout: 60_000 });
     return stdout;
   }
 

@@ -25,6 +25,7 @@ import {
 } from "../oauth-client.js";
 import { RedisServer } from "../redis-server.js";
 import { BIN, binEnv, type HttpBin } from "../spawn-bin.js";
+import { testTools } from "../test-tools.js";
 import { useHttpBins } from "./http-harness.js";
 
 const run = promisify(execFile);
@@ -32,7 +33,6 @@ const SECRET = "e2e-oauth-secret-of-more-than-32-bytes-5a7c";
 const BRAVO = "ollama-key-bravo-7d1e54";
 /** Debian's chromium (.ci/run installs it), or the browser CHROMIUM names. */
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const CLAUDE = join(import.meta.dirname, "../../node_modules/.bin/claude");
 const ARTIFACTS = join(import.meta.dirname, "../../test-results");
 
 const t = useHttpBins();
@@ -273,11 +273,12 @@ describe("OAuth sign-in, end to end (MCP_HTTP_AUTH=oauth)", () => {
     const home = mkdtempSync(join(tmpdir(), "ocm-claude-home-"));
     const env = { PATH: process.env.PATH ?? "", HOME: home, DISABLE_AUTOUPDATER: "1" };
     try {
-      await run(CLAUDE, ["mcp", "add", "--transport", "http", "ollama-cloud", bin.url], {
+      const claude = (await testTools()).bin("claude");
+      await run(claude, ["mcp", "add", "--transport", "http", "ollama-cloud", bin.url], {
         env,
         cwd: home,
       });
-      const { stdout } = await run(CLAUDE, ["mcp", "list"], { env, cwd: home, timeout: 60_000 });
+      const { stdout } = await run(claude, ["mcp", "list"], { env, cwd: home, timeout: 60_000 });
       expect(stdout).toMatch(/ollama-cloud: .* - ! Needs authentication/);
     } finally {
       rmSync(home, { recursive: true, force: true });
