@@ -91,7 +91,12 @@ export function registerTools(
         const log = fanOut(
           deps.stderr,
           mcpLogger(
-            (params) => ctx.mcpReq.notify({ method: "notifications/message", params }),
+            // A 2026-07-28 line rides its request's stream. A 2025 line goes to the session, as
+            // before: a deferred job's lines then still reach a client after its call returned.
+            (params) =>
+              ctx.mcpReq.envelope
+                ? ctx.mcpReq.notify({ method: "notifications/message", params })
+                : server.server.sendLoggingMessage(params, ctx.sessionId),
             levelFor(ctx),
           ),
         );
