@@ -124,6 +124,7 @@ export interface HttpOptions {
   oauthSecretFile: string | undefined;
   /** Hosts OAuth redirect URIs may point at; "loopback" allows 127.0.0.1, [::1] and localhost. */
   oauthRedirectHosts: string[];
+  /** Hosts whose client metadata documents may be fetched (empty: any public host). */
   oauthClientIdHosts: string[];
   oauthAccessTtlMs: number;
   oauthRefreshTtlMs: number;
@@ -659,8 +660,7 @@ function publicUrlSetting(value: string | undefined): string | undefined {
   return url.href.replace(/\/+$/, "").replace(/\/mcp$/, "");
 }
 
-/** Host names (no scheme, port or path), or "loopback". */
-/** Host names, and "loopback", for one of the OAuth host lists. */
+/** Host names (no scheme, port or path), and "loopback", for one of the OAuth host lists. */
 function hostsSetting(hosts: string[], setting: Setting): string[] {
   for (const host of hosts) {
     if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(host)) {

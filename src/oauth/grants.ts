@@ -421,8 +421,10 @@ export class Grants {
     await this.store.delete(keys.family(id));
   }
 
-  /** A client someone signed in through is kept as long as its sign-ins may last. */
-  /** Keeps a registration for at least `ms`, out of reach of the unused ones' eviction. */
+  /**
+   * Keeps a registration out of reach of the unused ones' eviction, for a day or `ms` if that is
+   * longer. (A client named by its metadata document has no registration to keep.)
+   */
   private async holdClient(id: string, ms: number): Promise<void> {
     const record = readStored(clientSchema, await this.store.get(keys.client(id)));
     if (!record) return;
@@ -430,6 +432,7 @@ export class Grants {
     await this.writeClient(id, record.info, record.secret, Math.max(ms, UNCLAIMED_CLIENT_TTL_MS));
   }
 
+  /** A client someone signed in through is kept as long as its sign-ins may last. */
   private async claimClient(id: string): Promise<void> {
     const record = readStored(clientSchema, await this.store.get(keys.client(id)));
     if (!record) return;
