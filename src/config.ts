@@ -610,18 +610,42 @@ const OAUTH_ONLY = [
   HTTP_SETTINGS.trustedProxies,
 ] as const;
 
-/** OAuth settings given to a server that does not sign people in: silently ignored, they mislead. */
+/**
+ * Settings given that this start does not read: silently ignored, they mislead. HTTP settings
+ * without --http (`--port 3000` alone serves stdio), and sign-in settings without sign-in.
+ */
 function ignoredSettings(flags: Flags, env: Env, http: HttpOptions): string[] {
+  const givenOf = (settings: readonly Setting[]) =>
+    settings
+      .filter(
+        (setting) =>
+          env[setting.env] !== undefined ||
+          (setting.flag !== undefined && flags[setting.flag] !== undefined),
+      )
+      .map((setting) =>
+        setting.flag && flags[setting.flag] !== undefined ? `--${setting.flag}` : setting.env,
+      );
+  const said = (given: string[], why: string) =>
+    `${given.join(", ")} ${given.length === 1 ? "is" : "are"} ignored: ${why}`;
+  if (!http.enabled) {
+    const httpOnly = Object.values(HTTP_SETTINGS).filter(
+      (setting) => setting !== HTTP_SETTINGS.enabled && setting !== HTTP_SETTINGS.shutdownGraceMs,
+    );
+    const given = givenOf(httpOnly);
+    return given.length === 0
+      ? []
+      : [said(given, "this start serves stdio. Add --http (or MCP_HTTP=true) to serve HTTP.")];
+  }
   if (http.auth === "oauth") return [];
-  const given = OAUTH_ONLY.filter(
-    (setting) =>
-      env[setting.env] !== undefined ||
-      (setting.flag !== undefined && flags[setting.flag] !== undefined),
-  ).map((setting) => setting.env);
-  if (given.length === 0) return [];
-  return [
-    `${given.join(", ")} ${given.length === 1 ? "is" : "are"} ignored: only sign-in reads ${given.length === 1 ? "it" : "them"}, and it is off (set MCP_HTTP_AUTH=oauth, with --http, to turn it on).`,
-  ];
+  const given = givenOf(OAUTH_ONLY);
+  return given.length === 0
+    ? []
+    : [
+        said(
+          given,
+          "only sign-in reads that, and it is off (set MCP_HTTP_AUTH=oauth to turn it on).",
+        ),
+      ];
 }
 
 function authSetting(value: string): "token" | "oauth" {
@@ -782,9 +806,13 @@ function checkOAuth(config: ServerConfig, http: HttpOptions): void {
       );
     }
   }
-  if (!http.oauthSecret || Buffer.byteLength(http.oauthSecret) < 32) {
+  if (!http.oauthSecret) {
     refuse(
       "needs MCP_OAUTH_SECRET: at least 32 random bytes, e.g. `openssl rand -base64 32` (from the environment or MCP_OAUTH_SECRET_FILE, never a flag).",
+    );
+  } else if (Buffer.byteLength(http.oauthSecret) < 32) {
+    refuse(
+      `needs an MCP_OAUTH_SECRET of at least 32 bytes; this one has ${Buffer.byteLength(http.oauthSecret)}. Make one with \`openssl rand -base64 32\`.`,
     );
   }
   if (http.keys === "client") {

@@ -129,6 +129,14 @@ async function serveHttp(http: HttpOptions, log: OpsLogger, services: Services):
       store: services.store,
       checkKey: (apiKey, options) => services.upstream.checkKey(apiKey, options),
     },
+  }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "EADDRINUSE" && error.code !== "EACCES") throw error;
+    writeErr(
+      error.code === "EADDRINUSE"
+        ? `port ${http.port} on ${http.host} is already in use (MCP_HTTP_PORT, --port): stop what is listening there, or pick another port.`
+        : `port ${http.port} on ${http.host} may not be used by this user (MCP_HTTP_PORT, --port): pick a port above 1023.`,
+    );
+    process.exit(2);
   });
   // With sign-in, clients must use the public URL: it is the OAuth resource they are given.
   writeErr(

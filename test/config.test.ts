@@ -330,6 +330,22 @@ describe("OAuth sign-in (MCP_HTTP_AUTH=oauth)", () => {
     });
   });
 
+  it("says which HTTP settings a stdio start ignores, and a too-short secret for what it is", () => {
+    expect(parseCli(["--port", "3000"], { OLLAMA_API_KEY: "k" })).toMatchObject({
+      warnings: [
+        "--port is ignored: this start serves stdio. Add --http (or MCP_HTTP=true) to serve HTTP.",
+      ],
+    });
+    expect(parseCli([], { OLLAMA_API_KEY: "k", MCP_HTTP_TOKEN: "t" })).toMatchObject({
+      warnings: [
+        "MCP_HTTP_TOKEN is ignored: this start serves stdio. Add --http (or MCP_HTTP=true) to serve HTTP.",
+      ],
+    });
+    expect(() => parseCli([], { ...env, MCP_OAUTH_SECRET: "a-secret-of-26-characters." })).toThrow(
+      /needs an MCP_OAUTH_SECRET of at least 32 bytes; this one has 26/,
+    );
+  });
+
   it("says which sign-in settings a server without sign-in ignores", () => {
     const action = parseCli([], {
       MCP_HTTP: "1",
@@ -339,7 +355,7 @@ describe("OAuth sign-in (MCP_HTTP_AUTH=oauth)", () => {
     });
     expect(action).toMatchObject({
       warnings: [
-        "MCP_PUBLIC_URL, MCP_OAUTH_SECRET are ignored: only sign-in reads them, and it is off (set MCP_HTTP_AUTH=oauth, with --http, to turn it on).",
+        "MCP_PUBLIC_URL, MCP_OAUTH_SECRET are ignored: only sign-in reads that, and it is off (set MCP_HTTP_AUTH=oauth to turn it on).",
       ],
     });
     expect(parseCli([], { ...env })).toMatchObject({ warnings: [] });
@@ -383,7 +399,7 @@ describe("OAuth sign-in (MCP_HTTP_AUTH=oauth)", () => {
     [{ MCP_PUBLIC_URL: "https://example.com/ollama" }, /not a path \(\/ollama\)/],
     [{ MCP_PUBLIC_URL: "https://u:p@example.com" }, /without credentials/],
     [{ MCP_OAUTH_SECRET: undefined }, /needs MCP_OAUTH_SECRET: at least 32 random bytes/],
-    [{ MCP_OAUTH_SECRET: "too-short" }, /needs MCP_OAUTH_SECRET: at least 32 random bytes/],
+    [{ MCP_OAUTH_SECRET: "too-short" }, /at least 32 bytes; this one has 9/],
     [
       { MCP_OAUTH_SECRET_FILE: "/nonexistent/secret" },
       /takes MCP_OAUTH_SECRET or MCP_OAUTH_SECRET_FILE, not both/,

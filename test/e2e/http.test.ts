@@ -265,6 +265,18 @@ describe("HTTP rules", () => {
     expect(late).toBeInstanceOf(Error);
   });
 
+  it("says which port is taken, by which setting, and what to do (exit 2)", async () => {
+    const first = await t.start();
+    const { port } = new URL(first.url);
+    const failure = await run(process.execPath, [BIN, "--http", "--port", port], {
+      env: binEnv(t.fake),
+    }).catch((error: { code: number; stderr: string }) => error);
+    expect(failure).toMatchObject({ code: 2 });
+    expect((failure as { stderr: string }).stderr).toContain(
+      `port ${port} on 127.0.0.1 is already in use (MCP_HTTP_PORT, --port): stop what is listening there, or pick another port.`,
+    );
+  });
+
   it("refuses to listen beyond loopback without a token", async () => {
     const failure = await run(
       process.execPath,
