@@ -149,6 +149,15 @@ describe("cloud_usage", () => {
     expect(accountRequests()).toHaveLength(0);
   });
 
+  it("says OLLAMA_API_KEY is not set, as every other tool does, in the default cloud mode", async () => {
+    const mcp = await t.server({ OLLAMA_API_KEY: undefined });
+    const usage = textOf(await mcp.call("cloud_usage", {}));
+    expect(usage).toBe(textOf(await mcp.call("web_search", { query: "q" })));
+    expect(usage).toMatch(/^OLLAMA_API_KEY is not set/);
+    expect(usage).not.toMatch(/local Ollama/);
+    expect(t.fake.requests).toHaveLength(0);
+  });
+
   it("says it needs OLLAMA_API_KEY when the cloud is reached through a local Ollama", async () => {
     const mcp = await t.server({ OLLAMA_API_KEY: undefined, OLLAMA_MODE: "hybrid" });
     const result = await mcp.call("cloud_usage", {});
@@ -205,8 +214,21 @@ describe("refusals for spent credits say what is left and what to do", () => {
     t.fake.inject("chat", { status: 402, body: { error: "no credits" } });
     t.fake.inject("balance", { status: 500, body: { error: "down" } });
     expect(textOf(await mcp.call("cloud_chat", { prompt: "x" }))).toBe(
-      "Ollama's cloud usage limit reached (402): no credits. What is left of your credits could not be read just now (UpstreamHttpError); see https://ollama.com/settings.",
+      "Ollama's cloud usage limit reached (402): no credits. What is left of your credits could not be read just now; see https://ollama.com/settings.",
     );
+  });
+});
+
+describe("what the balance's own limit is called", () => {
+  it("says so in words when the balance endpoint's own rate limit keeps it from being read", async () => {
+    const mcp = await t.server();
+    t.fake.inject("chat", { status: 402, body: { error: "no credits" } });
+    t.fake.inject("balance", { status: 429, body: { error: "rate limit exceeded" } });
+    const text = textOf(await mcp.call("cloud_chat", { prompt: "x" }));
+    expect(text).toContain(
+      "What is left of your credits could not be read just now (the balance can be asked for 10 times a minute)",
+    );
+    expect(text).not.toMatch(/Error\)/);
   });
 });
 

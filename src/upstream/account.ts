@@ -5,7 +5,15 @@ import type {
   UsageRange,
   UsageScope,
 } from "./endpoint.js";
-import { API_KEYS_URL, UpstreamError, UsageLimitError } from "./errors.js";
+import {
+  API_KEYS_URL,
+  MissingApiKeyError,
+  RateLimitedError,
+  UpstreamError,
+  UpstreamNetworkError,
+  UpstreamTimeoutError,
+  UsageLimitError,
+} from "./errors.js";
 import { isAbortError } from "./signals.js";
 import { TtlCache } from "./ttl-cache.js";
 import type { Ways } from "./ways.js";
@@ -41,7 +49,12 @@ export interface Account {
 }
 
 export function createAccount(
-  config: { apiKey: string | undefined; mode: string; localModel: string | undefined },
+  config: {
+    apiKey: string | undefined;
+    mode: string;
+    cloudVia: string;
+    localModel: string | undefined;
+  },
   ways: Ways,
   now: () => number,
 ): Account {
@@ -58,7 +71,12 @@ export function createAccount(
     },
 
     async usage(range, scope, options) {
-      if (!canAsk(options)) throw new AccountNeedsKeyError();
+      if (!canAsk(options)) {
+        // Without a local Ollama to reach the cloud through, this is no different from any
+        // other call without a key.
+        const throughOllama = config.mode !== "cloud" || config.cloudVia === "local";
+        throw throughOllama ? new AccountNeedsKeyError() : new MissingApiKeyError();
+      }
       const [held, used] = await Promise.all([
         balance(options),
         usages.getOrLoad(`${options.lane ?? ""}\u0000${range}\u0000${scope}`, () =>
@@ -77,8 +95,7 @@ export function createAccount(
           account = whatIsLeft(await balance(options), config);
         } catch (failure) {
           if (isAbortError(failure)) throw failure;
-          const why = failure instanceof UpstreamError ? failure.name : "an error";
-          account = `What is left of your credits could not be read just now (${why}); see ${SETTINGS_URL}.`;
+          account = `What is left of your credits could not be read just now${whyUnread(failure)}; see ${SETTINGS_URL}.`;
         }
       }
       return new UsageLimitError(
@@ -127,4 +144,14 @@ export function when(iso: string): string {
   const time = Date.parse(iso);
   if (Number.isNaN(time)) return iso;
   return `${new Date(time).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+/** Why the balance could not be read, in words for people (never an error's class name). */
+function whyUnread(failure: unknown): string {
+  if (failure instanceof RateLimitedError || failure instanceof UsageLimitError) {
+    return " (the balance can be asked for 10 times a minute)";
+  }
+  if (failure instanceof UpstreamTimeoutError) return " (ollama.com did not answer in time)";
+  if (failure instanceof UpstreamNetworkError) return " (ollama.com could not be reached)";
+  return "";
 }
