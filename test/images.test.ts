@@ -79,9 +79,18 @@ describe("cloud_chat images", () => {
       /^images\[0\] is a data: URI of text\/plain, not an image/,
     ],
     [["data:image/png,rawbytes"], /^images\[0\] is a data: URI that is not base64/],
-    [["cat.png"], /^images\[0\] is neither base64 nor/],
-    [["/no/such/file.png"], /^images\[0\] \(\/no\/such\/file\.png\) cannot be read: ENOENT/],
-    [[PNG.toString("base64"), "%%%"], /^images\[1\] is neither base64 nor/],
+    [
+      ["cat.png"],
+      /^images\[0\] \(cat\.png\) looks like a relative file path: give an absolute path, such as \/home\/you\/cat\.png,/,
+    ],
+    [
+      ["/no/such/file.png"],
+      /^images\[0\] \(\/no\/such\/file\.png\) cannot be read: there is no file at that path\.$/,
+    ],
+    [
+      [PNG.toString("base64"), "%%%"],
+      /^images\[1\] is not an image this server can take: send a data:image\/\.\.\.;base64, URI, plain base64, or \(over stdio\) an absolute file path\.$/,
+    ],
   ])("refuses %j, naming the item, and sends nothing", async (images, message) => {
     const mcp = await server();
     const result = await mcp.call("cloud_chat", { prompt: "x", model: VISION, images });

@@ -85,7 +85,49 @@ async function readOne(item: string, value: string, limits: ImageLimits): Promis
     }
     return readImageFile(item, value, limits.maxBytes, tooBig);
   }
+  if (!isBase64(value) && looksLikeRelativePath(value)) {
+    throw new ToolFailure(
+      limits.allowFiles
+        ? `${item} (${value}) looks like a relative file path: give an absolute path, such as /home/you/${value.replace(/^\.?[\\/]/, "")}, or the image itself as a data:image/...;base64, URI or plain base64.`
+        : `${item} (${value}) looks like a file path, and over HTTP this server does not read its own disk for a caller: send the image itself as a data:image/...;base64, URI or plain base64.`,
+    );
+  }
   return decode(item, value, limits.maxBytes, tooBig);
+}
+
+function isBase64(value: string): boolean {
+  const base64 = value.replace(/\s+/g, "");
+  return base64.length > 0 && base64.length % 4 === 0 && BASE64.test(base64);
+}
+
+/** A name with an image's extension, or a path with a separator. */
+function looksLikeRelativePath(value: string): boolean {
+  return (
+    value.length < 1_024 &&
+    (/\.(png|jpe?g|gif|webp|bmp|tiff?|heic)$/i.test(value) ||
+      /^\.{0,2}[\\/]|[\\/]\.|\\/.test(value))
+  );
+}
+
+/** Why a file could not be opened, for people. */
+function inWords(code: string | undefined): string {
+  switch (code) {
+    case "ENOENT":
+      return "there is no file at that path";
+    case "EACCES":
+    case "EPERM":
+      return "this server is not allowed to read it";
+    case "EISDIR":
+      return "it is a folder, not a file";
+    case "ENOTDIR":
+      return "a part of the path is not a folder";
+    case "ELOOP":
+      return "its symbolic links go round in a loop";
+    case "ENAMETOOLONG":
+      return "the path is too long";
+    default:
+      return "it could not be opened";
+  }
 }
 
 /**
@@ -103,7 +145,7 @@ async function readImageFile(
 ): Promise<Uint8Array> {
   const cannotRead = (error: unknown) =>
     new ToolFailure(
-      `${item} (${path}) cannot be read: ${(error as { code?: string }).code ?? "error"}.`,
+      `${item} (${path}) cannot be read: ${inWords((error as { code?: string }).code)}.`,
     );
   let file: FileHandle;
   try {
@@ -161,10 +203,8 @@ function decode(
   tooBig: (bytes: number) => Error,
 ): Uint8Array {
   const base64 = text.replace(/\s+/g, "");
-  if (!base64 || base64.length % 4 !== 0 || !BASE64.test(base64)) {
-    throw new ToolFailure(
-      `${item} is neither base64 nor ${ALLOWED.replace("plain base64, or ", "")}.`,
-    );
+  if (!isBase64(base64)) {
+    throw new ToolFailure(`${item} is not an image this server can take: send ${ALLOWED}.`);
   }
   const bytes =
     (base64.length / 4) * 3 - (base64.endsWith("==") ? 2 : base64.endsWith("=") ? 1 : 0);
