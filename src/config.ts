@@ -582,7 +582,12 @@ export function parseCli(argv: readonly string[], env: Env): CliAction {
   try {
     values = parseFlags(argv).values;
   } catch (error) {
-    throw new ConfigError(`${(error as Error).message}. Run with --help to see the options.`);
+    const unknown = /^Unknown option '--([^']+)'/.exec((error as Error).message)?.[1];
+    const meant = unknown && nearest(unknown, allFlags());
+    const hint = meant ? ` Did you mean --${meant}?` : "";
+    throw new ConfigError(
+      `${(error as Error).message}.${hint} Run with --help to see the options.`,
+    );
   }
   if (values.help) return { kind: "help" };
   if (values.version) return { kind: "version" };
@@ -595,7 +600,66 @@ export function parseCli(argv: readonly string[], env: Env): CliAction {
   const http = resolveHttpOptions(flags, env);
   if (http.keys === "client") checkCallerKeys(config, http);
   if (http.auth === "oauth") checkOAuth(config, http);
-  return { kind: "serve", config, http, warnings: ignoredSettings(flags, env, http) };
+  return {
+    kind: "serve",
+    config,
+    http,
+    warnings: [...misspelledVariables(env), ...ignoredSettings(flags, env, http)],
+  };
+}
+
+function allSettings(): Setting[] {
+  return [...Object.values(SETTINGS), ...Object.values(HTTP_SETTINGS)];
+}
+
+function allFlags(): string[] {
+  return allSettings().flatMap((setting) => (setting.flag ? [setting.flag] : []));
+}
+
+/** The Ollama server's own variables, often set in the same shell, are not typos of ours. */
+const OLLAMA_OWN_VARIABLES = new Set(
+  [
+    "CONTEXT_LENGTH",
+    "DEBUG",
+    "FLASH_ATTENTION",
+    "GPU_OVERHEAD",
+    "INTEL_GPU",
+    "KEEP_ALIVE",
+    "KV_CACHE_TYPE",
+    "LLM_LIBRARY",
+    "LOAD_TIMEOUT",
+    "MAX_LOADED_MODELS",
+    "MAX_QUEUE",
+    "MODELS",
+    "MULTIUSER_CACHE",
+    "NEW_ENGINE",
+    "NOHISTORY",
+    "NOPRUNE",
+    "NUM_PARALLEL",
+    "ORIGINS",
+    "SCHED_SPREAD",
+    "TMPDIR",
+  ].map((name) => `OLLAMA_${name}`),
+);
+
+/**
+ * Variables that look like ours but are not (OLLAMA_CLOUD_MODLE): set, and silently ignored,
+ * they mislead. Only those a few edits from a setting are named, so Ollama's own variables and
+ * other programs' pass unremarked.
+ */
+function misspelledVariables(env: Env): string[] {
+  const known = allSettings().map((setting) => setting.env);
+  return Object.keys(env)
+    .filter(
+      (name) =>
+        /^(OLLAMA|MCP)_/.test(name) && !known.includes(name) && !OLLAMA_OWN_VARIABLES.has(name),
+    )
+    .flatMap((name) => {
+      const meant = nearest(name, known);
+      return meant
+        ? [`${name} is not a setting of this server and is ignored: did you mean ${meant}?`]
+        : [];
+    });
 }
 
 /** The settings only OAuth sign-in reads. */

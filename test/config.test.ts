@@ -346,6 +346,23 @@ describe("OAuth sign-in (MCP_HTTP_AUTH=oauth)", () => {
     );
   });
 
+  it("suggests the setting a misspelled variable or flag most likely meant", () => {
+    expect(parseCli([], { OLLAMA_API_KEY: "k", OLLAMA_CLOUD_MODLE: "x" })).toMatchObject({
+      warnings: [
+        "OLLAMA_CLOUD_MODLE is not a setting of this server and is ignored: did you mean OLLAMA_CLOUD_MODEL?",
+      ],
+    });
+    // Ollama's own variables, and ones far from any setting, pass unremarked.
+    expect(
+      parseCli([], { OLLAMA_API_KEY: "k", OLLAMA_MODELS: "/m", MCP_SOMETHING_ELSE: "1" }),
+    ).toMatchObject({
+      warnings: [],
+    });
+    expect(() => parseCli(["--timout-ms", "5"], {})).toThrow(
+      "Unknown option '--timout-ms'. Did you mean --timeout-ms? Run with --help to see the options.",
+    );
+  });
+
   it("says which sign-in settings a server without sign-in ignores", () => {
     const action = parseCli([], {
       MCP_HTTP: "1",
