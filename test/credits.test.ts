@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ownKeyAuth } from "../src/caller.js";
-import type { ChatRequestBody } from "./fake-ollama-cloud.js";
+import { type ChatRequestBody, DEFAULT_PLAN } from "./fake-ollama-cloud.js";
 import { textOf, useServers } from "./harness.js";
 import { ManualClock } from "./manual-clock.js";
 
@@ -124,8 +124,13 @@ describe("cloud_usage", () => {
     });
     const limited = await mcp.call("cloud_usage", {});
     expect(limited.isError).toBe(true);
-    expect(textOf(limited)).toMatch(
-      /rate limiting requests \(429: too many requests\); retry after 40s/,
+    expect(textOf(limited)).toBe(
+      "ollama.com answers questions about credits and usage 10 times a minute, and that was reached (429: too many requests); try again in 40s. This limits only these questions: model calls and web searches go on as before.",
+    );
+    // "exceeded" would read as a usage limit anywhere else: here it is the endpoint's own.
+    t.fake.inject("usage", { status: 429, body: { error: "rate limit exceeded" } });
+    expect(textOf(await mcp.call("cloud_usage", { range: "7d" }))).toMatch(
+      /^ollama\.com answers questions about credits and usage 10 times a minute, and that was reached \(429: rate limit exceeded\); try again in a minute\./,
     );
     const team = await mcp.call("cloud_usage", { scope: "team" });
     expect(textOf(team)).toBe(
@@ -172,13 +177,41 @@ describe("cloud_usage", () => {
 describe("refusals for spent credits say what is left and what to do", () => {
   it("adds the balance to a 402, asking for it once", async () => {
     const mcp = await t.server();
+    t.fake.plan = { ...DEFAULT_PLAN, includedUsd: 0, purchasedUsd: 0 };
     t.fake.inject("chat", { status: 402, body: { error: "you have no credits left" } }, 2);
     const first = await mcp.call("cloud_chat", { prompt: "x" });
     expect(textOf(first)).toBe(
-      "Ollama's cloud usage limit reached (402): you have no credits left. Left: $72.50 of your $100.00 included credits, which renew on 2026-12-15 09:30 UTC, and $25.00 purchased. Wait until 2026-12-15 09:30 UTC, add credits at https://ollama.com/settings.",
+      "Ollama's cloud usage limit reached (402): you have no credits left. Left: $0.00 of your $100.00 included credits, which renew on 2026-12-15 09:30 UTC, and $0.00 purchased. Wait until 2026-12-15 09:30 UTC, add credits at https://ollama.com/settings.",
     );
     await mcp.call("cloud_chat", { prompt: "x" });
     expect(t.fake.requestsTo("/api/balance")).toHaveLength(1);
+  });
+
+  it("does not quote a balance that contradicts a 402 as fact", async () => {
+    const mcp = await t.server();
+    t.fake.inject("chat", { status: 402, body: { error: "you have no credits left" } });
+    expect(textOf(await mcp.call("cloud_chat", { prompt: "x" }))).toBe(
+      "Ollama's cloud usage limit reached (402): you have no credits left. The balance read just now still shows $72.50 of your $100.00 included credits, which renew on 2026-12-15 09:30 UTC, and $25.00 purchased: it can lag behind what was spent, and the cloud's refusal is what counts. See https://ollama.com/settings, add credits there.",
+    );
+  });
+
+  it("says an hourly limit lifts within the hour, not when the credits renew", async () => {
+    const mcp = await t.server();
+    const limit = "you've reached your hourly usage limit, please wait or upgrade to continue";
+    t.fake.inject("chat", { status: 429, body: { error: limit } });
+    const text = textOf(await mcp.call("cloud_chat", { prompt: "x" }));
+    expect(text).toBe(
+      `Ollama's cloud usage limit reached (429): ${limit}. This limit is hourly: it lifts within the hour, not when your credits renew. Your monthly credits: $72.50 of your $100.00 included credits, which renew on 2026-12-15 09:30 UTC, and $25.00 purchased.`,
+    );
+    expect(text).not.toMatch(/Wait until/);
+    t.fake.inject("chat", {
+      status: 429,
+      body: { error: limit },
+      headers: { "retry-after": "1200" },
+    });
+    expect(textOf(await mcp.call("cloud_chat", { prompt: "x" }))).toContain(
+      "Retry after 1200s. This limit is hourly: it lifts in 1200s, not when your credits renew.",
+    );
   });
 
   it("tells a usage limit from a plan's busy slots, and suggests a local model in hybrid mode", async () => {

@@ -6,6 +6,7 @@ import type {
   UsageScope,
 } from "./endpoint.js";
 import {
+  AccountRateLimitError,
   API_KEYS_URL,
   MissingApiKeyError,
   RateLimitedError,
@@ -87,52 +88,77 @@ export function createAccount(
     },
 
     async explainSpend(error, options) {
+      const refusal = {
+        status: error.status ?? 429,
+        hourly: HOURLY.test(error.serviceMessage ?? ""),
+      };
       let account: string;
       if (!canAsk(options)) {
         account = `What is left of your credits cannot be read through your local Ollama; see ${SETTINGS_URL}.`;
       } else {
         try {
-          account = whatIsLeft(await balance(options), config);
+          account = whatIsLeft(await balance(options), config, refusal);
         } catch (failure) {
           if (isAbortError(failure)) throw failure;
           account = `What is left of your credits could not be read just now${whyUnread(failure)}; see ${SETTINGS_URL}.`;
         }
       }
-      return new UsageLimitError(
-        error.status ?? 429,
-        error.serviceMessage,
-        error.retryAfterSeconds,
-        {
-          cause: error,
-          service: error.service,
-          account,
-        },
-      );
+      if (refusal.hourly) {
+        const lifts =
+          error.retryAfterSeconds === undefined
+            ? "within the hour"
+            : `in ${error.retryAfterSeconds}s`;
+        account = `This limit is hourly: it lifts ${lifts}, not when your credits renew. ${account}`;
+      }
+      return new UsageLimitError(refusal.status, error.serviceMessage, error.retryAfterSeconds, {
+        cause: error,
+        service: error.service,
+        account,
+      });
     },
   };
 }
 
-/** What is left, when it comes back, and what to do meanwhile, in words. */
+/** The cloud's own words for a limit of the hour ("your hourly usage limit"). */
+const HOURLY = /\bhour(ly)?\b/i;
+
+/**
+ * What is left, when it comes back, and what to do meanwhile, in words. The renewal date is the
+ * monthly credits': an hourly limit does not end then, and a balance that still shows credits
+ * beside a 402 is reported as what it is, a reading that may lag the refusal.
+ */
 export function whatIsLeft(
   balance: AccountBalance,
   config: { mode: string; localModel: string | undefined },
+  refusal: { status: number; hourly: boolean },
 ): string {
   const purchased = money(balance.purchased.balance_usd);
-  const local =
-    config.mode === "hybrid"
-      ? `, or run it on a local model (${config.localModel ? `model "${config.localModel}:local"` : "a model of your Ollama, with a :local suffix"})`
-      : "";
+  const localModel = config.localModel
+    ? `model "${config.localModel}:local"`
+    : "a model of your Ollama, with a :local suffix";
+  const local = config.mode === "hybrid" ? `, or run it on a local model (${localModel})` : "";
   const { included } = balance;
   if ("balance_usd" in included) {
     const renewed = when(included.period.until);
-    return `Left: ${money(included.balance_usd)} of your ${money(included.allowance_usd)} included credits, which renew on ${renewed}, and ${purchased} purchased. Wait until ${renewed}, add credits at ${SETTINGS_URL}${local}.`;
+    const left = `${money(included.balance_usd)} of your ${money(included.allowance_usd)} included credits, which renew on ${renewed}, and ${purchased} purchased`;
+    if (refusal.hourly) {
+      const meanwhile =
+        config.mode === "hybrid" ? ` Meanwhile, run it on a local model (${localModel}).` : "";
+      return `Your monthly credits: ${left}.${meanwhile}`;
+    }
+    if (refusal.status === 402 && included.balance_usd + balance.purchased.balance_usd > 0) {
+      return `The balance read just now still shows ${left}: it can lag behind what was spent, and the cloud's refusal is what counts. See ${SETTINGS_URL}, add credits there${local}.`;
+    }
+    return `Left: ${left}. Wait until ${renewed}, add credits at ${SETTINGS_URL}${local}.`;
   }
   const { session, weekly } = included;
   const next =
     session.remaining_percent === 0 && weekly.remaining_percent > 0
       ? when(session.resets_at)
       : when(weekly.remaining_percent === 0 ? weekly.resets_at : session.resets_at);
-  return `Left: ${session.remaining_percent}% of this session's usage (resets ${when(session.resets_at)}), ${weekly.remaining_percent}% of this week's (resets ${when(weekly.resets_at)}), and ${purchased} purchased. Wait until ${next}, add credits at ${SETTINGS_URL}${local}.`;
+  const left = `${session.remaining_percent}% of this session's usage (resets ${when(session.resets_at)}), ${weekly.remaining_percent}% of this week's (resets ${when(weekly.resets_at)}), and ${purchased} purchased`;
+  if (refusal.hourly) return `Left: ${left}.`;
+  return `Left: ${left}. Wait until ${next}, add credits at ${SETTINGS_URL}${local}.`;
 }
 
 export function money(usd: number): string {
@@ -148,7 +174,7 @@ export function when(iso: string): string {
 
 /** Why the balance could not be read, in words for people (never an error's class name). */
 function whyUnread(failure: unknown): string {
-  if (failure instanceof RateLimitedError || failure instanceof UsageLimitError) {
+  if (failure instanceof AccountRateLimitError || failure instanceof RateLimitedError) {
     return " (the balance can be asked for 10 times a minute)";
   }
   if (failure instanceof UpstreamTimeoutError) return " (ollama.com did not answer in time)";

@@ -1,6 +1,14 @@
 import { type ChatResponse, Ollama, type WebSearchRequest } from "ollama/browser";
 import * as z from "zod";
-import { MalformedResponseError, type Service, StreamError, UpstreamError } from "./errors.js";
+import {
+  AccountRateLimitError,
+  MalformedResponseError,
+  RateLimitedError,
+  type Service,
+  StreamError,
+  UpstreamError,
+  UsageLimitError,
+} from "./errors.js";
 import { type CallHooks, createSeam, type SeamDeps, type UpstreamTarget } from "./fetch-seam.js";
 import { isAbortError } from "./signals.js";
 
@@ -234,13 +242,17 @@ export function createEndpoint(target: UpstreamTarget, deps: SeamDeps): Endpoint
     },
 
     async balance(options = {}) {
-      const raw = await guarded(() => getJson("/api/balance", options), "balance", service);
+      const raw = await accountGuarded(() => getJson("/api/balance", options), "balance", service);
       return parse(balanceSchema, raw, "balance", service);
     },
 
     async usage(range, scope, options = {}) {
       const query = new URLSearchParams({ range, scope });
-      const raw = await guarded(() => getJson(`/api/usage?${query}`, options), "usage", service);
+      const raw = await accountGuarded(
+        () => getJson(`/api/usage?${query}`, options),
+        "usage",
+        service,
+      );
       return parse(usageSchema, raw, "usage", service);
     },
 
@@ -324,6 +336,25 @@ async function guarded<T>(call: () => Promise<T>, what: string, service: Service
       cause: error,
       service,
     });
+  }
+}
+
+/** A 429 from the account endpoints is their own per-minute limit, whatever its words. */
+async function accountGuarded<T>(call: () => Promise<T>, what: string, service: Service) {
+  try {
+    return await guarded(call, what, service);
+  } catch (error) {
+    if (
+      (error instanceof RateLimitedError || error instanceof UsageLimitError) &&
+      error.status === 429
+    ) {
+      throw new AccountRateLimitError(error.retryAfterSeconds, {
+        cause: error,
+        service,
+        serviceMessage: error.serviceMessage,
+      });
+    }
+    throw error;
   }
 }
 

@@ -221,6 +221,27 @@ export class RateLimitedError extends UpstreamError {
   }
 }
 
+/**
+ * ollama.com answers GET /api/balance and /api/usage 10 times a minute per key. Hitting that is
+ * not a usage limit: no credits were spent and every other call still goes through.
+ */
+export class AccountRateLimitError extends UpstreamError {
+  override name = "AccountRateLimitError";
+  readonly retryAfterSeconds: number | undefined;
+  constructor(retryAfterSeconds: number | undefined, options: ErrorOptions = {}) {
+    const when =
+      retryAfterSeconds !== undefined
+        ? `try again in ${retryAfterSeconds}s`
+        : "try again in a minute";
+    const detail = clause(options.serviceMessage);
+    super(
+      `ollama.com answers questions about credits and usage 10 times a minute, and that was reached (429${detail ? `: ${detail}` : ""}); ${when}. This limits only these questions: model calls and web searches go on as before.`,
+      { ...options, status: 429 },
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export class UpstreamTimeoutError extends UpstreamError {
   override name = "UpstreamTimeoutError";
   constructor(phase: "response" | "stream", timeoutMs: number, options: ErrorOptions = {}) {
