@@ -292,7 +292,7 @@ export const SETTINGS = {
     flag: "defer-after-ms",
     default: "45000",
     range: [0, 3_600_000],
-    help: "A cloud_chat, search_and_summarize, research or consensus call still working after this long returns a job_id for get_result and goes on (clients such as Claude Desktop end calls at about 60 s). 0 turns this off: calls always wait to the end.",
+    help: "A cloud_chat, search_and_summarize, research or consensus call still working after this long returns a job_id for get_result and goes on (Claude Desktop ends calls after about 4 minutes, and Claude Code moves them to the background after 2). 0 turns this off: calls always wait to the end.",
   },
   jobTtlMs: {
     env: "OLLAMA_MCP_JOB_TTL_MS",
