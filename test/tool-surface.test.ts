@@ -56,14 +56,17 @@ describe("the tools/list surface", () => {
     });
   });
 
-  it("gives every schema node a validation keyword, as the Inspector's --strict mode wants", async () => {
+  it("gives every schema node a validation keyword and one type, as the Inspector's --strict mode wants", async () => {
     const { tools } = await mcp.client.listTools();
     const KEYWORDS = ["type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "not"];
     const bare: string[] = [];
+    const typeArrays: string[] = [];
     const walk = (node: unknown, path: string) => {
       if (node === null || typeof node !== "object") return;
       const schema = node as Record<string, unknown>;
       if (!KEYWORDS.some((k) => k in schema)) bare.push(path);
+      // Legal, but clients that map schemas onto one `type` per node (Gemini) reject it.
+      if (Array.isArray(schema.type)) typeArrays.push(path);
       for (const [name, child] of Object.entries((schema.properties as object) ?? {})) {
         walk(child, `${path}.${name}`);
       }
@@ -80,6 +83,7 @@ describe("the tools/list surface", () => {
       walk(tool.outputSchema, `${tool.name} output`);
     }
     expect(bare).toEqual([]);
+    expect(typeArrays).toEqual([]);
   });
 
   it("names no model Ollama has retired, anywhere in the tools' descriptions", async () => {

@@ -148,11 +148,16 @@ export const jobIdField = handedOutId("job_id", "job_").describe(
 
 /**
  * Any JSON value, said explicitly: a schema node with no validation keyword at all reads as a
- * mistake to strict checkers (the Inspector's --strict warns about it).
+ * mistake to strict checkers, and so does a `type` array, which clients that map schemas onto a
+ * single-`type` dialect (Gemini's function declarations) reject. So: one `anyOf` branch per type,
+ * each titled, as zod would otherwise fold bare `{type}` branches back into a `type` array.
  */
-export const anyJsonValue = z
-  .unknown()
-  .meta({ type: ["object", "array", "string", "number", "boolean", "null"] });
+export const anyJsonValue = z.unknown().meta({
+  anyOf: ["object", "array", "string", "number", "boolean", "null"].map((type) => ({
+    type,
+    title: type,
+  })),
+});
 
 export const conversationIdField = handedOutId("conversation_id", "conv_").describe(
   "Continue a conversation: the conversation_id an earlier cloud_chat returned. Its earlier turns are sent before this prompt or these messages; the model may change between turns.",

@@ -419,14 +419,25 @@ describe("Claude Code 2.1.332", () => {
   });
 });
 
-describe("the MCP Inspector CLI 2.12", () => {
+describe("the MCP Inspector CLI 2.12, --strict", () => {
+  /** tools/list under --strict, which warns on stderr about each schema that is less portable. */
   async function inspect(args: string[]): Promise<unknown> {
     const tools = await testTools();
-    const { stdout } = await runFile(
+    const { stdout, stderr } = await runFile(
       tools.node22,
-      [tools.bin("mcp-inspector"), "--cli", "--format", "json", "--method", "tools/list", ...args],
+      [
+        tools.bin("mcp-inspector"),
+        "--cli",
+        "--strict",
+        "--format",
+        "json",
+        "--method",
+        "tools/list",
+        ...args,
+      ],
       { timeout: 120_000, env: { ...process.env, HOME: tmpdir() } },
     );
+    expect(stderr).not.toMatch(/^(Warning|Error): /m);
     return JSON.parse(stdout);
   }
 
