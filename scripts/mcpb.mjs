@@ -20,11 +20,14 @@ await cp(join(ROOT, "dist"), join(stage, "server"), { recursive: true });
 const tools = await listTools(join(stage, "server", "index.cjs"));
 await writeFile(join(stage, "manifest.json"), `${JSON.stringify(manifest(tools), null, 2)}\n`);
 
-execFileSync(MCPB, ["validate", join(stage, "manifest.json")], { stdio: "inherit" });
+// pack validates the manifest itself. Run from the stage so its listing names the bundle's own
+// paths (manifest.json, server/), not paths relative to the project.
 const output = join(outDir, `${pkg.name}-${pkg.version}.mcpb`);
 await rm(output, { force: true });
-execFileSync(MCPB, ["pack", stage, output], { stdio: "inherit" });
-process.stdout.write(`${output}\n`);
+execFileSync(MCPB, ["pack", ".", output], { cwd: stage, stdio: "inherit" });
+process.stdout.write(
+  "\nTo install it: double-click the file, or drag it onto Claude Desktop's Settings → Extensions, and fill in your Ollama API key there.\n",
+);
 
 function manifest(tools) {
   return {

@@ -32,18 +32,31 @@ interface Manifest {
 let work: string;
 let unpacked: string;
 let manifest: Manifest;
+let printed: string;
 const t = useFake();
 
 beforeAll(async () => {
   assertBuilt();
   work = mkdtempSync(join(tmpdir(), "ocm-mcpb-"));
-  await run(process.execPath, [join(ROOT, "scripts", "mcpb.mjs"), "--out", work], { cwd: ROOT });
+  printed = (
+    await run(process.execPath, [join(ROOT, "scripts", "mcpb.mjs"), "--out", work], { cwd: ROOT })
+  ).stdout;
   unpacked = join(work, "unpacked");
   await run(MCPB, ["unpack", join(work, `ollama-cloud-mcp-${pkg.version}.mcpb`), unpacked]);
   manifest = JSON.parse(readFileSync(join(unpacked, "manifest.json"), "utf8"));
 }, 120_000);
 afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
+});
+
+it("lists the bundle's own paths, names the file once, and ends with how to install it", () => {
+  expect(printed).toMatch(/^ +[\d.]+k?B manifest\.json$/m);
+  expect(printed).toMatch(/^ +[\d.]+k?B server\/index\.cjs$/m);
+  expect(printed).not.toContain("../");
+  expect(printed.split(`ollama-cloud-mcp-${pkg.version}.mcpb`).length - 1).toBe(2);
+  expect(printed.trimEnd().split("\n").at(-1)).toBe(
+    "To install it: double-click the file, or drag it onto Claude Desktop's Settings → Extensions, and fill in your Ollama API key there.",
+  );
 });
 
 /** Starts the bundle as an MCPB client would: the manifest's command, with its settings filled in. */
