@@ -159,9 +159,17 @@ describe("cloud_chat images", () => {
     });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(
-      /^Model "gpt-oss:120b" cannot take images: the service said ".*missing data required for image input.*"\. Pick a vision model \(list_models shows what is available\)\.$/,
+      /^Model "gpt-oss:120b" cannot take images: the service said ".*missing data required for image input.*"\. Pick a model whose capabilities include "vision" in list_models\.$/,
     );
     expect(t.fake.requestsTo("/api/chat")).toHaveLength(1);
+  });
+
+  it("names the default model when the call names none", async () => {
+    const mcp = await server();
+    const result = await mcp.call("cloud_chat", { prompt: "x", images: [PNG.toString("base64")] });
+    expect(textOf(result)).toBe(
+      `The default model, gpt-oss:120b, cannot take images: it does not list vision among its capabilities. Models on Ollama's cloud that can: ${VISION}.`,
+    );
   });
 
   describe("files by path: one open that cannot block, a regular file within the cap, nothing more read", () => {

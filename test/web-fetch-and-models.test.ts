@@ -85,12 +85,20 @@ describe("list_models", () => {
       expect(models[0]).toEqual({
         name: "gpt-oss:120b",
         where: "cloud",
+        capabilities: ["tools", "thinking"],
         family: "gpt-oss",
         parameter_size: "120b",
         size_bytes: 1_000_000_000,
         modified_at: "2026-01-01T00:00:00.000Z",
       });
-      expect(textOf(result)).toMatch(/^5 models:\n- gpt-oss:120b \[cloud\] \(gpt-oss, 120b\)/);
+      expect(textOf(result)).toMatch(
+        /^5 models:\n- gpt-oss:120b \[cloud\] \(gpt-oss, 120b\): tools, thinking\n/,
+      );
+      // Which models take images: Ollama's /api/show says, asked once per model and kept.
+      expect(textOf(result)).toMatch(/^- qwen3-vl:235b \[cloud\] .*: vision, tools, thinking$/m);
+      expect(t.fake.requestsTo("/api/show")).toHaveLength(5);
+      await fresh.call("list_models", {});
+      expect(t.fake.requestsTo("/api/show")).toHaveLength(5);
       expect(t.fake.requestsTo("/api/tags")[0]?.headers.authorization).toBe("Bearer fake-key-7f3a");
     } finally {
       await fresh.close();

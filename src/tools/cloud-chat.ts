@@ -1,10 +1,18 @@
 import * as z from "zod";
+import type { ServerConfig } from "../config.js";
 import type { Conversations, Turn } from "../conversations.js";
 import { describeDuration } from "../duration.js";
 import type { ModelRef } from "../model-name.js";
 import { StoreUnavailableError } from "../store/store.js";
 import { UpstreamHttpError } from "../upstream/errors.js";
-import type { CallOptions, ChatMessage, ChatReply, Route, Upstream } from "../upstream/upstream.js";
+import {
+  type CallOptions,
+  type ChatMessage,
+  type ChatReply,
+  defaultModel,
+  type Route,
+  type Upstream,
+} from "../upstream/upstream.js";
 import { defineTool, READ_ONLY_OPEN_WORLD, type ToolContext, ToolFailure } from "./define-tool.js";
 import {
   anyJsonValue,
@@ -204,7 +212,7 @@ async function prepare(input: Input, context: ToolContext): Promise<Prepared> {
     storedSystem = stored.system;
   }
   const system = givenSystem ?? storedSystem;
-  if (images.length > 0) await checkCanSee(client, input.model, call);
+  if (images.length > 0) await checkCanSee(client, modelNamed(input.model, config), call);
   const messages = withFormatInstruction(
     [
       ...(system ? [{ role: "system" as const, content: system }] : []),
@@ -239,7 +247,9 @@ async function ask(
       },
     );
   } catch (error) {
-    throw images.length > 0 ? await imageRefusal(error, client, input.model, call) : error;
+    throw images.length > 0
+      ? await imageRefusal(error, client, modelNamed(input.model, context.config), call)
+      : error;
   }
 }
 
@@ -318,38 +328,44 @@ function unknownConversation(id: string, config: Conversations["config"]): strin
   return `Unknown conversation_id "${id}": a conversation is kept ${describeDuration(config.idleMs)} after its last turn (OLLAMA_MCP_CONVERSATION_IDLE_MS), for the client that started it, and each client keeps its ${config.maxPerCaller} most recently used (OLLAMA_MCP_MAX_CONVERSATIONS_PER_CALLER). Start a new conversation: call cloud_chat without conversation_id, with the context it needs.`;
 }
 
+/** The model a call would run on, as a message names it: the default one by its name. */
+function modelNamed(model: ModelRef | undefined, config: ServerConfig): Named {
+  if (model) return { model, label: `Model "${model.input}"` };
+  return { model, label: `The default model, ${defaultModel(config).input},` };
+}
+
+interface Named {
+  model: ModelRef | undefined;
+  label: string;
+}
+
 /** Refuses images for a model that says it cannot see, naming models that can. */
-async function checkCanSee(
-  client: Upstream,
-  model: ModelRef | undefined,
-  call: CallOptions,
-): Promise<void> {
-  const capabilities = await client.capabilities(model, call);
+async function checkCanSee(client: Upstream, named: Named, call: CallOptions): Promise<void> {
+  const capabilities = await client.capabilities(named.model, call);
   if (!capabilities || capabilities.includes("vision")) return;
   throw new ToolFailure(
-    await cannotSee(client, model, call, "it does not list vision among its capabilities"),
+    await cannotSee(client, named, call, "it does not list vision among its capabilities"),
   );
 }
 
 async function cannotSee(
   client: Upstream,
-  model: ModelRef | undefined,
+  named: Named,
   call: CallOptions,
   why: string,
 ): Promise<string> {
-  const name = model ? `Model "${model.input}"` : "The default model";
   const seeing = await client.modelsWith("vision", call).catch(() => [] as string[]);
   const which = seeing.length
     ? `Models on Ollama's cloud that can: ${seeing.join(", ")}.`
-    : "Pick a vision model (list_models shows what is available).";
-  return `${name} cannot take images: ${why}. ${which}`;
+    : 'Pick a model whose capabilities include "vision" in list_models.';
+  return `${named.label} cannot take images: ${why}. ${which}`;
 }
 
 /** The upstream's own refusal of images, said so that the caller knows what to change. */
 async function imageRefusal(
   error: unknown,
   client: Upstream,
-  model: ModelRef | undefined,
+  named: Named,
   call: CallOptions,
 ): Promise<unknown> {
   if (
@@ -360,7 +376,7 @@ async function imageRefusal(
     return error;
   }
   return new ToolFailure(
-    await cannotSee(client, model, call, `the service said "${error.message}"`),
+    await cannotSee(client, named, call, `the service said "${error.message}"`),
   );
 }
 

@@ -12,6 +12,12 @@ const modelSchema = z.object({
     .describe(
       "cloud: runs on Ollama's cloud (directly or through your Ollama); local: on your Ollama.",
     ),
+  capabilities: z
+    .array(z.string())
+    .optional()
+    .describe(
+      'What it can do, as Ollama reports it: "vision" takes images, "thinking" takes think, "tools" calls tools.',
+    ),
   family: z.string().optional(),
   parameter_size: z.string().optional(),
   quantization_level: z.string().optional(),
@@ -21,18 +27,19 @@ const modelSchema = z.object({
 
 export const listModels = defineTool({
   name: "list_models",
-  summary: "the models available right now, and where each runs.",
+  summary: "the models available right now, where each runs, and what each can do.",
   title: "List Ollama cloud models",
   description:
-    "List the models available right now, with their family and size: Ollama's cloud models (the list changes as models are added and retired) and, in local or hybrid mode, the models on your own Ollama, each marked by where it runs. Use it to pick a `model` for cloud_chat or search_and_summarize.",
+    "List the models available right now, with what each can do (vision for images, thinking, tools), family and size: Ollama's cloud models (the list changes as models are added and retired) and, in local or hybrid mode, the models on your own Ollama, each marked by where it runs. Use it to pick a `model` for cloud_chat or search_and_summarize.",
   inputSchema: strictArguments({}, "list_models"),
   outputSchema: z.object({ models: z.array(modelSchema) }),
   annotations: { ...READ_ONLY_OPEN_WORLD, idempotentHint: true },
   async handle(_input, { client, call }) {
-    const models = (await client.listModels(call)).map(describeModel);
+    const models = (await client.listModels(call, { capabilities: true })).map(describeModel);
     const lines = models.map((m) => {
       const facts = [m.family, m.parameter_size].filter(Boolean).join(", ");
-      return `- ${m.name} [${m.where}]${facts ? ` (${facts})` : ""}`;
+      const can = m.capabilities?.length ? `: ${m.capabilities.join(", ")}` : "";
+      return `- ${m.name} [${m.where}]${facts ? ` (${facts})` : ""}${can}`;
     });
     return {
       structured: { models },
@@ -49,6 +56,8 @@ function describeModel(model: ListedModel): z.infer<typeof modelSchema> {
   const described = {
     name: model.name,
     where: model.where,
+    // "completion" is every chat model's; what sets one apart is the rest.
+    capabilities: model.capabilities?.filter((capability) => capability !== "completion"),
     family: text(details.family),
     parameter_size: text(details.parameter_size),
     quantization_level: text(details.quantization_level),

@@ -8,6 +8,8 @@ import type { Ways } from "./ways.js";
 
 export interface ListedModel extends TaggedModel {
   where: "cloud" | "local";
+  /** What it can do ("vision", "tools", "thinking", ...), when asked for and the server says. */
+  capabilities?: string[];
 }
 
 const CLOUD_LIST_TTL_MS = 60_000;
@@ -16,6 +18,8 @@ const SHOW_TTL_MS = 10 * 60_000;
 /** How many cloud models are asked what they can do, to name the ones that can. */
 const MODELS_PROBED = 30;
 export const SUGGESTED_MODELS = 8;
+/** /api/show requests at once when list_models asks every model what it can do. */
+const SHOWN_AT_ONCE = 8;
 
 /** What models exist, where, and what each can do: cached, as the lists change slowly. */
 export interface Catalog {
@@ -23,8 +27,8 @@ export interface Catalog {
   cloudModels(options: CallOptions): Promise<ListedModel[]>;
   /** The local Ollama's /api/tags. */
   localTags(options: CallOptions): Promise<TaggedModel[]>;
-  /** Every model this mode can run, each marked by where it runs. */
-  listModels(options: CallOptions): Promise<ListedModel[]>;
+  /** Every model this mode can run, each marked by where it runs, and what it can do if asked. */
+  listModels(options: CallOptions, ask?: { capabilities?: boolean }): Promise<ListedModel[]>;
   /** What the model a chat would run on can do, from /api/show; undefined when it does not say. */
   capabilities(model: ModelRef, options: CallOptions): Promise<string[] | undefined>;
   /** Up to a few cloud models that say they can do `capability`. */
@@ -67,6 +71,21 @@ export function createCatalog(config: ServerConfig, ways: Ways, now: () => numbe
         throw error;
       });
 
+  async function everyModel(options: CallOptions): Promise<ListedModel[]> {
+    if (config.mode === "cloud") return cloudModels(options);
+    const tags = await localTags(options);
+    const locals = tags
+      .filter((m) => !m.remote_host)
+      .map((m) => ({ ...m, where: "local" as const }));
+    if (config.mode === "local") {
+      const remotes = tags
+        .filter((m) => m.remote_host)
+        .map((m) => ({ ...m, where: "cloud" as const }));
+      return [...locals, ...remotes];
+    }
+    return [...locals, ...(await cloudModels(options))];
+  }
+
   /** Where a chat for this model would go, for asking about the model (hybrid: as chat decides). */
   async function placeOf(model: ModelRef, options: CallOptions) {
     const cloud = () => ({ endpoint: ways.cloud, name: ways.cloudName(model) });
@@ -82,19 +101,24 @@ export function createCatalog(config: ServerConfig, ways: Ways, now: () => numbe
     cloudModels,
     localTags,
 
-    async listModels(options) {
-      if (config.mode === "cloud") return cloudModels(options);
-      const tags = await localTags(options);
-      const locals = tags
-        .filter((m) => !m.remote_host)
-        .map((m) => ({ ...m, where: "local" as const }));
-      if (config.mode === "local") {
-        const remotes = tags
-          .filter((m) => m.remote_host)
-          .map((m) => ({ ...m, where: "cloud" as const }));
-        return [...locals, ...remotes];
-      }
-      return [...locals, ...(await cloudModels(options))];
+    async listModels(options, ask = {}) {
+      const models = await everyModel(options);
+      if (!ask.capabilities) return models;
+      const asked = await settleWithConcurrency(models, SHOWN_AT_ONCE, (m) => {
+        // In local mode, the cloud models listed are the local Ollama's, asked about there.
+        const onCloud = m.where === "cloud" && config.mode !== "local";
+        if (!onCloud) return showCapabilities(ways.local, m.name, options);
+        return showCapabilities(
+          ways.cloud,
+          ways.cloudViaLocal ? `${m.name}:cloud` : m.name,
+          options,
+        );
+      });
+      return models.map((m, i) => {
+        const result = asked[i];
+        if (result?.status === "rejected") throw result.reason;
+        return result?.value ? { ...m, capabilities: result.value } : m;
+      });
     },
 
     async capabilities(model, options) {

@@ -69,7 +69,7 @@ export interface Upstream {
     options?: CallOptions,
   ): Promise<{ results: WebSearchHit[]; route: Route }>;
   webFetch(url: string, options?: CallOptions): Promise<{ page: WebPage; route: Route }>;
-  listModels(options?: CallOptions): Promise<ListedModel[]>;
+  listModels(options?: CallOptions, ask?: { capabilities?: boolean }): Promise<ListedModel[]>;
   /**
    * What the model a chat would run on can do ("vision", "tools", ...), from /api/show where
    * the server offers it; undefined when it does not say.
@@ -304,14 +304,14 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
       return { page, route: cloudRoute };
     },
 
-    listModels(options = {}) {
-      return catalog.listModels(options);
+    listModels(options = {}, ask = {}) {
+      return catalog.listModels(options, ask);
     },
   };
 }
 
 /** The model a call without one uses. */
-function defaultModel(config: ServerConfig): ModelRef {
+export function defaultModel(config: ServerConfig): ModelRef {
   if (config.mode === "local") {
     if (!config.localModel) {
       throw new RoutingError(
