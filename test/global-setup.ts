@@ -22,8 +22,5 @@ export default function setup() {
         `${leaks.length} of ${lines.length} requests to a local Ollama carried an Authorization header: ${JSON.stringify(leaks.slice(0, 3))}`,
       );
     }
-    console.info(
-      `key check: none of ${lines.length} requests to local Ollama fakes carried Authorization`,
-    );
   };
 }

@@ -4,6 +4,7 @@ import type {
   OAuthClientInformationMixed,
   OAuthClientMetadata,
   OAuthClientProvider,
+  OAuthDiscoveryState,
   OAuthTokens,
 } from "@modelcontextprotocol/client";
 import {
@@ -55,6 +56,7 @@ export class SignInWithKey implements OAuthClientProvider {
   private client: OAuthClientInformationMixed | undefined;
   private saved: OAuthTokens | undefined;
   private verifier = "";
+  private discovered: OAuthDiscoveryState | undefined;
 
   constructor(
     private readonly apiKey: string,
@@ -104,6 +106,15 @@ export class SignInWithKey implements OAuthClientProvider {
 
   codeVerifier() {
     return this.verifier;
+  }
+
+  // Kept, as a real app keeps them, so the SDK checks the callback against the issuer it found.
+  saveDiscoveryState(state: OAuthDiscoveryState) {
+    this.discovered = state;
+  }
+
+  discoveryState() {
+    return this.discovered;
   }
 
   async redirectToAuthorization(url: URL): Promise<void> {

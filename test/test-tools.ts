@@ -116,6 +116,7 @@ export interface V1Sdk {
     command: string;
     args: string[];
     env?: Record<string, string>;
+    stderr?: "ignore" | "pipe" | "inherit";
   }) => unknown;
   StreamableHTTPClientTransport: new (
     url: URL,

@@ -95,7 +95,12 @@ describe("over stdio", () => {
   it("serves a 2026-07-28 client (the SDK's, negotiating) and lists and calls tools", async () => {
     const client = modernClient();
     await client.connect(
-      new StdioClientTransport({ command: process.execPath, args: [BIN], env: binEnv(t.fake) }),
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [BIN],
+        env: binEnv(t.fake),
+        stderr: "ignore",
+      }),
     );
     expect(client.getNegotiatedProtocolVersion()).toBe(MODERN);
     expect((await client.listTools()).tools).toHaveLength(10);
@@ -107,7 +112,12 @@ describe("over stdio", () => {
   it("serves a 2025 client (the v1 SDK's) with initialize at 2025-11-25", async () => {
     const client = v1Client();
     await client.connect(
-      new V1.StdioClientTransport({ command: process.execPath, args: [BIN], env: binEnv(t.fake) }),
+      new V1.StdioClientTransport({
+        command: process.execPath,
+        args: [BIN],
+        env: binEnv(t.fake),
+        stderr: "ignore",
+      }),
     );
     expect(client.getServerVersion()?.name).toBe("ollama-cloud-mcp");
     expect((await client.listTools()).tools).toHaveLength(10);
@@ -118,7 +128,12 @@ describe("over stdio", () => {
   it("reports progress to a 2026-07-28 client that asks for it", async () => {
     const client = modernClient();
     await client.connect(
-      new StdioClientTransport({ command: process.execPath, args: [BIN], env: binEnv(t.fake) }),
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [BIN],
+        env: binEnv(t.fake),
+        stderr: "ignore",
+      }),
     );
     expect(client.getNegotiatedProtocolVersion()).toBe(MODERN);
     const progress: Progress[] = [];

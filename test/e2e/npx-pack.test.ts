@@ -78,6 +78,7 @@ describe("the packed tarball", () => {
     const transport = new StdioClientTransport({
       command: join(prefix, "node_modules", ".bin", "ollama-cloud-mcp"),
       env: binEnv(t.fake),
+      stderr: "ignore",
     });
     const client = new Client({ name: "pack-test", version: "1.0.0" });
     await client.connect(transport);
