@@ -191,7 +191,7 @@ describe("refusals for spent credits say what is left and what to do", () => {
     const mcp = await t.server();
     t.fake.inject("chat", { status: 402, body: { error: "you have no credits left" } });
     expect(textOf(await mcp.call("cloud_chat", { prompt: "x" }))).toBe(
-      "Ollama's cloud usage limit reached (402): you have no credits left. The balance read just now still shows $72.50 of your $100.00 included credits, which renew on 2026-12-15 09:30 UTC, and $25.00 purchased: it can lag behind what was spent, and the cloud's refusal is what counts. See https://ollama.com/settings, add credits there.",
+      "Ollama's cloud usage limit reached (402): you have no credits left. The balance read just now still shows $72.50 of your $100.00 included credits, which renew on 2026-12-15 09:30 UTC, and $25.00 purchased: it can lag behind what was spent, and the cloud's refusal is what counts. Check it, or add credits, at https://ollama.com/settings.",
     );
   });
 

@@ -147,7 +147,7 @@ export function whatIsLeft(
       return `Your monthly credits: ${left}.${meanwhile}`;
     }
     if (refusal.status === 402 && included.balance_usd + balance.purchased.balance_usd > 0) {
-      return `The balance read just now still shows ${left}: it can lag behind what was spent, and the cloud's refusal is what counts. See ${SETTINGS_URL}, add credits there${local}.`;
+      return `The balance read just now still shows ${left}: it can lag behind what was spent, and the cloud's refusal is what counts. Check it, or add credits, at ${SETTINGS_URL}${local}.`;
     }
     return `Left: ${left}. Wait until ${renewed}, add credits at ${SETTINGS_URL}${local}.`;
   }
