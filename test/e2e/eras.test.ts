@@ -91,17 +91,15 @@ async function modernPost(
   return { status: response.status, headers: response.headers, messages };
 }
 
+/** The built bin as a stdio client starts it; its log lines stay out of the test output. */
+function binOverStdio() {
+  return { command: process.execPath, args: [BIN], env: binEnv(t.fake), stderr: "ignore" as const };
+}
+
 describe("over stdio", () => {
   it("serves a 2026-07-28 client (the SDK's, negotiating) and lists and calls tools", async () => {
     const client = modernClient();
-    await client.connect(
-      new StdioClientTransport({
-        command: process.execPath,
-        args: [BIN],
-        env: binEnv(t.fake),
-        stderr: "ignore",
-      }),
-    );
+    await client.connect(new StdioClientTransport(binOverStdio()));
     expect(client.getNegotiatedProtocolVersion()).toBe(MODERN);
     expect((await client.listTools()).tools).toHaveLength(10);
     const result = await client.callTool({ name: "web_search", arguments: { query: "q" } });
@@ -111,14 +109,7 @@ describe("over stdio", () => {
 
   it("serves a 2025 client (the v1 SDK's) with initialize at 2025-11-25", async () => {
     const client = v1Client();
-    await client.connect(
-      new V1.StdioClientTransport({
-        command: process.execPath,
-        args: [BIN],
-        env: binEnv(t.fake),
-        stderr: "ignore",
-      }),
-    );
+    await client.connect(new V1.StdioClientTransport(binOverStdio()));
     expect(client.getServerVersion()?.name).toBe("ollama-cloud-mcp");
     expect((await client.listTools()).tools).toHaveLength(10);
     const result = await client.callTool({ name: "web_search", arguments: { query: "q" } });
@@ -127,14 +118,7 @@ describe("over stdio", () => {
 
   it("reports progress to a 2026-07-28 client that asks for it", async () => {
     const client = modernClient();
-    await client.connect(
-      new StdioClientTransport({
-        command: process.execPath,
-        args: [BIN],
-        env: binEnv(t.fake),
-        stderr: "ignore",
-      }),
-    );
+    await client.connect(new StdioClientTransport(binOverStdio()));
     expect(client.getNegotiatedProtocolVersion()).toBe(MODERN);
     const progress: Progress[] = [];
     await client.callTool(
