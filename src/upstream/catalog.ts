@@ -71,21 +71,6 @@ export function createCatalog(config: ServerConfig, ways: Ways, now: () => numbe
         throw error;
       });
 
-  async function everyModel(options: CallOptions): Promise<ListedModel[]> {
-    if (config.mode === "cloud") return cloudModels(options);
-    const tags = await localTags(options);
-    const locals = tags
-      .filter((m) => !m.remote_host)
-      .map((m) => ({ ...m, where: "local" as const }));
-    if (config.mode === "local") {
-      const remotes = tags
-        .filter((m) => m.remote_host)
-        .map((m) => ({ ...m, where: "cloud" as const }));
-      return [...locals, ...remotes];
-    }
-    return [...locals, ...(await cloudModels(options))];
-  }
-
   /** Where a chat for this model would go, for asking about the model (hybrid: as chat decides). */
   async function placeOf(model: ModelRef, options: CallOptions) {
     const cloud = () => ({ endpoint: ways.cloud, name: ways.cloudName(model) });
@@ -102,23 +87,18 @@ export function createCatalog(config: ServerConfig, ways: Ways, now: () => numbe
     localTags,
 
     async listModels(options, ask = {}) {
-      const models = await everyModel(options);
+      const models = await modelsOfMode(
+        config.mode,
+        () => localTags(options),
+        () => cloudModels(options),
+      );
       if (!ask.capabilities) return models;
-      const asked = await settleWithConcurrency(models, SHOWN_AT_ONCE, (m) => {
+      return withCapabilities(models, (m) =>
         // In local mode, the cloud models listed are the local Ollama's, asked about there.
-        const onCloud = m.where === "cloud" && config.mode !== "local";
-        if (!onCloud) return showCapabilities(ways.local, m.name, options);
-        return showCapabilities(
-          ways.cloud,
-          ways.cloudViaLocal ? `${m.name}:cloud` : m.name,
-          options,
-        );
-      });
-      return models.map((m, i) => {
-        const result = asked[i];
-        if (result?.status === "rejected") throw result.reason;
-        return result?.value ? { ...m, capabilities: result.value } : m;
-      });
+        m.where === "cloud" && config.mode !== "local"
+          ? showCapabilities(ways.cloud, ways.cloudViaLocal ? `${m.name}:cloud` : m.name, options)
+          : showCapabilities(ways.local, m.name, options),
+      );
     },
 
     async capabilities(model, options) {
@@ -143,6 +123,37 @@ export function createCatalog(config: ServerConfig, ways: Ways, now: () => numbe
         .slice(0, SUGGESTED_MODELS);
     },
   };
+}
+
+/** Every model a mode can run, each marked by where it runs. */
+async function modelsOfMode(
+  mode: string,
+  localTags: () => Promise<TaggedModel[]>,
+  cloudModels: () => Promise<ListedModel[]>,
+): Promise<ListedModel[]> {
+  if (mode === "cloud") return cloudModels();
+  const tags = await localTags();
+  const locals = tags.filter((m) => !m.remote_host).map((m) => ({ ...m, where: "local" as const }));
+  if (mode === "local") {
+    const remotes = tags
+      .filter((m) => m.remote_host)
+      .map((m) => ({ ...m, where: "cloud" as const }));
+    return [...locals, ...remotes];
+  }
+  return [...locals, ...(await cloudModels())];
+}
+
+/** The models, each with what its server says it can do (a few asked at a time). */
+async function withCapabilities(
+  models: ListedModel[],
+  ask: (model: ListedModel) => Promise<string[] | undefined>,
+): Promise<ListedModel[]> {
+  const asked = await settleWithConcurrency(models, SHOWN_AT_ONCE, ask);
+  return models.map((m, i) => {
+    const result = asked[i];
+    if (result?.status === "rejected") throw result.reason;
+    return result?.value ? { ...m, capabilities: result.value } : m;
+  });
 }
 
 /** Ollama names without a tag mean ":latest". */
