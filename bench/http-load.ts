@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { FAKE_API_KEY } from "../test/fake-ollama-cloud.js";
 import { bundleLikeDist } from "./launch.js";
 import { median, ms, type Row, timeIt } from "./measure.js";
-import { startFakeProcess } from "./per-call.js";
+import { benchEnv, startFakeProcess } from "./per-call.js";
 import { pairedRatio } from "./startup.js";
 
 const BIN = fileURLToPath(new URL("../dist/index.cjs", import.meta.url));
@@ -25,16 +24,9 @@ type Era = "2026-07-28" | "2025-11-25";
  */
 export async function benchHttpLoad(): Promise<Row[]> {
   const fake = await startFakeProcess();
-  const env = {
-    PATH: process.env.PATH ?? "",
-    OLLAMA_API_KEY: FAKE_API_KEY,
-    OLLAMA_CLOUD_HOST: fake.url,
-    // The same work: every call goes upstream, nothing is logged, and the 20 clients (one
-    // identity on an open loopback server) are not queued behind one caller's share.
-    OLLAMA_SEARCH_CACHE_TTL_MS: "0",
-    OLLAMA_MCP_LOG_LEVEL: "off",
-    OLLAMA_UPSTREAM_CONCURRENCY: String(CLIENTS),
-  };
+  // The 20 clients (one identity on an open loopback server) are not queued behind one
+  // caller's share.
+  const env = benchEnv(fake.url, { OLLAMA_UPSTREAM_CONCURRENCY: String(CLIENTS) });
   const ours = await listen(process.execPath, [BIN, "--http", "--port", "0"], env);
   const bare = await listen(
     process.execPath,

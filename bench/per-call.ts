@@ -23,13 +23,7 @@ const BLOCK = 50;
  */
 export async function benchPerCall(): Promise<Row[]> {
   const fake = await startFakeProcess();
-  const env = {
-    PATH: process.env.PATH ?? "",
-    OLLAMA_API_KEY: FAKE_API_KEY,
-    OLLAMA_CLOUD_HOST: fake.url,
-    OLLAMA_SEARCH_CACHE_TTL_MS: "0",
-    OLLAMA_MCP_LOG_LEVEL: "off",
-  };
+  const env = benchEnv(fake.url);
   const raw = await openRawSession(process.execPath, [BIN], env);
   const bare = await openRawSession(
     process.execPath,
@@ -106,6 +100,21 @@ export async function benchPerCall(): Promise<Row[]> {
     await bare.close();
     fake.stop();
   }
+}
+
+/**
+ * The environment every benched server gets: the fake upstream, and the same work as a bare
+ * server (every call goes upstream, nothing is logged).
+ */
+export function benchEnv(fakeUrl: string, extra: Record<string, string> = {}) {
+  return {
+    PATH: process.env.PATH ?? "",
+    OLLAMA_API_KEY: FAKE_API_KEY,
+    OLLAMA_CLOUD_HOST: fakeUrl,
+    OLLAMA_SEARCH_CACHE_TTL_MS: "0",
+    OLLAMA_MCP_LOG_LEVEL: "off",
+    ...extra,
+  };
 }
 
 /** Starts the fake upstream in its own process; resolves with its URL and a way to stop it. */
