@@ -1,8 +1,10 @@
 import { serveStdio as serveBothEras } from "@modelcontextprotocol/server/stdio";
+import { parseCli } from "./cli.js";
 import { compose, type Services } from "./compose.js";
-import { ConfigError, type HttpOptions, parseCli } from "./config.js";
+import type { HttpOptions } from "./config.js";
 import { helpText } from "./help.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
+import { ConfigError } from "./setting.js";
 import { finishCallsInFlight } from "./shutdown.js";
 import { StoreUnavailableError } from "./store/store.js";
 import { StdioTransport } from "./transports/stdio.js";

@@ -6,7 +6,6 @@ import { describeDuration } from "./duration.js";
 import type { Jobs } from "./jobs/jobs.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
 import { redactor } from "./redact.js";
-import { TOOLS } from "./tools/all.js";
 import { offeredTools, type RegistryDeps, registerTools } from "./tools/registry.js";
 import type { Upstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
@@ -40,13 +39,11 @@ export const TOOLS_LIST_CACHE = { ttlMs: 10 * 60_000, cacheScope: "public" } as 
 
 /** What the server tells a client about its tools: only those it offers, each in a line. */
 export function instructions(config: ServerConfig): string {
-  const offered = TOOLS.filter((tool) => config.tools.includes(tool.name));
+  const offered = offeredTools(config).map(({ tool }) => tool);
   const deferring = config.deferAfterMs > 0 && offered.some((tool) => tool.long);
   return [
     "Tools for Ollama's cloud.",
-    ...offered
-      .filter((tool) => !tool.handlesJobs || deferring)
-      .map((tool) => `${tool.name}: ${tool.summary}`),
+    ...offered.map((tool) => `${tool.name}: ${tool.summary}`),
     ...(deferring
       ? [
           `A long call still working after ${describeDuration(config.deferAfterMs)} returns status "running" with a job_id and goes on: get_result with that job_id returns its answer.`,

@@ -3,17 +3,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import pkg from "../package.json" with { type: "json" };
+import { parseCli } from "../src/cli.js";
 import {
   ConfigError,
   DEFAULT_CLOUD_HOST,
   DEFAULT_CLOUD_MODEL,
-  isLoopbackHostname,
-  parseCli,
   resolveConfig,
   SETTINGS,
   type ServerConfig,
 } from "../src/config.js";
+import { isLoopbackHostname } from "../src/hosts.js";
+import { hostProblem } from "../src/http/guards.js";
 import { TOOL_NAMES } from "../src/tools/all.js";
+import { offeredTools } from "../src/tools/registry.js";
 import { VERSION } from "../src/version.js";
 
 describe("configuration", () => {
@@ -114,7 +116,7 @@ describe("configuration", () => {
     [{ OLLAMA_CLOUD_HOST: "ftp://ollama.com" }, /must use https/],
     [{ OLLAMA_CLOUD_HOST: "https://user:pw@ollama.com" }, /without credentials/],
     [{ OLLAMA_CLOUD_MODEL: "gpt-oss:20b:local" }, /must be a cloud model/],
-    [{ OLLAMA_CLOUD_MODEL: "a b" }, /OLLAMA_CLOUD_MODEL: "a b" is not a model name/],
+    [{ OLLAMA_CLOUD_MODEL: "a b" }, /OLLAMA_CLOUD_MODEL \(--model\): "a b" is not a model name/],
     [
       { OLLAMA_CLOUD_TIMEOUT_MS: "0" },
       /OLLAMA_CLOUD_TIMEOUT_MS \(--timeout-ms\) must be a whole number from 1 to 3600000; got "0"/,
@@ -124,7 +126,7 @@ describe("configuration", () => {
       { OLLAMA_CLOUD_RETRIES: "11" },
       /OLLAMA_CLOUD_RETRIES \(--retries\) must be a whole number from 0 to 10/,
     ],
-    [{ OLLAMA_MCP_LOG_LEVEL: "loud" }, /must be one of debug, info, warning, error, off/],
+    [{ OLLAMA_MCP_LOG_LEVEL: "loud" }, /must be debug, info, warning, error or off; got "loud"/],
     [
       { OLLAMA_MCP_STORE: "redis" },
       /OLLAMA_MCP_STORE \(--store\) must be memory, or a redis:\/\/ or rediss:\/\/ URL/,
@@ -201,7 +203,10 @@ describe("configuration", () => {
       /^OLLAMA_CLOUD_FALLBACK \(--cloud-fallback\) must be true or false \(or 1\/0\); got "yes"\.$/,
     ],
     [{ OLLAMA_HOST: "ftp://x" }, /OLLAMA_HOST must use http/],
-    [{ OLLAMA_LOCAL_MODEL: "a b" }, /OLLAMA_LOCAL_MODEL: "a b" is not a model name/],
+    [
+      { OLLAMA_LOCAL_MODEL: "a b" },
+      /OLLAMA_LOCAL_MODEL \(--local-model\): "a b" is not a model name/,
+    ],
   ])("refuses routing setting %j", (env, message) => {
     expect(() => resolveConfig({}, env)).toThrow(message);
   });
@@ -264,12 +269,20 @@ describe("tool selection (OLLAMA_MCP_TOOLS, --tools)", () => {
       "web_search",
       "web_fetch",
     ]);
-    expect(parseCli(["--tools", "research"], {})).toMatchObject({
-      config: { tools: ["research", "get_result", "cancel_job"] },
-    });
-    expect(
-      resolveConfig({}, { OLLAMA_MCP_TOOLS: "research", OLLAMA_MCP_DEFER_AFTER_MS: "0" }).tools,
-    ).toEqual(["research"]);
+    const offered = (env: Record<string, string>) =>
+      offeredTools(resolveConfig({}, env)).map(({ tool }) => tool.name);
+    expect(offered({ OLLAMA_MCP_TOOLS: "research" })).toEqual([
+      "research",
+      "get_result",
+      "cancel_job",
+    ]);
+    expect(offered({ OLLAMA_MCP_TOOLS: "research", OLLAMA_MCP_DEFER_AFTER_MS: "0" })).toEqual([
+      "research",
+    ]);
+    expect(offered({ OLLAMA_MCP_TOOLS: "web_search,get_result" })).toEqual([
+      "web_search",
+      "get_result",
+    ]);
   });
 
   it("refuses a name it does not have, listing the ones it has", () => {
@@ -325,9 +338,18 @@ describe("OAuth sign-in (MCP_HTTP_AUTH=oauth)", () => {
   });
 
   it("refuses any other Host than the public one and loopback, wherever it listens", () => {
-    expect(parseCli(["--host", "0.0.0.0"], env)).toMatchObject({
-      http: { allowedHosts: ["localhost", "127.0.0.1", "[::1]", "mcp.example.com"] },
-    });
+    const action = parseCli(["--host", "0.0.0.0"], env);
+    if (action.kind !== "serve") throw new Error(action.kind);
+    const problem = (host: string, allowedHosts: string[] = action.http.allowedHosts) =>
+      hostProblem(host, { allowedHosts, boundTo: "0.0.0.0", signInUrl: action.http.publicUrl });
+    for (const host of ["mcp.example.com", "localhost:3000", "127.0.0.1", "[::1]:3000"]) {
+      expect(problem(host), host).toBeUndefined();
+    }
+    expect(problem("evil.example")).toBe("Forbidden: Host evil.example is not allowed");
+    expect(problem("localhost", ["proxy.internal"])).toBe(
+      "Forbidden: Host localhost is not allowed",
+    );
+    expect(problem("proxy.internal", ["proxy.internal"])).toBeUndefined();
   });
 
   it("says which HTTP settings a stdio start ignores, and a too-short secret for what it is", () => {
@@ -393,7 +415,7 @@ describe("OAuth sign-in (MCP_HTTP_AUTH=oauth)", () => {
     });
   });
 
-  it("reads the secret from a file, and allows the public host besides loopback names", () => {
+  it("reads the secret from a file", () => {
     const dir = mkdtempSync(join(tmpdir(), "ocm-secret-"));
     const file = join(dir, "secret");
     writeFileSync(file, "a-secret-from-a-file-of-32-bytes-or-more\n");
@@ -402,7 +424,7 @@ describe("OAuth sign-in (MCP_HTTP_AUTH=oauth)", () => {
     expect(action).toMatchObject({
       http: {
         oauthSecret: "a-secret-from-a-file-of-32-bytes-or-more",
-        allowedHosts: ["localhost", "127.0.0.1", "[::1]", "mcp.example.com"],
+        oauthSecretFile: file,
       },
     });
   });

@@ -1,7 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
+import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import { SETTINGS } from "../src/config.js";
+import { TOOL_NAMES } from "../src/tool-names.js";
 import { TOOLS } from "../src/tools/all.js";
 
 const SRC = join(import.meta.dirname, "../src");
@@ -29,7 +31,62 @@ function linesMatching(pattern: RegExp, except: string): string[] {
     );
 }
 
+/** The modules of src/ that `file` imports, directly or through others (type imports too). */
+function importedBy(file: string, seen = new Set<string>()): Set<string> {
+  const source = readFileSync(join(SRC, file), "utf8");
+  for (const [, target] of source.matchAll(/^(?:import|export)[^;]*?from "(\.[^"]+)\.js";/gms)) {
+    const module = relative(SRC, join(SRC, dirname(file), `${target}.ts`));
+    if (seen.has(module)) continue;
+    seen.add(module);
+    importedBy(module, seen);
+  }
+  return seen;
+}
+
+/** Each function of src/ longer than `most` lines, as "file:line name (lines)". */
+function functionsLongerThan(most: number): string[] {
+  const long: string[] = [];
+  for (const file of sources()) {
+    const tree = ts.createSourceFile(
+      file,
+      readFileSync(file, "utf8"),
+      ts.ScriptTarget.Latest,
+      true,
+    );
+    const lineOf = (position: number) => tree.getLineAndCharacterOfPosition(position).line + 1;
+    const visit = (node: ts.Node) => {
+      if (ts.isFunctionLike(node) && "body" in node && node.body) {
+        const lines = lineOf(node.end) - lineOf(node.getStart()) + 1;
+        const name = node.name?.getText() ?? node.parent.getChildAt(0).getText();
+        if (lines > most)
+          long.push(`${relative(SRC, file)}:${lineOf(node.getStart())} ${name} (${lines})`);
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(tree);
+  }
+  return long;
+}
+
 describe("the structure of src/", () => {
+  it("reads the settings without loading a tool, upstream, transport, HTTP, sign-in or jobs module", () => {
+    for (const entry of ["config.ts", "cli.ts"]) {
+      const loaded = [...importedBy(entry)];
+      const forbidden =
+        entry === "config.ts"
+          ? /^(tools|upstream|transports|http|oauth|jobs)\//
+          : /^(tools|upstream|transports|jobs)\//;
+      expect(
+        loaded.filter((module) => forbidden.test(module)),
+        entry,
+      ).toEqual([]);
+    }
+  });
+
+  it("has no function over 80 lines", () => {
+    expect(functionsLongerThan(80)).toEqual([]);
+  });
+
   it("takes time only from the Clock: no Date.now, setTimeout or setInterval outside clock.ts", () => {
     expect(linesMatching(/\b(Date\.now|setTimeout|setInterval)\b/, "clock.ts")).toEqual([]);
   });
@@ -61,6 +118,10 @@ describe("docs/structure.md", () => {
 });
 
 describe("the lists of tools written by hand", () => {
+  it("name the tools in tool-names.ts as their definitions do, in the same order", () => {
+    expect(TOOLS.map((tool) => tool.name)).toEqual(TOOL_NAMES);
+  });
+
   it("name every tool, in package.json's and server.json's descriptions", () => {
     for (const file of ["../package.json", "../server.json"]) {
       const { description } = JSON.parse(readFileSync(join(import.meta.dirname, file), "utf8")) as {

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { RequestId } from "@modelcontextprotocol/server";
 import type { Clock } from "../clock.js";
-import { isLoopbackHostname } from "../config.js";
+import { isLoopbackHostname } from "../hosts.js";
 import type { OpsLogger } from "../observability.js";
 
 /**
@@ -119,23 +119,31 @@ export function readBody(
 /**
  * Why a Host header is refused (DNS rebinding protection), or undefined: it must be one of
  * `allowedHosts`, or, when there are none and the server is bound to loopback, a loopback name.
+ * With sign-in, clients reach the server by its public name (through a proxy) or on loopback:
+ * any other Host is refused, wherever the server listens.
  */
 export function hostProblem(
   host: string | undefined,
-  options: { allowedHosts: readonly string[]; boundTo: string },
+  options: { allowedHosts: readonly string[]; boundTo: string; signInUrl: string | undefined },
 ): string | undefined {
   if (!host) return "Forbidden: missing Host header";
   const name = hostName(host);
-  if (options.allowedHosts.length > 0) {
-    return options.allowedHosts.includes(name)
-      ? undefined
-      : `Forbidden: Host ${host} is not allowed`;
+  const allowed = options.signInUrl
+    ? [
+        ...(options.allowedHosts.length > 0 ? options.allowedHosts : LOOPBACK_NAMES),
+        new URL(options.signInUrl).hostname.toLowerCase(),
+      ]
+    : options.allowedHosts;
+  if (allowed.length > 0) {
+    return allowed.includes(name) ? undefined : `Forbidden: Host ${host} is not allowed`;
   }
   if (isLoopbackHostname(options.boundTo) && !isLoopbackHostname(name)) {
     return `Forbidden: Host ${host} is not allowed (DNS rebinding protection)`;
   }
   return undefined;
 }
+
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
 
 /** Why a browser Origin is refused, or undefined: allowed, loopback, or no Origin at all. */
 export function originProblem(

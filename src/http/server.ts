@@ -128,6 +128,7 @@ function router(
     const badHost = hostProblem(req.headers.host, {
       allowedHosts: options.allowedHosts,
       boundTo: options.host,
+      signInUrl: options.auth === "oauth" ? options.publicUrl : undefined,
     });
     if (badHost) return refuse(res, 403, badHost);
     // OAuth's endpoints answer any origin (browser-based clients sign in from their own).

@@ -4,7 +4,7 @@ import { BlockList, isIP, type LookupFunction, type Socket } from "node:net";
 import type { OAuthClientInformationFull } from "@modelcontextprotocol/server";
 import * as z from "zod";
 import type { Clock } from "../clock.js";
-import { isLoopbackHostname } from "../config.js";
+import { isLoopbackHostname } from "../hosts.js";
 import type { OpsLogger } from "../observability.js";
 import { OAuthFailure } from "./http.js";
 import PINNED from "./pinned-client-metadata.json" with { type: "json" };

@@ -1,4 +1,4 @@
-import { isLoopbackHostname } from "../config.js";
+import { isLoopbackHostname } from "../hosts.js";
 
 /**
  * Why an OAuth client may not be sent back to `uri`, or undefined: it must be https:// to one of

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { ServerResponse } from "node:http";
-import { API_KEYS_URL } from "../upstream/errors.js";
+import { API_KEYS_URL } from "../hosts.js";
 
 /** What every sign-in page of this server shows. */
 export interface SignInPage {

@@ -1,4 +1,5 @@
 import type * as z from "zod";
+import { ConfigError } from "../setting.js";
 
 /**
  * Where state shared across calls lives: jobs and their results, conversations. In memory by
@@ -54,3 +55,26 @@ export class StoreUnavailableError extends Error {
 
 /** Where OLLAMA_MCP_STORE points: this process's memory, or a Redis server. */
 export type StoreSetting = { kind: "memory" } | { kind: "redis"; url: string };
+
+/** OLLAMA_MCP_STORE: "memory", or a Redis URL. A refused value is never echoed whole: it may hold a password. */
+export function parseStoreSetting(value: string | undefined, name: string): StoreSetting {
+  const setting = value ?? "";
+  if (setting.toLowerCase() === "memory") return { kind: "memory" };
+  let url: URL | undefined;
+  try {
+    url = new URL(setting);
+  } catch {
+    url = undefined;
+  }
+  if (url && (url.protocol === "redis:" || url.protocol === "rediss:") && url.hostname) {
+    return { kind: "redis", url: setting };
+  }
+  const got = url
+    ? `a ${url.protocol}// URL`
+    : setting.includes("@")
+      ? "something else"
+      : `"${setting}"`;
+  throw new ConfigError(
+    `${name} must be memory, or a redis:// or rediss:// URL such as redis://127.0.0.1:6379; got ${got}.`,
+  );
+}

@@ -1,3 +1,4 @@
+import { TOOL_NAMES, type ToolName } from "../tool-names.js";
 import { cancelJob } from "./cancel-job.js";
 import { cloudChat } from "./cloud-chat.js";
 import { cloudUsage } from "./cloud-usage.js";
@@ -11,8 +12,8 @@ import { webFetch } from "./web-fetch.js";
 import { webSearch } from "./web-search.js";
 
 /**
- * Every tool, in the order tools/list gives them. Everything else that lists tools (their names,
- * which are long, --help, the docs) is derived from this.
+ * Every tool, in the order tools/list gives them (and ../tool-names.ts names them). Everything
+ * else that lists tools (which are long, --help, the docs) is derived from this.
  */
 const DEFINED = [
   cloudChat,
@@ -27,15 +28,13 @@ const DEFINED = [
   cancelJob,
 ] as const;
 
-export type ToolName = (typeof DEFINED)[number]["name"];
+export { TOOL_NAMES, type ToolName };
 
 export const TOOLS = DEFINED as unknown as readonly ToolDefinition<
   ToolDefinition["inputSchema"],
   ToolDefinition["outputSchema"],
   ToolName
 >[];
-
-export const TOOL_NAMES: readonly ToolName[] = TOOLS.map((tool) => tool.name);
 
 /** Tools whose calls may be deferred to a job. */
 export const LONG_TOOLS: readonly ToolName[] = TOOLS.filter((t) => t.long).map((t) => t.name);

@@ -7,6 +7,7 @@ import type { Conversations } from "../conversations.js";
 import { describeDuration } from "../duration.js";
 import type { Jobs } from "../jobs/jobs.js";
 import type { LogFields, ProgressReporter } from "../observability.js";
+import type { ToolName } from "../tool-names.js";
 import type { CallOptions, Upstream } from "../upstream/upstream.js";
 
 export interface ToolContext {
@@ -41,7 +42,7 @@ type JobFields = "status" | "job_id" | "progress";
 export interface ToolDefinition<
   Input extends z.ZodType = z.ZodType,
   Output extends z.ZodObject = z.ZodObject,
-  Name extends string = string,
+  Name extends ToolName = ToolName,
 > {
   name: Name;
   title: string;
@@ -75,7 +76,7 @@ export function describeTool(tool: ToolDefinition, config: ServerConfig): string
 export function defineTool<
   Input extends z.ZodType,
   Output extends z.ZodObject,
-  const Name extends string,
+  const Name extends ToolName,
 >(definition: ToolDefinition<Input, Output, Name>): ToolDefinition<Input, Output, Name> {
   convertedOnce(definition.inputSchema);
   convertedOnce(definition.outputSchema);

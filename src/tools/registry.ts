@@ -51,12 +51,16 @@ export interface OfferedTool {
   description: string;
 }
 
-/** The tools the settings offer, each with what it says under them. */
+/**
+ * The tools the settings offer, each with what it says under them: those OLLAMA_MCP_TOOLS names,
+ * and while deferral is on, get_result and cancel_job with any long tool.
+ */
 export function offeredTools(config: ServerConfig): OfferedTool[] {
-  return TOOLS.filter((tool) => config.tools.includes(tool.name)).map((tool) => ({
-    tool,
-    description: describeTool(tool, config),
-  }));
+  const named = TOOLS.filter((tool) => config.tools.includes(tool.name));
+  const deferring = config.deferAfterMs > 0 && named.some((tool) => tool.long);
+  return TOOLS.filter((tool) => named.includes(tool) || (deferring && tool.handlesJobs)).map(
+    (tool) => ({ tool, description: describeTool(tool, config) }),
+  );
 }
 
 export function registerTools(

@@ -1,3 +1,4 @@
+import { API_KEYS_URL } from "../hosts.js";
 import type {
   AccountBalance,
   CallOptions,
@@ -7,7 +8,6 @@ import type {
 } from "./endpoint.js";
 import {
   AccountRateLimitError,
-  API_KEYS_URL,
   MissingApiKeyError,
   RateLimitedError,
   UpstreamError,

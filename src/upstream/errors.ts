@@ -1,5 +1,4 @@
-/** Where an Ollama API key is made. */
-export const API_KEYS_URL = "https://ollama.com/settings/keys";
+import { API_KEYS_URL } from "../hosts.js";
 
 /** Which server a call went to, for messages that tell the user what to check. */
 export interface Service {
