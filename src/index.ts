@@ -14,9 +14,11 @@ const PREFIX = "ollama-cloud-mcp:";
 const writeErr = (line: string) => process.stderr.write(`${PREFIX} ${line}\n`);
 
 /**
- * No library may print: on stdio, stdout is the protocol, and what libraries print (ollama-js
- * logs unparsable lines and error bodies with console) can carry prompts and model output.
- * Console output is dropped, and only its occurrence is logged, at debug level.
+ * No library may print: on stdio, stdout is the protocol, and what a library prints can carry
+ * prompts and model output. ollama-js's printing paths (error bodies, unparsable stream lines)
+ * are not reached any more, since the seam answers errors and chat streams are read here; this
+ * holds for whatever else is bundled. Console output is dropped, and only its occurrence is
+ * logged, at debug level.
  */
 function silenceConsole(log: OpsLogger): void {
   const drop = () => log.log("debug", "a bundled library tried to print to the console (dropped)");

@@ -55,32 +55,8 @@ export function createCatalog(config: ServerConfig, ways: Ways, now: () => numbe
     });
   }
 
-  /** A model's capabilities, or undefined when the server does not say (or cannot be asked). */
   const showCapabilities = (endpoint: Endpoint, name: string, options: CallOptions) =>
-    shown
-      .getOrLoad(`${options.lane ?? ""}\u0000${endpoint.service.name}\u0000${name}`, async () => {
-        try {
-          return (await endpoint.show(name, options)).capabilities;
-        } catch (error) {
-          if (isAbortError(error)) throw error;
-          return undefined;
-        }
-      })
-      .catch((error: unknown) => {
-        if (isAbortError(error) && !options.signal?.aborted) return undefined;
-        throw error;
-      });
-
-  /** Where a chat for this model would go, for asking about the model (hybrid: as chat decides). */
-  async function placeOf(model: ModelRef, options: CallOptions) {
-    const cloud = () => ({ endpoint: ways.cloud, name: ways.cloudName(model) });
-    if (config.mode === "cloud" || model.placement === "cloud") return cloud();
-    if (config.mode === "local" || model.placement === "local") {
-      return { endpoint: ways.local, name: ways.localModeName(model) };
-    }
-    const tags = await localTags(options).catch(() => []);
-    return hasModel(tags, model.base) ? { endpoint: ways.local, name: model.base } : cloud();
-  }
+    askCapabilities(shown, endpoint, name, options);
 
   return {
     cloudModels,
@@ -102,7 +78,7 @@ export function createCatalog(config: ServerConfig, ways: Ways, now: () => numbe
     },
 
     async capabilities(model, options) {
-      const { endpoint, name } = await placeOf(model, options);
+      const { endpoint, name } = await placeOf(config, ways, model, () => localTags(options));
       return showCapabilities(endpoint, name, options);
     },
 
@@ -123,6 +99,44 @@ export function createCatalog(config: ServerConfig, ways: Ways, now: () => numbe
         .slice(0, SUGGESTED_MODELS);
     },
   };
+}
+
+/** A model's capabilities, or undefined when the server does not say (or cannot be asked). */
+function askCapabilities(
+  shown: TtlCache<string, string[] | undefined>,
+  endpoint: Endpoint,
+  name: string,
+  options: CallOptions,
+): Promise<string[] | undefined> {
+  return shown
+    .getOrLoad(`${options.lane ?? ""}\u0000${endpoint.service.name}\u0000${name}`, async () => {
+      try {
+        return (await endpoint.show(name, options)).capabilities;
+      } catch (error) {
+        if (isAbortError(error)) throw error;
+        return undefined;
+      }
+    })
+    .catch((error: unknown) => {
+      if (isAbortError(error) && !options.signal?.aborted) return undefined;
+      throw error;
+    });
+}
+
+/** Where a chat for this model would go, for asking about the model (hybrid: as chat decides). */
+async function placeOf(
+  config: ServerConfig,
+  ways: Ways,
+  model: ModelRef,
+  localTags: () => Promise<TaggedModel[]>,
+): Promise<{ endpoint: Endpoint; name: string }> {
+  const cloud = () => ({ endpoint: ways.cloud, name: ways.cloudName(model) });
+  if (config.mode === "cloud" || model.placement === "cloud") return cloud();
+  if (config.mode === "local" || model.placement === "local") {
+    return { endpoint: ways.local, name: ways.localModeName(model) };
+  }
+  const tags = await localTags().catch(() => []);
+  return hasModel(tags, model.base) ? { endpoint: ways.local, name: model.base } : cloud();
 }
 
 /** Every model a mode can run, each marked by where it runs. */

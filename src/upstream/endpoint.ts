@@ -1,5 +1,6 @@
 import { type ChatResponse, Ollama, type WebSearchRequest } from "ollama/browser";
 import * as z from "zod";
+import type { Redact } from "../redact.js";
 import {
   AccountRateLimitError,
   MalformedResponseError,
@@ -9,7 +10,15 @@ import {
   UpstreamError,
   UsageLimitError,
 } from "./errors.js";
-import { type CallHooks, createSeam, type SeamDeps, type UpstreamTarget } from "./fetch-seam.js";
+import {
+  type CallHooks,
+  createSeam,
+  type Fetch,
+  redactionFor,
+  type SeamDeps,
+  type UpstreamTarget,
+} from "./fetch-seam.js";
+import { ndjsonObjects } from "./ndjson.js";
 import { isAbortError } from "./signals.js";
 
 export type ThinkLevel = boolean | "low" | "medium" | "high" | "max";
@@ -193,51 +202,41 @@ const tagsResponseSchema = z.object({
 
 export function createEndpoint(target: UpstreamTarget, deps: SeamDeps): Endpoint {
   const { service } = target;
-  /**
-   * Runs `use` with an ollama-js instance whose fetch carries this call's signal and hooks (the
-   * browser build: the Node one reads any image string that names an existing file).
-   */
-  const withOllama = async <T>(hooks: CallHooks, use: (ollama: Ollama) => Promise<T>) => {
-    const seam = createSeam(target, deps, hooks);
-    try {
-      return await use(new Ollama({ host: target.baseUrl, fetch: seam.fetch }));
-    } finally {
-      seam.close();
-    }
-  };
+  const seam = createSeam(target, deps);
+  // One client for this target, reused by every call; each call's hooks reach the seam's fetch
+  // through seam.call. The browser build: the Node one reads any image string that names a file.
+  const ollama = new Ollama({ host: target.baseUrl, fetch: seam.fetch });
   const guard = <T>(hooks: CallHooks, what: string, call: (ollama: Ollama) => Promise<T>) =>
-    guarded(() => withOllama(hooks, call), what, service);
+    guarded(() => seam.call(hooks, () => call(ollama)), what, service);
   /** A GET of an endpoint ollama-js has no method for, through the same seam. */
-  const getJson = async (path: string, hooks: CallHooks): Promise<unknown> => {
-    const seam = createSeam(target, deps, hooks);
-    try {
-      return await (await seam.fetch(`${target.baseUrl}${path}`, { method: "GET" })).json();
-    } finally {
-      seam.close();
-    }
-  };
+  const getJson = (path: string, hooks: CallHooks): Promise<unknown> =>
+    seam.call(hooks, async () =>
+      (await seam.fetch(`${target.baseUrl}${path}`, { method: "GET" })).json(),
+    );
 
   return {
     service,
 
     chat(request, options = {}) {
-      return withOllama(options, (ollama) => streamChat(ollama, request, options, service));
+      return seam.call(options, () =>
+        streamChat(seam.fetch, target, request, options, redactionFor(target, deps, options)),
+      );
     },
 
     async webSearch(query, maxResults, options = {}) {
       // ollama-js types the field as maxResults, but the service reads max_results.
       const body = { query, max_results: maxResults } as unknown as WebSearchRequest;
-      const raw = await guard(options, "web search", (ollama) => ollama.webSearch(body));
+      const raw = await guard(options, "web search", (client) => client.webSearch(body));
       return parse(searchResponseSchema, raw, "web search", service).results;
     },
 
     async webFetch(url, options = {}) {
-      const raw = await guard(options, "web fetch", (ollama) => ollama.webFetch({ url }));
+      const raw = await guard(options, "web fetch", (client) => client.webFetch({ url }));
       return parse(fetchResponseSchema, raw, "web fetch", service);
     },
 
     async show(model, options = {}) {
-      const raw = await guard(options, "model details", (ollama) => ollama.show({ model }));
+      const raw = await guard(options, "model details", (client) => client.show({ model }));
       return parse(showResponseSchema, raw, "model details", service);
     },
 
@@ -257,7 +256,7 @@ export function createEndpoint(target: UpstreamTarget, deps: SeamDeps): Endpoint
     },
 
     async tags(options = {}) {
-      const raw = await guard(options, "model list", (ollama) => ollama.list());
+      const raw = await guard(options, "model list", (client) => client.list());
       return parse(tagsResponseSchema, raw, "model list", service).models.map((m) => ({
         name: (m.name ?? m.model) as string,
         modified_at: m.modified_at,
@@ -270,37 +269,45 @@ export function createEndpoint(target: UpstreamTarget, deps: SeamDeps): Endpoint
   };
 }
 
+/** A chunk of /api/chat's stream (docs/api/chat.mdx), as far as a reply is made of it. */
+type ChatChunk = Partial<ChatResponse> & { error?: unknown };
+
+/**
+ * Streams /api/chat and reads it once, line by line. Not through ollama-js's stream reader: it
+ * skips a line it cannot parse (printing it with console) and reports an error line and an early
+ * end only by an Error's wording, where a reply must lose nothing and fail by type.
+ */
 async function streamChat(
-  ollama: Ollama,
+  fetch: Fetch,
+  target: UpstreamTarget,
   request: ChatRequest,
   options: CallOptions & { onProgress?: (progress: ChatProgress) => void },
-  service: Service,
+  redact: Redact,
 ): Promise<ChatReply> {
-  let final: ChatResponse | undefined;
+  const { service } = target;
+  const response = await fetch(`${target.baseUrl}/api/chat`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/x-ndjson" },
+    body: chatBody(request),
+  });
+  if (!response.body) throw new StreamError("the answer had no body", { service });
+  let final: ChatChunk | undefined;
   let content = "";
   let thinking = "";
   const toolCalls: ToolCall[] = [];
-  try {
-    const stream = await ollama.chat({
-      model: request.model,
-      messages: request.messages,
-      stream: true,
-      ...(request.tools !== undefined && { tools: request.tools }),
-      // ollama-js 0.6 types think without "max", which the API takes (ThinkValue in
-      // ollama/ollama's api/types.go); it sends the value as it is.
-      ...(request.think !== undefined && { think: request.think as "high" }),
-      ...(request.format !== undefined && { format: request.format }),
-      ...(request.options !== undefined && { options: request.options }),
-    });
-    for await (const chunk of stream) {
-      content += chunk.message?.content ?? "";
-      thinking += chunk.message?.thinking ?? "";
-      for (const call of chunk.message?.tool_calls ?? []) toolCalls.push(normalizeToolCall(call));
-      options.onProgress?.({ receivedChars: content.length + thinking.length });
-      if (chunk.done) final = chunk;
+  for await (const chunk of ndjsonObjects(response.body, service) as AsyncIterable<ChatChunk>) {
+    if (chunk.error !== undefined) {
+      const text = typeof chunk.error === "string" ? chunk.error : JSON.stringify(chunk.error);
+      throw new StreamError(`the service reported "${redact(text)}"`, { service });
     }
-  } catch (error) {
-    throw classifyStreamFailure(error, service);
+    content += chunk.message?.content ?? "";
+    thinking += chunk.message?.thinking ?? "";
+    for (const call of chunk.message?.tool_calls ?? []) toolCalls.push(normalizeToolCall(call));
+    options.onProgress?.({ receivedChars: content.length + thinking.length });
+    if (chunk.done) {
+      final = chunk;
+      break;
+    }
   }
   if (!final) throw new StreamError("the stream ended before the model finished", { service });
   return {
@@ -318,6 +325,16 @@ async function streamChat(
       generation_ms: nanosToMs(final.eval_duration),
     },
   };
+}
+
+/** The request as /api/chat takes it: images base64-encoded, unset fields left out. */
+function chatBody(request: ChatRequest): string {
+  const messages = request.messages.map((message) =>
+    message.images
+      ? { ...message, images: message.images.map((image) => Buffer.from(image).toString("base64")) }
+      : message,
+  );
+  return JSON.stringify({ ...request, messages, stream: true });
 }
 
 /** Runs a non-streaming call; a body that is not JSON becomes a MalformedResponseError. */
@@ -367,23 +384,6 @@ function parse<T>(schema: z.ZodType<T>, raw: unknown, what: string, service: Ser
     });
   }
   return result.data;
-}
-
-const NO_DONE = "Did not receive done or success response in stream.";
-
-/** ollama-js throws plain Errors for `{"error": ...}` lines and for streams that stop early. */
-function classifyStreamFailure(error: unknown, service: Service): unknown {
-  if (error instanceof UpstreamError || isAbortError(error)) return error;
-  if (error instanceof Error) {
-    if (error.message === NO_DONE) {
-      return new StreamError("the stream ended before the model finished", {
-        cause: error,
-        service,
-      });
-    }
-    return new StreamError(`the service reported "${error.message}"`, { cause: error, service });
-  }
-  return new StreamError(String(error), { service });
 }
 
 /** Ollama sends arguments as an object; some models put a JSON string there instead. */

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { abortReason, type Clock, clockTimer, sleep } from "../clock.js";
 import { combine, type Redact, redactor } from "../redact.js";
 import { errorFromAnswer, type KeySource, networkDetail } from "./error-mapping.js";
@@ -9,7 +10,6 @@ import {
   UpstreamTimeoutError,
 } from "./errors.js";
 import type { Limiter } from "./limiter.js";
-import { wellFormedNdjson } from "./ndjson.js";
 import { isRetryable, type RetryBudget, type RetryPolicy, retryDelay } from "./retry.js";
 import { isAbortError, linkSignals } from "./signals.js";
 
@@ -72,197 +72,252 @@ const FEWER_AFTER_SLOT_REFUSAL_MS = 60_000;
 const GENERATES = /\/api\/(chat|generate)$/;
 
 export interface UpstreamSeam {
-  /** The `fetch` given to ollama-js for one call. */
+  /** The `fetch` given, once, to the target's ollama-js client. */
   fetch: Fetch;
-  /** Stops reading any body still open: a call that ended must not hold a connection. */
-  close(): void;
+  /**
+   * Runs one call: its hooks (signal, events, lane, a caller's key) reach every request `use`
+   * makes, and a body still open when it ends is stopped, so no connection outlives its call.
+   */
+  call<T>(hooks: CallHooks, use: () => Promise<T>): Promise<T>;
 }
 
+/** The call a request belongs to, found by the seam's fetch however deep in ollama-js it runs. */
+interface CallScope {
+  hooks: CallHooks;
+  /** Stops an attempt whose body is still open; each removes itself when its body ends. */
+  open: Set<() => void>;
+}
+
+const callScope = new AsyncLocalStorage<CallScope>();
+
+/** What a request's attempts share. */
+interface Outgoing {
+  url: string;
+  endpoint: string;
+  request: { method: string; headers: Headers; body: RequestInit["body"] };
+  /** A second copy of it cannot run a generation twice. */
+  repeatable: boolean;
+  callerSignals: (AbortSignal | undefined)[];
+  scope: CallScope;
+  lane: string;
+  sentKey: boolean;
+  keySource: KeySource;
+  redact: Redact;
+}
+
+type Attempt = { response: Response } | { failure: unknown; outcome: UpstreamEvent["outcome"] };
+
 /**
- * The one seam between ollama-js and the network, built per call. ollama-js posts web search
- * and fetch to https://ollama.com and adds process.env.OLLAMA_API_KEY for that host, so every
- * URL is re-targeted to the configured base and the Authorization header is always replaced.
- * Non-2xx answers become named errors here, before ollama-js's own error path (which prints with
- * console) can run. Retries happen only before an answer is handed over, so a stream that has
- * started is never sent twice.
+ * The one seam between ollama-js and the network, built once per target. ollama-js posts web
+ * search and fetch to https://ollama.com and adds process.env.OLLAMA_API_KEY for that host, so
+ * every URL is re-targeted to the configured base and the Authorization header is always
+ * replaced. Non-2xx answers become named errors here, before ollama-js's own error path (which
+ * prints with console) can run. Retries happen only before an answer is handed over, so a stream
+ * that has started is never sent twice.
  */
-export function createSeam(
+export function createSeam(target: UpstreamTarget, deps: SeamDeps): UpstreamSeam {
+  const seamFetch = async (input: string | URL | Request, init: RequestInit = {}) => {
+    const scope = callScope.getStore() ?? { hooks: {}, open: new Set() };
+    return sendWithRetries(outgoing(target, deps, scope, input, init), target, deps);
+  };
+  return {
+    fetch: seamFetch as Fetch,
+    async call(hooks, use) {
+      const scope: CallScope = { hooks, open: new Set() };
+      try {
+        return await callScope.run(scope, use);
+      } finally {
+        for (const stop of [...scope.open]) stop();
+      }
+    },
+  };
+}
+
+function outgoing(
   target: UpstreamTarget,
   deps: SeamDeps,
-  hooks: CallHooks = {},
-): UpstreamSeam {
-  const { policy, clock, limiter, budget } = deps;
-  const host = new URL(target.baseUrl).host;
+  scope: CallScope,
+  input: string | URL | Request,
+  init: RequestInit,
+): Outgoing {
+  const { hooks } = scope;
   // A caller's own key goes only where a key belongs: never to a local Ollama.
   const callerKey = target.requiresKey ? hooks.apiKey : undefined;
   const apiKey = callerKey ?? target.apiKey;
-  const keySource: KeySource = callerKey ? "caller" : "OLLAMA_API_KEY";
-  const redact = callerKey ? combine(deps.redact, redactor([callerKey])) : deps.redact;
-  const lane = hooks.lane ?? SHARED_LANE;
-  /** Stops an attempt whose body is still open; each removes itself when its body ends. */
-  const openAttempts = new Set<() => void>();
-
-  const seamFetch = async (input: string | URL | Request, init: RequestInit = {}) => {
-    if (target.requiresKey && !apiKey) throw new MissingApiKeyError();
-    const url = retarget(String(input instanceof Request ? input.url : input), target);
-    const endpoint = new URL(url).pathname;
-    const method = init.method ?? "GET";
-    const headers = new Headers(init.headers);
-    headers.delete("authorization");
-    if (apiKey) headers.set("authorization", `Bearer ${apiKey}`);
-    const repeatable = method === "GET" || !GENERATES.test(endpoint);
-    const callerSignals = [init.signal ?? undefined, hooks.signal];
-    const firstStarted = clock.now();
-    for (let attempt = 1; ; attempt++) {
-      const attemptStarted = clock.now();
-      const report = (outcome: UpstreamEvent["outcome"], retryInMs?: number) =>
-        hooks.onEvent?.({
-          endpoint,
-          attempt,
-          outcome,
-          ms: clock.now() - attemptStarted,
-          ...(retryInMs !== undefined && { retryInMs }),
-        });
-      const result = await sendOnce(url, { method, headers, body: init.body }, callerSignals);
-      if ("response" in result) {
-        report(result.response.status);
-        return result.response;
-      }
-      const { failure, outcome } = result;
-      if (failure instanceof PlanSlotError) {
-        // The plan runs no more than what is running now: hold this lane to that for a while.
-        limiter.lower(lane, limiter.active(lane), FEWER_AFTER_SLOT_REFUSAL_MS);
-      }
-      const delay = isRetryable(failure, repeatable, hooks.waitForSlot)
-        ? retryDelay(failure, attempt, policy, clock.now() - firstStarted)
-        : undefined;
-      const retryInMs = delay !== undefined && budget.tryRetry() ? delay : undefined;
-      report(outcome, retryInMs);
-      if (retryInMs === undefined) throw failure;
-      const caller = linkSignals(callerSignals);
-      try {
-        await sleep(clock, retryInMs, caller.signal);
-      } finally {
-        caller.dispose();
-      }
-    }
-  };
-
-  type Attempt = { response: Response } | { failure: unknown; outcome: UpstreamEvent["outcome"] };
-
-  async function sendOnce(
-    url: string,
-    request: { method: string; headers: Headers; body: RequestInit["body"] },
-    callerSignals: (AbortSignal | undefined)[],
-  ): Promise<Attempt> {
-    // One signal for the request and its body: the caller's signals, or the timeout. It stays
-    // linked until the body ends.
-    const linked = linkSignals(callerSignals);
-    let release: () => void;
-    try {
-      release = await limiter.acquire(lane, linked.signal);
-    } catch (error) {
-      linked.dispose();
-      throw error;
-    }
-    budget.recordRequest();
-    let timedOut = false;
-    const timer = clockTimer(clock, policy.timeoutMs, () => {
-      timedOut = true;
-      linked.abort();
-    });
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      openAttempts.delete(stop);
-      timer.stop();
-      linked.dispose();
-      release();
-    };
-    const stop = () => {
-      linked.abort();
-      end();
-    };
-    openAttempts.add(stop);
-    const cancelled = () => ({
-      failure: abortReason(linked.signal),
-      outcome: "cancelled" as const,
-    });
-    let response: Response;
-    timer.arm();
-    try {
-      response = await deps.fetch(url, { ...request, signal: linked.signal, redirect: "manual" });
-    } catch (error) {
-      end();
-      if (timedOut) {
-        const failure = new UpstreamTimeoutError("response", policy.timeoutMs, {
-          cause: error,
-          service: target.service,
-        });
-        return { failure, outcome: "timeout" };
-      }
-      if (linked.signal.aborted || isAbortError(error)) return cancelled();
-      const failure = new UpstreamNetworkError(host, networkDetail(error), {
-        cause: error,
-        service: target.service,
-      });
-      return { failure, outcome: "network-error" };
-    }
-    timer.stop();
-    const body = guardedBody(response.body, {
-      idle: timer,
-      onEnd: end,
-      fail: (error) => {
-        if (timedOut) {
-          return new UpstreamTimeoutError("stream", policy.timeoutMs, {
-            cause: error,
-            service: target.service,
-          });
-        }
-        if (linked.signal.aborted || isAbortError(error)) return abortReason(linked.signal);
-        return new UpstreamNetworkError(host, "connection lost mid-response", {
-          cause: error,
-          service: target.service,
-        });
-      },
-    });
-    if (response.ok) {
-      // A generation is read line by line by ollama-js whatever its content type says.
-      const lines =
-        GENERATES.test(new URL(url).pathname) ||
-        /ndjson/i.test(response.headers.get("content-type") ?? "");
-      const readable = lines ? body.pipeThrough(wellFormedNdjson(redact)) : body;
-      const noBody = response.status === 204 || response.status === 205;
-      return {
-        response: new Response(noBody ? null : readable, {
-          status: response.status,
-          statusText: response.statusText,
-          headers: response.headers,
-        }),
-      };
-    }
-    const text = await readCapped(body);
-    if (linked.signal.aborted && !timedOut) return cancelled();
-    const failure = errorFromAnswer(
-      { status: response.status, statusText: response.statusText, headers: response.headers, text },
-      {
-        service: target.service,
-        sentKey: apiKey !== undefined,
-        keySource,
-        redact,
-        now: clock.now(),
-      },
-    );
-    return { failure, outcome: response.status };
-  }
-
+  if (target.requiresKey && !apiKey) throw new MissingApiKeyError();
+  const url = retarget(String(input instanceof Request ? input.url : input), target);
+  const endpoint = new URL(url).pathname;
+  const method = init.method ?? "GET";
+  const headers = new Headers(init.headers);
+  headers.delete("authorization");
+  if (apiKey) headers.set("authorization", `Bearer ${apiKey}`);
   return {
-    fetch: seamFetch as Fetch,
-    close() {
-      for (const stop of [...openAttempts]) stop();
-    },
+    url,
+    endpoint,
+    request: { method, headers, body: init.body },
+    repeatable: method === "GET" || !GENERATES.test(endpoint),
+    callerSignals: [init.signal ?? undefined, hooks.signal],
+    scope,
+    lane: hooks.lane ?? SHARED_LANE,
+    sentKey: apiKey !== undefined,
+    keySource: callerKey ? "caller" : "OLLAMA_API_KEY",
+    redact: redactionFor(target, deps, hooks),
   };
+}
+
+/** What takes secrets out of a call's upstream text: the server's, and the caller's own key. */
+export function redactionFor(target: UpstreamTarget, deps: SeamDeps, hooks: CallHooks): Redact {
+  const callerKey = target.requiresKey ? hooks.apiKey : undefined;
+  return callerKey ? combine(deps.redact, redactor([callerKey])) : deps.redact;
+}
+
+async function sendWithRetries(
+  out: Outgoing,
+  target: UpstreamTarget,
+  deps: SeamDeps,
+): Promise<Response> {
+  const { clock, limiter, budget, policy } = deps;
+  const { hooks } = out.scope;
+  const firstStarted = clock.now();
+  for (let attempt = 1; ; attempt++) {
+    const attemptStarted = clock.now();
+    const report = (outcome: UpstreamEvent["outcome"], retryInMs?: number) =>
+      hooks.onEvent?.({
+        endpoint: out.endpoint,
+        attempt,
+        outcome,
+        ms: clock.now() - attemptStarted,
+        ...(retryInMs !== undefined && { retryInMs }),
+      });
+    const result = await sendOnce(out, target, deps);
+    if ("response" in result) {
+      report(result.response.status);
+      return result.response;
+    }
+    const { failure, outcome } = result;
+    if (failure instanceof PlanSlotError) {
+      // The plan runs no more than what is running now: hold this lane to that for a while.
+      limiter.lower(out.lane, limiter.active(out.lane), FEWER_AFTER_SLOT_REFUSAL_MS);
+    }
+    const delay = isRetryable(failure, out.repeatable, hooks.waitForSlot)
+      ? retryDelay(failure, attempt, policy, clock.now() - firstStarted)
+      : undefined;
+    const retryInMs = delay !== undefined && budget.tryRetry() ? delay : undefined;
+    report(outcome, retryInMs);
+    if (retryInMs === undefined) throw failure;
+    const caller = linkSignals(out.callerSignals);
+    try {
+      await sleep(clock, retryInMs, caller.signal);
+    } finally {
+      caller.dispose();
+    }
+  }
+}
+
+/**
+ * One attempt: a place from the limiter, the request, and its answer, all under one signal (the
+ * caller's, or the timeout's) that stays linked until the body ends.
+ */
+async function sendOnce(out: Outgoing, target: UpstreamTarget, deps: SeamDeps): Promise<Attempt> {
+  const { clock, policy } = deps;
+  const linked = linkSignals(out.callerSignals);
+  let release: () => void;
+  try {
+    release = await deps.limiter.acquire(out.lane, linked.signal);
+  } catch (error) {
+    linked.dispose();
+    throw error;
+  }
+  deps.budget.recordRequest();
+  let timedOut = false;
+  const timer = clockTimer(clock, policy.timeoutMs, () => {
+    timedOut = true;
+    linked.abort();
+  });
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    out.scope.open.delete(stop);
+    timer.stop();
+    linked.dispose();
+    release();
+  };
+  const stop = () => {
+    linked.abort();
+    end();
+  };
+  out.scope.open.add(stop);
+  const failed = (error: unknown, midResponse: boolean) =>
+    failureOf(error, midResponse, { timedOut, signal: linked.signal, target, deps });
+  let response: Response;
+  timer.arm();
+  try {
+    response = await deps.fetch(out.url, {
+      ...out.request,
+      signal: linked.signal,
+      redirect: "manual",
+    });
+  } catch (error) {
+    end();
+    return failed(error, false);
+  }
+  timer.stop();
+  const body = guardedBody(response.body, {
+    idle: timer,
+    onEnd: end,
+    fail: (error) => failed(error, true).failure,
+  });
+  if (response.ok) return { response: answer(response, body) };
+  const text = await readCapped(body);
+  if (linked.signal.aborted && !timedOut) return failed(undefined, true);
+  const failure = errorFromAnswer(
+    { status: response.status, statusText: response.statusText, headers: response.headers, text },
+    {
+      service: target.service,
+      sentKey: out.sentKey,
+      keySource: out.keySource,
+      redact: out.redact,
+      now: clock.now(),
+    },
+  );
+  return { failure, outcome: response.status };
+}
+
+/** An attempt that got no answer, or lost it mid-way: timed out, cancelled, or the network's. */
+function failureOf(
+  error: unknown,
+  midResponse: boolean,
+  at: { timedOut: boolean; signal: AbortSignal; target: UpstreamTarget; deps: SeamDeps },
+): { failure: unknown; outcome: UpstreamEvent["outcome"] } {
+  const { service } = at.target;
+  if (at.timedOut) {
+    const during = midResponse ? "stream" : "response";
+    const failure = new UpstreamTimeoutError(during, at.deps.policy.timeoutMs, {
+      cause: error,
+      service,
+    });
+    return { failure, outcome: "timeout" };
+  }
+  if (at.signal.aborted || isAbortError(error)) {
+    return { failure: abortReason(at.signal), outcome: "cancelled" };
+  }
+  const detail = midResponse ? "connection lost mid-response" : networkDetail(error);
+  const failure = new UpstreamNetworkError(new URL(at.target.baseUrl).host, detail, {
+    cause: error,
+    service,
+  });
+  return { failure, outcome: "network-error" };
+}
+
+/** A successful answer, its body guarded; a 204 or 205 has none. */
+function answer(response: Response, body: ReadableStream<Uint8Array>): Response {
+  const noBody = response.status === 204 || response.status === 205;
+  return new Response(noBody ? null : body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
 }
 
 /** Keeps the `/api/...` path and query of a URL ollama-js built, on the target's base. */

@@ -1,45 +1,40 @@
-import type { Redact } from "../redact.js";
-
-const MALFORMED_LINE = `${JSON.stringify({ error: "a line of the response stream was not valid JSON" })}\n`;
+import type { Service } from "./errors.js";
+import { StreamError } from "./errors.js";
 
 /**
- * Checks a streamed NDJSON body line by line before ollama-js parses it. ollama-js skips a line
- * it cannot parse and prints it with console.warn, which would hide the fault and put model
- * output in the logs: such a line becomes an error line instead. The text of an `{"error": ...}`
- * line is redacted, since the library quotes it.
+ * The objects of a streamed NDJSON answer, each line parsed once. A line that is not a JSON
+ * object is a fault of the stream, not a line to skip: it ends the stream with a StreamError.
+ * Leaving early (a break or a throw in the reader) cancels the body.
  */
-export function wellFormedNdjson(redact: Redact): TransformStream<Uint8Array, Uint8Array> {
+export async function* ndjsonObjects(
+  body: ReadableStream<Uint8Array>,
+  service: Service,
+): AsyncGenerator<Record<string, unknown>> {
+  const reader = body.getReader();
   const decoder = new TextDecoder();
-  const encoder = new TextEncoder();
   let pending = "";
-  const checkLine = (line: string): string => {
-    if (!line.trim()) return "";
+  const parse = (line: string): Record<string, unknown> => {
     let parsed: unknown;
     try {
       parsed = JSON.parse(line);
-    } catch {
-      return MALFORMED_LINE;
+    } catch (error) {
+      throw new StreamError("a line of the answer was not valid JSON", { cause: error, service });
     }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
-      return MALFORMED_LINE;
-    const error = (parsed as { error?: unknown }).error;
-    if (error !== undefined) {
-      const text = typeof error === "string" ? error : JSON.stringify(error);
-      return `${JSON.stringify({ error: redact(text) })}\n`;
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      throw new StreamError("a line of the answer was not a JSON object", { service });
     }
-    return `${line}\n`;
+    return parsed as Record<string, unknown>;
   };
-  return new TransformStream({
-    transform(chunk, controller) {
-      pending += decoder.decode(chunk, { stream: true });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      pending += done ? decoder.decode() : decoder.decode(value, { stream: true });
       const lines = pending.split("\n");
-      pending = lines.pop() ?? "";
-      const out = lines.map(checkLine).join("");
-      if (out) controller.enqueue(encoder.encode(out));
-    },
-    flush(controller) {
-      const out = checkLine(pending + decoder.decode());
-      if (out) controller.enqueue(encoder.encode(out));
-    },
-  });
+      pending = done ? "" : (lines.pop() ?? "");
+      for (const line of lines) if (line.trim()) yield parse(line);
+      if (done) return;
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
 }

@@ -1,9 +1,10 @@
 import { type Clock, systemClock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
-import { type ModelRef, parseModelRef } from "../model-name.js";
+import type { ModelRef } from "../model-name.js";
 import { redactor } from "../redact.js";
 import { createAccount } from "./account.js";
 import { createCatalog, hasModel, type ListedModel } from "./catalog.js";
+import { modelToRun, routeChat } from "./chat-routing.js";
 import type {
   AccountBalance,
   CallOptions,
@@ -16,14 +17,7 @@ import type {
   WebPage,
   WebSearchHit,
 } from "./endpoint.js";
-import {
-  CLOUD,
-  capitalize,
-  ModelNotFoundError,
-  UpstreamError,
-  UpstreamHttpError,
-  UpstreamNetworkError,
-} from "./errors.js";
+import { CLOUD } from "./errors.js";
 import { createExplainer } from "./explain.js";
 import type { Fetch, SeamDeps } from "./fetch-seam.js";
 import { Limiter } from "./limiter.js";
@@ -33,6 +27,7 @@ import { TtlCache } from "./ttl-cache.js";
 import { createWays, type Route } from "./ways.js";
 
 export type { ListedModel } from "./catalog.js";
+export { defaultModel, RoutingError } from "./chat-routing.js";
 export type {
   AccountBalance,
   CallOptions,
@@ -106,33 +101,14 @@ export interface UpstreamDeps {
   retryPolicy?: Partial<RetryPolicy>;
 }
 
-/** A model name is refused by the routing rules before anything is sent. */
-export class RoutingError extends UpstreamError {
-  override name = "RoutingError";
-}
-
 const SEARCH_CACHE_ENTRIES = 256;
 
 export function createUpstream(deps: UpstreamDeps): Upstream {
   const { config } = deps;
   const clock = deps.clock ?? systemClock;
   const now = () => clock.now();
-  const policy: RetryPolicy = {
-    ...DEFAULT_RETRY_POLICY,
-    timeoutMs: config.timeoutMs,
-    retries: config.retries,
-    ...deps.retryPolicy,
-  };
-  const seamDeps: SeamDeps = {
-    policy,
-    clock,
-    fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
-    limiter: new Limiter(now, config.upstreamConcurrency, config.upstreamConcurrencyTotal),
-    budget: new RetryBudget(config.retryBudgetPercent / 100, clock),
-    redact: redactor([config.apiKey, ...(deps.secrets ?? [])]),
-  };
-  const ways = createWays(config, seamDeps);
-  const { local, localService, cloudRoute } = ways;
+  const ways = createWays(config, seamDepsOf(deps, clock));
+  const { cloudRoute } = ways;
   const catalog = createCatalog(config, ways, now);
   const account = createAccount(config, ways, now);
   const explain = createExplainer(catalog, account);
@@ -142,97 +118,8 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
     now,
   );
 
-  async function chatOnCloud(
-    model: ModelRef,
-    request: RoutedChatRequest,
-    options: ChatCallOptions,
-  ): Promise<ChatReply> {
-    const name = ways.cloudName(model);
-    return explain.chat(
-      () => ways.toCloud(() => ways.cloud.chat({ ...request, model: name }, options)),
-      { model: model.base, service: CLOUD, available: () => catalog.cloudModels(options) },
-      options,
-    );
-  }
-
-  function chatOnLocal(
-    name: string,
-    request: RoutedChatRequest,
-    options: ChatCallOptions,
-  ): Promise<ChatReply> {
-    return explain.chat(
-      () => local.chat({ ...request, model: name }, options),
-      {
-        model: name,
-        service: localService,
-        available: async () => (await catalog.localTags(options)).filter((m) => !m.remote_host),
-      },
-      options,
-    );
-  }
-
-  /** Hybrid: local when the local Ollama has the model, the cloud when only it does, else fallback. */
-  async function chatHybrid(
-    model: ModelRef,
-    request: RoutedChatRequest,
-    options: ChatCallOptions,
-  ): Promise<ChatReply & { route: Route }> {
-    if (model.placement === "cloud") {
-      return { ...(await chatOnCloud(model, request, options)), route: cloudRoute };
-    }
-    if (model.placement === "local") {
-      return { ...(await chatOnLocal(model.base, request, options)), route: { ran_on: "local" } };
-    }
-    let reason: string;
-    let localHasIt = false;
-    try {
-      localHasIt = hasModel(await catalog.localTags(options), model.base);
-      reason = `${localService.name} does not have ${model.base}`;
-    } catch (error) {
-      if (isAbortError(error)) throw error;
-      reason = `${localService.name} could not be reached (${describe(error)})`;
-    }
-    if (localHasIt) {
-      let received = 0;
-      try {
-        const reply = await chatOnLocal(model.base, request, {
-          ...options,
-          onProgress: (progress) => {
-            received = progress.receivedChars;
-            options.onProgress?.(progress);
-          },
-        });
-        return { ...reply, route: { ran_on: "local" } };
-      } catch (error) {
-        // Only a call that never started answering may move; a started answer is not redone.
-        if (received > 0 || !canFallBack(error)) throw error;
-        reason = `${localService.name} failed: ${describe(error)}`;
-      }
-    } else {
-      const cloud = await catalog.cloudModels(options).catch(() => [] as ListedModel[]);
-      if (hasModel(cloud, model.base)) {
-        return { ...(await chatOnCloud(model, request, options)), route: cloudRoute };
-      }
-    }
-    if (!config.cloudFallback) {
-      throw new RoutingError(
-        `${capitalize(reason)}, and fallback to the cloud is off (OLLAMA_CLOUD_FALLBACK=false), so the call stays on this machine. Pull the model with \`ollama pull ${model.base}\` or pick another.`,
-      );
-    }
-    const fallbackModel = parseModelRef(config.defaultModel);
-    const reply = await chatOnCloud(fallbackModel, request, options);
-    return { ...reply, route: { ...cloudRoute, fallback: { from: model.input, reason } } };
-  }
-
-  function checkModel(requested: ModelRef | undefined): ModelRef {
-    const model = requested ?? defaultModel(config);
-    if (config.mode === "cloud" && model.placement === "local") {
-      throw new RoutingError(
-        `Model "${model.input}" names a model on a local Ollama (":local"), but this server runs in cloud mode. Drop the suffix, or set OLLAMA_MODE=hybrid (or local) to use your Ollama.`,
-      );
-    }
-    return model;
-  }
+  const routing = { config, ways, catalog, explain };
+  const checkModel = (requested: ModelRef | undefined) => modelToRun(config, requested);
 
   return {
     checkModel,
@@ -264,19 +151,8 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
       return catalog.modelsWith(capability, options);
     },
 
-    async chat(request, options = {}) {
-      const model = checkModel(request.model);
-      if (config.mode === "cloud") {
-        return { ...(await chatOnCloud(model, request, options)), route: cloudRoute };
-      }
-      if (config.mode === "local") {
-        // A cloud suffix means the model ran in the cloud, through the local Ollama.
-        const name = ways.localModeName(model);
-        const route: Route =
-          model.placement === "cloud" ? { ran_on: "cloud", via: "local" } : { ran_on: "local" };
-        return { ...(await chatOnLocal(name, request, options)), route };
-      }
-      return chatHybrid(model, request, options);
+    chat(request, options = {}) {
+      return routeChat(routing, request, options);
     },
 
     webSearch(query, maxResults, options = {}) {
@@ -287,13 +163,10 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
         );
       // Callers with their own keys share nothing: their searches are cached apart.
       const key = `${options.lane ?? ""}\u0000${maxResults}\u0000${query}`;
-      const shared = searches.getOrLoad(key, load);
-      // A shared in-flight search that another caller cancelled must not fail this one.
-      const results = shared.catch((error: unknown) => {
-        if (isAbortError(error) && !options.signal?.aborted) return searches.getOrLoad(key, load);
-        throw error;
-      });
-      return results.then((hits) => ({ results: hits, route: cloudRoute }));
+      return cached(searches, key, load, options.signal).then((hits) => ({
+        results: hits,
+        route: cloudRoute,
+      }));
     },
 
     async webFetch(url, options = {}) {
@@ -310,28 +183,37 @@ export function createUpstream(deps: UpstreamDeps): Upstream {
   };
 }
 
-/** The model a call without one uses. */
-export function defaultModel(config: ServerConfig): ModelRef {
-  if (config.mode === "local") {
-    if (!config.localModel) {
-      throw new RoutingError(
-        "No model given, and OLLAMA_LOCAL_MODEL is not set. Pass model (list_models shows what your Ollama has), or set OLLAMA_LOCAL_MODEL.",
-      );
-    }
-    return parseModelRef(config.localModel);
-  }
-  if (config.mode === "hybrid" && config.localModel) return parseModelRef(config.localModel);
-  return parseModelRef(config.defaultModel);
+/** What every request to Ollama shares: the policy, the limiter, the retry budget, redaction. */
+function seamDepsOf(deps: UpstreamDeps, clock: Clock): SeamDeps {
+  const { config } = deps;
+  return {
+    policy: {
+      ...DEFAULT_RETRY_POLICY,
+      timeoutMs: config.timeoutMs,
+      retries: config.retries,
+      ...deps.retryPolicy,
+    },
+    clock,
+    fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
+    limiter: new Limiter(
+      () => clock.now(),
+      config.upstreamConcurrency,
+      config.upstreamConcurrencyTotal,
+    ),
+    budget: new RetryBudget(config.retryBudgetPercent / 100, clock),
+    redact: redactor([config.apiKey, ...(deps.secrets ?? [])]),
+  };
 }
 
-/** Failures of the local server that the cloud can make up for: unreachable, 5xx, no such model. */
-function canFallBack(error: unknown): boolean {
-  if (error instanceof ModelNotFoundError || error instanceof UpstreamNetworkError) return true;
-  return error instanceof UpstreamHttpError && (error.status ?? 0) >= 500;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof UpstreamNetworkError) return error.detail;
-  if (error instanceof UpstreamError && error.status) return `HTTP ${error.status}`;
-  return error instanceof Error ? error.name : "error";
+/** A cached search; a shared one in flight that another caller cancelled must not fail this one. */
+function cached<T>(
+  cache: TtlCache<string, T>,
+  key: string,
+  load: () => Promise<T>,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  return cache.getOrLoad(key, load).catch((error: unknown) => {
+    if (isAbortError(error) && !signal?.aborted) return cache.getOrLoad(key, load);
+    throw error;
+  });
 }
