@@ -1,6 +1,8 @@
 import type { CallToolResult } from "@modelcontextprotocol/server";
 import { describe, expect, it } from "vitest";
+import { canMove, Job, type JobPhase } from "../src/jobs/job.js";
 import { Jobs } from "../src/jobs/jobs.js";
+import { jobKeys } from "../src/jobs/records.js";
 import type { OpsLogger, ProgressReporter } from "../src/observability.js";
 import { MemoryStore } from "../src/store/memory-store.js";
 import { textOf } from "./harness.js";
@@ -119,5 +121,61 @@ describe("a deferred job's writes to a slow store land in order", () => {
     await closing;
     await flush();
     expect((await job.elsewhere.state("me", job.id)).kind).toBe("lost");
+  });
+});
+
+describe("a job's phases", () => {
+  const PHASES: JobPhase[] = ["running", "deferred", "writing", "abandoned", "ended", "dropped"];
+  const config = { deferAfterMs: 100, ttlMs: 60_000, maxRunning: 4, maxPerCaller: 4, leaseMs: 300 };
+  const answer: CallToolResult = { content: [{ type: "text", text: "the answer" }] };
+
+  it("are the steps of a job's life, and no others", () => {
+    const steps = PHASES.flatMap((from) =>
+      PHASES.filter((to) => canMove(from, to)).map((to) => `${from} -> ${to}`),
+    );
+    expect(steps).toEqual([
+      "running -> deferred",
+      "running -> dropped",
+      "deferred -> writing",
+      "deferred -> abandoned",
+      "writing -> abandoned",
+      "writing -> ended",
+      "abandoned -> ended",
+    ]);
+  });
+
+  it("refuse a step a job cannot take, and write nothing once it has ended", async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore(clock);
+    const logged: string[] = [];
+    const deps = {
+      store,
+      clock,
+      config,
+      log: { log: (level: string, m: string) => logged.push(`${level}: ${m}`) },
+    };
+    const job = new Job("job_a", "me", "research", 0, noProgress, deps);
+    expect(job.phase).toBe("running");
+    expect(await job.defer()).toBe(true);
+    expect(job.phase).toBe("deferred");
+    job.endUndeferred();
+    expect(job.phase).toBe("deferred");
+    expect(logged).toEqual(["error: a job cannot go from deferred to dropped"]);
+
+    job.finish(answer);
+    expect(job.phase).toBe("writing");
+    await flush();
+    expect(job.phase).toBe("ended");
+    const record = await store.get(jobKeys.record("job_a"));
+    expect(record).toContain('"status":"done"');
+    // Late events after the end: a store that comes back, a shutdown, a second end.
+    job.storeIsBack();
+    await job.abandon();
+    job.finish(undefined);
+    clock.advance(1_000);
+    await flush();
+    expect(job.phase).toBe("ended");
+    expect(await store.get(jobKeys.record("job_a"))).toBe(record);
+    expect(logged).toHaveLength(1);
   });
 });

@@ -1,5 +1,5 @@
 import type { CallToolResult } from "@modelcontextprotocol/server";
-import type { Clock } from "../clock.js";
+import { type Clock, withDeadline } from "../clock.js";
 import type { OpsLogger, ProgressReporter } from "../observability.js";
 import type { Store } from "../store/store.js";
 import { ProgressRelay } from "./progress-relay.js";
@@ -58,10 +58,33 @@ const MOST_RETRY_MS = 5_000;
 const REMEMBER_EXPIRED_MS = 24 * 60 * 60 * 1000;
 
 /**
- * One long call in this process. Until its call is answered it only runs; once deferred (the
- * call answered with its id), it keeps its record in the store: a lease renewed every third of
- * the lease time, progress, and at the end its result. Every write goes through one queue, in
- * order, so a renewal still in flight can never land after the final record.
+ * Where a job is in its life here. `running`: the call is not answered yet, and nothing of the job
+ * is in the store. `deferred`: the call was answered with its id; the store holds its record and
+ * a lease renewed every third of the lease time. `writing`: the work has ended, and its final
+ * record waits for the store. `abandoned`: at shutdown, recorded as lost; nothing may overwrite
+ * that. `ended` and `dropped`: over here, after being deferred or not.
+ */
+export type JobPhase = "running" | "deferred" | "writing" | "abandoned" | "ended" | "dropped";
+
+/** The steps a job may take; any other is refused. */
+const NEXT: Readonly<Record<JobPhase, readonly JobPhase[]>> = {
+  running: ["deferred", "dropped"],
+  deferred: ["writing", "abandoned"],
+  writing: ["ended", "abandoned"],
+  abandoned: ["ended"],
+  ended: [],
+  dropped: [],
+};
+
+/** Whether a job in `from` may move to `to`. */
+export function canMove(from: JobPhase, to: JobPhase): boolean {
+  return NEXT[from].includes(to);
+}
+
+/**
+ * One long call in this process, moving through its phases (JobPhase) by `move` alone. Every
+ * store write goes through one queue, in order, so a renewal still in flight can never land after
+ * the final record.
  *
  * A result the store cannot take (it is down, or restarting) stays here and is written again,
  * with back-off, and at once when the store is back, until it lands or its time to live has
@@ -76,9 +99,7 @@ const REMEMBER_EXPIRED_MS = 24 * 60 * 60 * 1000;
 export class Job {
   readonly controller = new AbortController();
   readonly relay: ProgressRelay;
-  /** Set once the call was answered with this job's id. */
-  deferred = false;
-  /** Set when someone asked to stop it: its end is recorded as cancelled. */
+  /** Someone asked to stop it: its end is recorded as cancelled. */
   cancelRequested = false;
   /** The final record, once the work has ended; kept here until the store has it. */
   final: JobRecord | undefined;
@@ -86,16 +107,15 @@ export class Job {
   readonly workEnded: Promise<void>;
   /** Resolves when the job is over here: its end written to the store, or given up. */
   readonly gone: Promise<void>;
+  private current: JobPhase = "running";
   private markWorkEnded = () => {};
   private markGone = () => {};
-  private isGone = false;
-  /** Set at shutdown, once the job was recorded as lost: nothing may overwrite that. */
-  private abandoned = false;
   private queue: Promise<void> = Promise.resolve();
   private stopLease = () => {};
-  private cancelRetry = () => {};
-  private writingFinal = false;
-  private retryAtOnce = false;
+  /** Ends a wait between attempts at the final write early. */
+  private wake = () => {};
+  /** How often the store came back: one coming back during a write means "try again at once". */
+  private storeReturns = 0;
   private finishedAt = 0;
   private unsubscribe: () => Promise<void> = async () => {};
 
@@ -116,6 +136,15 @@ export class Job {
     });
   }
 
+  get phase(): JobPhase {
+    return this.current;
+  }
+
+  /** The call was answered with this job's id: the store holds (or held) it. */
+  get deferred(): boolean {
+    return this.current !== "running" && this.current !== "dropped";
+  }
+
   /** Records the job as running and takes its lease; false when the store could not. */
   async defer(): Promise<boolean> {
     const { store, config, log } = this.deps;
@@ -128,7 +157,7 @@ export class Job {
       });
       return false;
     }
-    this.deferred = true;
+    if (!this.move("deferred")) return false;
     this.unsubscribe = await store
       .subscribe(jobKeys.channel(this.id), (message) => {
         if (readEvent(message)?.type === "cancel") this.stop("The job was cancelled");
@@ -136,7 +165,7 @@ export class Job {
       .catch(() => async () => {});
     // Each step published also refreshes the record, so a get_result that starts later sees it.
     this.relay.publishTo((progress) => {
-      if (this.final || this.cancelRequested || this.abandoned) return;
+      if (this.current !== "deferred" || this.cancelRequested) return;
       void this.write("progress", async () => {
         await store.set(jobKeys.record(this.id), this.runningRecord(), this.runningTtl());
         await this.publish({ type: "progress", progress });
@@ -157,13 +186,14 @@ export class Job {
       result,
     };
     this.markWorkEnded();
-    void this.writeFinal(0);
+    // A job abandoned at shutdown ends with its work stopped: "lost" stays its last word.
+    if (this.move("writing")) void this.writeFinal();
   }
 
   /** The work ended before the call was answered: nothing of it is in the store. */
   endUndeferred(): void {
     this.markWorkEnded();
-    this.leave();
+    this.leave("dropped");
   }
 
   /** The job's state, as this instance knows it. */
@@ -196,14 +226,11 @@ export class Job {
 
   /** The store is reachable again: renew the lease (and the record) or write the result now. */
   storeIsBack(): void {
-    if (!this.deferred || this.abandoned || this.isGone) return;
-    if (!this.final) {
-      this.renew();
-      return;
+    if (this.current === "deferred") this.renew();
+    if (this.current === "writing") {
+      this.storeReturns++;
+      this.wake();
     }
-    this.cancelRetry();
-    if (this.writingFinal) this.retryAtOnce = true;
-    else void this.writeFinal(0);
   }
 
   /**
@@ -211,78 +238,99 @@ export class Job {
    * and stopped.
    */
   async abandon(): Promise<void> {
-    this.abandoned = true;
-    this.cancelRetry();
+    if (!this.move("abandoned")) return;
+    this.wake();
     await this.write("marking it lost", async () => {
       const record = readRecord(await this.deps.store.get(jobKeys.record(this.id)));
       if (record?.status === "running") await markLost(this.deps, this.id, record);
     });
     this.controller.abort(new DOMException("The server is shutting down", "AbortError"));
-    this.leave();
+    this.leave("ended");
+  }
+
+  /** Takes a step of the job's life; an impossible one is refused (false) and logged. */
+  private move(to: JobPhase): boolean {
+    if (!canMove(this.current, to)) {
+      if (this.current !== "abandoned" && this.current !== "ended") {
+        this.deps.log.log("error", `a job cannot go from ${this.current} to ${to}`);
+      }
+      return false;
+    }
+    this.current = to;
+    return true;
   }
 
   private renew(): void {
-    if (this.abandoned || (this.cancelRequested && !this.final)) return;
+    const lease: Lease | undefined =
+      this.current === "writing"
+        ? "writing"
+        : this.current === "deferred" && !this.cancelRequested
+          ? "running"
+          : undefined;
+    if (!lease) return;
     const { store, config } = this.deps;
-    const writing = this.final !== undefined;
     void this.write("lease renewal", async () => {
-      await store.set(
-        jobKeys.lease(this.id),
-        (writing ? "writing" : "running") satisfies Lease,
-        config.leaseMs,
-      );
+      await store.set(jobKeys.lease(this.id), lease, config.leaseMs);
       // Rewritten too: a store that restarted empty has it again.
-      if (!writing) {
+      if (lease === "running") {
         await store.set(jobKeys.record(this.id), this.runningRecord(), this.runningTtl());
       }
     });
   }
 
   /** Writes the final record; on failure, tries again with back-off until its TTL has passed. */
-  private async writeFinal(attempt: number): Promise<void> {
-    const final = this.final;
-    if (!final) return;
-    const { store, clock, config, log } = this.deps;
-    this.writingFinal = true;
-    const written = await this.write("the result", async () => {
-      if (this.abandoned) return;
-      const current = readRecord(await store.get(jobKeys.record(this.id)));
-      const record = current?.status === "cancelled" ? current : final;
-      await recordEnd(this.deps, this.id, record);
-      this.final = record;
-      await store.delete(jobKeys.lease(this.id));
-      await this.publish({ type: "ended" });
-    });
-    this.writingFinal = false;
-    if (written || this.abandoned) return this.leave();
-    if (this.retryAtOnce) {
-      this.retryAtOnce = false;
-      return this.writeFinal(0);
+  private async writeFinal(): Promise<void> {
+    const { clock, config, log } = this.deps;
+    let backOff = 0;
+    for (let attempt = 0; this.current === "writing"; attempt++) {
+      const returnsBefore = this.storeReturns;
+      const written = await this.write("the result", () => this.recordFinal());
+      if (this.current !== "writing") return;
+      if (written) return this.leave("ended");
+      const left = this.finishedAt + config.ttlMs - clock.now();
+      if (left <= 0) {
+        log.log(
+          "error",
+          `a deferred ${this.tool} finished, but the job store could not take its result within OLLAMA_MCP_JOB_TTL_MS; it is dropped`,
+        );
+        return this.leave("ended");
+      }
+      if (attempt === 0) {
+        log.log(
+          "warning",
+          `a deferred ${this.tool}: its result is kept here until the store takes it`,
+        );
+      }
+      if (this.storeReturns !== returnsBefore) {
+        backOff = 0;
+        continue;
+      }
+      const delay = Math.min(FIRST_RETRY_MS * 2 ** backOff++, MOST_RETRY_MS, left);
+      const woken = new Promise<boolean>((resolve) => {
+        this.wake = () => resolve(true);
+      });
+      if (await withDeadline(clock, delay, woken, () => false)) backOff = 0;
+      this.wake = () => {};
     }
-    const left = this.finishedAt + config.ttlMs - clock.now();
-    if (left <= 0) {
-      log.log(
-        "error",
-        `a deferred ${this.tool} finished, but the job store could not take its result within OLLAMA_MCP_JOB_TTL_MS; it is dropped`,
-      );
-      return this.leave();
-    }
-    if (attempt === 0) {
-      log.log(
-        "warning",
-        `a deferred ${this.tool}: its result is kept here until the store takes it`,
-      );
-    }
-    const delay = Math.min(FIRST_RETRY_MS * 2 ** attempt, MOST_RETRY_MS, left);
-    this.cancelRetry = clock.schedule(delay, () => void this.writeFinal(attempt + 1));
+  }
+
+  /** The final record, unless a cancel recorded elsewhere stands; then the lease goes. */
+  private async recordFinal(): Promise<void> {
+    const { store } = this.deps;
+    if (this.current !== "writing" || !this.final) return;
+    const current = readRecord(await store.get(jobKeys.record(this.id)));
+    const record = current?.status === "cancelled" ? current : this.final;
+    await recordEnd(this.deps, this.id, record);
+    this.final = record;
+    await store.delete(jobKeys.lease(this.id));
+    await this.publish({ type: "ended" });
   }
 
   /** Ends the job here: no more writes, no more events. */
-  private leave(): void {
-    if (this.isGone) return;
-    this.isGone = true;
+  private leave(to: "ended" | "dropped"): void {
+    if (!this.move(to)) return;
     this.stopLease();
-    this.cancelRetry();
+    this.wake();
     void this.unsubscribe().catch(() => {});
     this.markGone();
   }
