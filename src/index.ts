@@ -102,7 +102,7 @@ async function serveStdio(graceMs: number, log: OpsLogger, services: Services): 
     if (stopping) return;
     stopping = true;
     transport.stopReading();
-    const running = transport.unansweredRequests().length;
+    const running = transport.unansweredCount();
     if (running > 0)
       log.log("info", `${why}: finishing ${running} call(s) in flight, then stopping`);
     await finishCallsInFlight({

@@ -135,7 +135,7 @@ describe("the stdio transport", () => {
         line({ jsonrpc: "2.0", method: "notifications/initialized" }),
     );
     await flush();
-    expect(t.transport.unansweredRequests()).toEqual([1, "two"]);
+    expect(t.transport.unansweredCount()).toBe(2);
     let idle = false;
     void t.transport.whenAnswered().then(() => {
       idle = true;

@@ -91,8 +91,15 @@ describe("the structure of src/", () => {
     expect(linesMatching(/\b(Date\.now|setTimeout|setInterval)\b/, "clock.ts")).toEqual([]);
   });
 
+  it("tracks calls in flight in one place for both transports, CallsInFlight", () => {
+    expect(linesMatching(/idleWaiters/, "calls-in-flight.ts")).toEqual([]);
+    for (const file of ["transports/stdio.ts", "http/sessions.ts"]) {
+      expect(readFileSync(join(SRC, file), "utf8"), file).toContain("new CallsInFlight<");
+    }
+  });
+
   it("races work against the clock in one place, withDeadline, and nowhere by hand", () => {
-    expect(linesMatching(/clock\.schedule\([^)]*resolve\)/, "clock.ts")).toEqual([]);
+    expect(linesMatching(/idleWaiters/, "calls-in-flight.ts")).toEqual([]);
   });
 });
 

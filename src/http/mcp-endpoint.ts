@@ -14,7 +14,7 @@ import {
 import type { Clock } from "../clock.js";
 import type { HttpOptions } from "../config.js";
 import type { OpsLogger } from "../observability.js";
-import { finishCallsInFlight, STOPPED_AT_SHUTDOWN } from "../shutdown.js";
+import { finishCallsInFlight } from "../shutdown.js";
 import { checkMessage, INVALID_REQUEST } from "../transports/jsonrpc.js";
 import { readBody, refuse } from "./guards.js";
 import type { HttpCaller } from "./identify.js";
@@ -90,7 +90,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
         clock,
         graceMs: options.shutdownGraceMs,
         answered: calls.whenNone(),
-        answerRest: () => calls.answerAll(STOPPED_AT_SHUTDOWN, clock),
+        answerRest: () => calls.answerAll(clock),
       });
       // Ends subscriptions/listen streams, and aborts 2026-07-28 calls still running.
       await modern.close();

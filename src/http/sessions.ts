@@ -1,9 +1,11 @@
 import type { ServerResponse } from "node:http";
 import type { NodeStreamableHTTPServerTransport } from "@modelcontextprotocol/node";
-import type { JSONRPCMessage, McpServer, RequestId } from "@modelcontextprotocol/server";
+import type { JSONRPCMessage, McpServer } from "@modelcontextprotocol/server";
 import { isJSONRPCRequest } from "@modelcontextprotocol/server";
+import { CallsInFlight } from "../calls-in-flight.js";
 import { type Clock, withDeadline } from "../clock.js";
 import type { OpsLogger } from "../observability.js";
+import { STOPPED_AT_SHUTDOWN } from "../shutdown.js";
 import { errorReply, SERVER_ERROR } from "../transports/jsonrpc.js";
 
 export interface Session {
@@ -136,27 +138,17 @@ export class Sessions {
   }
 }
 
-/** A request being answered on a transport. */
-interface OpenCall {
-  id: RequestId;
-  res: ServerResponse;
-}
-
 /**
- * The requests each transport is answering: what shutdown waits for or answers, and what a
- * client that disconnects cancels.
+ * The requests each transport is answering (one tracker, CallsInFlight, for stdio and HTTP): what
+ * shutdown waits for or answers, what keeps a session busy, and what a client that disconnects
+ * cancels.
  */
 export class OpenCalls {
-  private readonly byTransport = new Map<
-    NodeStreamableHTTPServerTransport,
-    Map<string, OpenCall>
-  >();
-  /** 2026-07-28 exchanges: one call each, answered by the SDK's per-request transport. */
-  private readonly exchanges = new Set<ServerResponse>();
-  private idleWaiters: (() => void)[] = [];
+  private readonly inFlight = new CallsInFlight<object>();
+  private readonly perTransport = new Map<NodeStreamableHTTPServerTransport, number>();
 
   count(transport: NodeStreamableHTTPServerTransport): number {
-    return this.byTransport.get(transport)?.size ?? 0;
+    return this.perTransport.get(transport) ?? 0;
   }
 
   /** Notes the requests of one POST until its response closes. */
@@ -167,17 +159,21 @@ export class OpenCalls {
   ): void {
     const requests = messages.filter(isJSONRPCRequest);
     if (requests.length === 0) return;
-    let calls = this.byTransport.get(transport);
-    if (!calls) {
-      calls = new Map();
-      this.byTransport.set(transport, calls);
-    }
-    const held = calls;
-    for (const { id } of requests) held.set(keyOf(id), { id, res });
+    this.perTransport.set(transport, this.count(transport) + requests.length);
+    const keys = requests.map(({ id }) => {
+      const key = {};
+      this.inFlight.add(key, () => {
+        const closed = new Promise<void>((resolve) => res.once("close", () => resolve()));
+        transport.send(errorReply(id, SERVER_ERROR, STOPPED_AT_SHUTDOWN)).catch(() => {});
+        return closed;
+      });
+      return key;
+    });
     res.on("close", () => {
-      for (const { id } of requests) held.delete(keyOf(id));
-      if (held.size === 0) this.byTransport.delete(transport);
-      if (this.idle()) this.notifyIdle();
+      const left = this.count(transport) - requests.length;
+      if (left > 0) this.perTransport.set(transport, left);
+      else this.perTransport.delete(transport);
+      for (const key of keys) this.inFlight.delete(key);
       // The SDK does not cancel a request when its HTTP client goes away: say so in the
       // protocol's own words, which aborts the call and its upstream request.
       if (res.writableFinished) return;
@@ -191,48 +187,26 @@ export class OpenCalls {
     });
   }
 
-  /** Notes a 2026-07-28 exchange until its response closes. */
+  /**
+   * Notes a 2026-07-28 exchange until its response closes: one call, answered by the SDK's
+   * per-request transport, which closing the server ends.
+   */
   trackExchange(res: ServerResponse): void {
-    this.exchanges.add(res);
-    res.on("close", () => {
-      this.exchanges.delete(res);
-      if (this.idle()) this.notifyIdle();
-    });
+    const key = {};
+    this.inFlight.add(key, async () => {});
+    res.on("close", () => this.inFlight.delete(key));
   }
 
   /** Resolves once no request is being answered. */
   whenNone(): Promise<void> {
-    if (this.idle()) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.inFlight.whenNone();
   }
 
   /**
-   * Answers every request still open with an error saying why; resolves once those answers
-   * have left, or after a short bound.
+   * Answers every request still open as stopped at shutdown; resolves once those answers have
+   * left, or after a short bound.
    */
-  async answerAll(message: string, clock: Clock): Promise<void> {
-    const left: Promise<void>[] = [];
-    for (const [transport, calls] of this.byTransport) {
-      for (const { id, res } of calls.values()) {
-        left.push(new Promise((resolve) => res.once("close", () => resolve())));
-        transport.send(errorReply(id, SERVER_ERROR, message)).catch(() => {});
-      }
-    }
-    if (left.length === 0) return;
-    await withDeadline(clock, FLUSH_AT_SHUTDOWN_MS, Promise.all(left), () => {});
+  async answerAll(clock: Clock): Promise<void> {
+    await withDeadline(clock, FLUSH_AT_SHUTDOWN_MS, this.inFlight.answerAll(), () => {});
   }
-
-  private idle(): boolean {
-    return this.byTransport.size === 0 && this.exchanges.size === 0;
-  }
-
-  private notifyIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const resolve of waiters) resolve();
-  }
-}
-
-function keyOf(id: RequestId): string {
-  return `${typeof id}:${id}`;
 }

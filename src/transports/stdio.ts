@@ -1,5 +1,6 @@
 import type { Readable, Writable } from "node:stream";
 import type { JSONRPCMessage, RequestId, Transport } from "@modelcontextprotocol/server";
+import { CallsInFlight } from "../calls-in-flight.js";
 import type { OpsLogger } from "../observability.js";
 import { STOPPED_AT_SHUTDOWN } from "../shutdown.js";
 import { checkMessage, errorReply, INVALID_REQUEST, SERVER_ERROR } from "./jsonrpc.js";
@@ -28,8 +29,7 @@ export class StdioTransport implements Transport {
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
 
-  private readonly unanswered = new Map<string, RequestId>();
-  private idleWaiters: (() => void)[] = [];
+  private readonly unanswered = new CallsInFlight<string>();
   private pending: Buffer | undefined;
   /** Set while the rest of an oversized line is being skipped. */
   private skipping: { head: Buffer; tail: Buffer; bytes: number } | undefined;
@@ -57,7 +57,6 @@ export class StdioTransport implements Transport {
   send(message: JSONRPCMessage): Promise<void> {
     if ("id" in message && ("result" in message || "error" in message)) {
       this.unanswered.delete(keyOf(message.id as RequestId));
-      if (this.unanswered.size === 0) this.notifyIdle();
     }
     this.stdout.write(`${JSON.stringify(message)}\n`);
     if (!this.blocked && this.stdout.writableLength > this.highWaterBytes) {
@@ -72,22 +71,19 @@ export class StdioTransport implements Transport {
     return Promise.resolve();
   }
 
-  /** Requests received and not yet answered. */
-  unansweredRequests(): RequestId[] {
-    return [...this.unanswered.values()];
+  /** How many requests received are not yet answered. */
+  unansweredCount(): number {
+    return this.unanswered.size;
   }
 
   /** Resolves once every request received has been answered. */
   whenAnswered(): Promise<void> {
-    if (this.unanswered.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.unanswered.whenNone();
   }
 
   /** Answers every unanswered request with an error saying the server is stopping. */
-  answerUnansweredAsStopping(): void {
-    for (const id of this.unansweredRequests()) {
-      void this.send(errorReply(id, SERVER_ERROR, STOPPED_AT_SHUTDOWN));
-    }
+  answerUnansweredAsStopping(): Promise<void> {
+    return this.unanswered.answerAll();
   }
 
   /** Stops taking new messages; replies can still be sent. */
@@ -113,12 +109,6 @@ export class StdioTransport implements Transport {
     this.stdin.off("error", this.onStreamError);
     this.pending = undefined;
     this.onclose?.();
-  }
-
-  private notifyIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const resolve of waiters) resolve();
   }
 
   private readonly onStreamError = (error: Error) => this.onerror?.(error);
@@ -210,7 +200,10 @@ export class StdioTransport implements Transport {
     }
     const { message } = checked;
     if ("method" in message && "id" in message) {
-      this.unanswered.set(keyOf(message.id), message.id);
+      const { id } = message;
+      this.unanswered.add(keyOf(id), () =>
+        this.send(errorReply(id, SERVER_ERROR, STOPPED_AT_SHUTDOWN)),
+      );
     }
     this.onmessage?.(message);
   }
