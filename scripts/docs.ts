@@ -32,21 +32,25 @@ function settingsTable(settings: Record<string, Setting>): string {
   return ["| variable | flag | default | meaning |", "|---|---|---|---|", ...rows].join("\n");
 }
 
-/** Name, title, hints, whether it may hand back a job_id, and its weight in tools/list. */
+/**
+ * Name, title, hints, whether it may hand back a job_id, the settings its code reads (all it is
+ * handed of them), and its weight in tools/list.
+ */
 async function toolsTable(): Promise<string> {
   const listed = await listedTools();
   const yes = (value: boolean | undefined) => (value ? "yes" : "no");
   const rows = TOOLS.map((tool) => {
     const a = tool.annotations;
     const bytes = Buffer.byteLength(JSON.stringify(listed.find((t) => t.name === tool.name)));
-    return `| \`${tool.name}\` | ${cell(tool.title)} | ${yes(a.readOnlyHint)} | ${yes(a.destructiveHint)} | ${yes(a.idempotentHint)} | ${yes(a.openWorldHint)} | ${yes(tool.long)} | ${bytes} |`;
+    const reads = tool.settings.map((name) => `\`${SETTINGS[name].env}\``).join(", ") || "none";
+    return `| \`${tool.name}\` | ${cell(tool.title)} | ${yes(a.readOnlyHint)} | ${yes(a.destructiveHint)} | ${yes(a.idempotentHint)} | ${yes(a.openWorldHint)} | ${yes(tool.long)} | ${reads} | ${bytes} |`;
   });
   const total = listed.reduce((n, tool) => n + Buffer.byteLength(JSON.stringify(tool)), 0);
   return [
-    "| tool | title | read-only | destructive | idempotent | open world | may return a `job_id` | bytes in `tools/list` |",
-    "|---|---|---|---|---|---|---|---|",
+    "| tool | title | read-only | destructive | idempotent | open world | may return a `job_id` | settings its code reads | bytes in `tools/list` |",
+    "|---|---|---|---|---|---|---|---|---|",
     ...rows,
-    `| all ${TOOLS.length} | | | | | | | ${total} |`,
+    `| all ${TOOLS.length} | | | | | | | | ${total} |`,
   ].join("\n");
 }
 

@@ -5,6 +5,7 @@ import { jobProblem } from "./get-result.js";
 
 export const cancelJob = defineTool({
   name: "cancel_job",
+  settings: [],
   summary: "stop a long call, and its request to Ollama, by its job_id.",
   handlesJobs: true,
   title: "Stop a long call",

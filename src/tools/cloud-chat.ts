@@ -1,5 +1,4 @@
 import * as z from "zod";
-import type { ServerConfig } from "../config.js";
 import type { Conversations, Turn } from "../conversations.js";
 import { describeDuration } from "../duration.js";
 import type { ModelRef } from "../model-name.js";
@@ -112,8 +111,19 @@ const outputSchema = deferrable(
   }),
 );
 
+/** The settings this tool reads. */
+const READS = [
+  "imageMaxBytes",
+  "imagesMaxTotalBytes",
+  "mode",
+  "localModel",
+  "defaultModel",
+] as const;
+type Context = ToolContext<(typeof READS)[number]>;
+
 export const cloudChat = defineTool({
   name: "cloud_chat",
+  settings: READS,
   summary:
     "ask a large open-weight model on Ollama's cloud GPUs (list_models shows which exist); a conversation continues by its conversation_id.",
   title: "Chat with an Ollama cloud model",
@@ -179,7 +189,7 @@ interface Prepared {
 }
 
 /** The images read, the conversation loaded, the model checked for eyes: nothing sent yet. */
-async function prepare(input: Input, context: ToolContext): Promise<Prepared> {
+async function prepare(input: Input, context: Context): Promise<Prepared> {
   const { client, call, caller, conversations, config } = context;
   const images = input.images
     ? await readImages(input.images, {
@@ -227,7 +237,7 @@ async function prepare(input: Input, context: ToolContext): Promise<Prepared> {
 /** The model's answer, with progress as it streams; a refusal of images says so. */
 async function ask(
   input: Input,
-  context: ToolContext,
+  context: Context,
   { messages, images }: Prepared,
 ): Promise<ChatReply & { route: Route }> {
   const { client, call, progress } = context;
@@ -329,7 +339,7 @@ function unknownConversation(id: string, config: Conversations["config"]): strin
 }
 
 /** The model a call would run on, as a message names it: the default one by its name. */
-function modelNamed(model: ModelRef | undefined, config: ServerConfig): Named {
+function modelNamed(model: ModelRef | undefined, config: Context["config"]): Named {
   if (model) return { model, label: `Model "${model.input}"` };
   return { model, label: `The default model, ${defaultModel(config).input},` };
 }

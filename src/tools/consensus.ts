@@ -33,8 +33,13 @@ const answerSchema = z.object({
 
 type Answer = z.infer<typeof answerSchema>;
 
+/** The settings this tool reads. */
+const READS = ["defaultModel", "consensusModels", "mode"] as const;
+type Context = ToolContext<(typeof READS)[number]>;
+
 export const consensus = defineTool({
   name: "consensus",
+  settings: READS,
   summary: "ask 2 to 5 cloud models the same question and get one answer that compares theirs.",
   title: "Ask several cloud models and compare",
   description:
@@ -246,7 +251,7 @@ function synthesisRequest(conversation: ChatMessage[], answers: Answer[]): strin
 }
 
 /** OLLAMA_CONSENSUS_MODELS, or OLLAMA_CLOUD_MODEL and models of other families from the list. */
-async function defaultModels({ client, config, call }: ToolContext): Promise<ModelRef[]> {
+async function defaultModels({ client, config, call }: Context): Promise<ModelRef[]> {
   if (config.consensusModels) return config.consensusModels.map((name) => parseModelRef(name));
   const listed = await client.listModels(call);
   const preferCloud = config.mode !== "local";

@@ -10,9 +10,13 @@ import type { LogFields, ProgressReporter } from "../observability.js";
 import type { ToolName } from "../tool-names.js";
 import type { CallOptions, Upstream } from "../upstream/upstream.js";
 
-export interface ToolContext {
+/** The settings a tool reads, by name: all it is handed of them. */
+export type SettingName = keyof ServerConfig;
+
+export interface ToolContext<Reads extends SettingName = never> {
   client: Upstream;
-  config: ServerConfig;
+  /** Only the settings the tool declared (`settings`); reading another fails to compile. */
+  config: Pick<ServerConfig, Reads>;
   /** Pass to every client call: the call's abort signal (client cancel or disconnect) and its log hooks. */
   call: CallOptions;
   /** Progress notifications for the client, when it asked for them. */
@@ -43,13 +47,16 @@ export interface ToolDefinition<
   Input extends z.ZodType = z.ZodType,
   Output extends z.ZodObject = z.ZodObject,
   Name extends ToolName = ToolName,
+  Reads extends SettingName = SettingName,
 > {
   name: Name;
+  /** The settings its description and handler read; the registry hands it only these. */
+  settings: readonly Reads[];
   title: string;
   /** One line on what it is for: the server's instructions and the docs list tools by it. */
   summary: string;
   /** What the model reads; a function when it quotes the server's settings. */
-  description: string | ((config: ServerConfig) => string);
+  description: string | ((config: Pick<ServerConfig, Reads>) => string);
   inputSchema: Input;
   outputSchema: Output;
   annotations: ToolAnnotations;
@@ -59,7 +66,7 @@ export interface ToolDefinition<
   handlesJobs?: true;
   handle(
     input: z.output<Input>,
-    context: ToolContext,
+    context: ToolContext<Reads>,
   ): Promise<ToolOutput<Omit<z.input<Output>, JobFields>>>;
 }
 
@@ -68,16 +75,33 @@ export interface ToolDefinition<
  * a job_id, after how long, while deferral is on.
  */
 export function describeTool(tool: ToolDefinition, config: ServerConfig): string {
-  const own = typeof tool.description === "function" ? tool.description(config) : tool.description;
+  const own =
+    typeof tool.description === "function"
+      ? tool.description(settingsOf(tool, config))
+      : tool.description;
   if (!tool.long || config.deferAfterMs === 0) return own;
   return `${own} If it is still working after ${describeDuration(config.deferAfterMs)}, it returns status "running" with a job_id instead and goes on: call get_result with that job_id for the answer.`;
+}
+
+/** The settings `tool` declared, and no others. */
+export function settingsOf<Reads extends SettingName>(
+  tool: Pick<ToolDefinition<z.ZodType, z.ZodObject, ToolName, Reads>, "settings">,
+  config: ServerConfig,
+): Pick<ServerConfig, Reads> {
+  return Object.fromEntries(tool.settings.map((name) => [name, config[name]])) as Pick<
+    ServerConfig,
+    Reads
+  >;
 }
 
 export function defineTool<
   Input extends z.ZodType,
   Output extends z.ZodObject,
   const Name extends ToolName,
->(definition: ToolDefinition<Input, Output, Name>): ToolDefinition<Input, Output, Name> {
+  const Reads extends SettingName = never,
+>(
+  definition: ToolDefinition<Input, Output, Name, Reads>,
+): ToolDefinition<Input, Output, Name, Reads> {
   convertedOnce(definition.inputSchema);
   convertedOnce(definition.outputSchema);
   return definition;

@@ -13,6 +13,7 @@ import {
 
 export const getResult = defineTool({
   name: "get_result",
+  settings: ["deferAfterMs", "jobTtlMs"],
   summary: 'the answer of a long call that returned status "running" with a job_id.',
   handlesJobs: true,
   title: "Get the result of a long call",

@@ -27,6 +27,7 @@ const modelSchema = z.object({
 
 export const listModels = defineTool({
   name: "list_models",
+  settings: [],
   summary: "the models available right now, where each runs, and what each can do.",
   title: "List Ollama cloud models",
   description:

@@ -28,7 +28,14 @@ import { UpstreamError } from "../upstream/errors.js";
 import { isAbortError } from "../upstream/signals.js";
 import type { Upstream } from "../upstream/upstream.js";
 import { TOOLS } from "./all.js";
-import { describeTool, type ToolContext, type ToolDefinition, ToolFailure } from "./define-tool.js";
+import {
+  describeTool,
+  type SettingName,
+  settingsOf,
+  type ToolContext,
+  type ToolDefinition,
+  ToolFailure,
+} from "./define-tool.js";
 import { runningResult } from "./get-result.js";
 
 export interface RegistryDeps {
@@ -154,9 +161,9 @@ async function runTool(
   const { deps, log, signal } = run;
   const started = deps.clock.now();
   const logFields: LogFields = {};
-  const context: ToolContext = {
+  const context: ToolContext<SettingName> = {
     client: deps.client,
-    config: deps.config,
+    config: settingsOf(tool, deps.config),
     call: {
       signal,
       onEvent: (event) => logUpstreamEvent(log, tool.name, event),

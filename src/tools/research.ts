@@ -28,8 +28,13 @@ const stepSchema = z.object({
   error: z.string().optional(),
 });
 
+/** The settings this tool reads. */
+const READS = ["researchResultChars", "researchTimeLimitMs", "researchMaxCallsPerRound"] as const;
+type Context = ToolContext<(typeof READS)[number]>;
+
 export const research = defineTool({
   name: "research",
+  settings: READS,
   summary: "let a big model search and read the web itself, then answer with [n] citations.",
   title: "Research a question on the web, with citations",
   description:
@@ -119,7 +124,7 @@ class ResearchRun {
 
   constructor(
     private readonly input: Input,
-    private readonly context: ToolContext,
+    private readonly context: Context,
   ) {
     const { client, clock, call, config } = context;
     this.runner = new ToolRunner({

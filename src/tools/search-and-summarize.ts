@@ -42,8 +42,13 @@ type Source = z.infer<typeof sourceSchema>;
 
 type Usage = MultiCallUsage;
 
+/** The settings this tool reads. */
+const READS = ["defaultModel", "summaryConcurrency"] as const;
+type Context = ToolContext<(typeof READS)[number]>;
+
 export const searchAndSummarize = defineTool({
   name: "search_and_summarize",
+  settings: READS,
   summary: "search the web, summarise each result, and get one answer with [n] citations.",
   title: "Search the web and answer with citations",
   description:
@@ -152,7 +157,7 @@ export const searchAndSummarize = defineTool({
 
 /** Each hit summarised, a few at a time; a hit that failed says why, in its place. */
 async function summarizeAll(
-  context: ToolContext,
+  context: Context,
   input: SummaryOptions,
   hits: WebSearchHit[],
   usage: Usage,
@@ -189,7 +194,7 @@ async function summarizeAll(
 
 /** One answer citing the summaries as [n]; if it cannot be written, the summaries stand. */
 async function citedAnswer(
-  context: ToolContext,
+  context: Context,
   input: SummaryOptions,
   summarized: (Source & { summary: string })[],
   usage: Usage,

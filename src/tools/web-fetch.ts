@@ -7,6 +7,7 @@ const MAX_LINKS = 100;
 
 export const webFetch = defineTool({
   name: "web_fetch",
+  settings: [],
   summary: "read one web page, as markdown.",
   title: "Fetch a web page (Ollama web fetch)",
   description:

@@ -10,6 +10,7 @@ const resultSchema = z.object({
 
 export const webSearch = defineTool({
   name: "web_search",
+  settings: [],
   summary: "search the live web and get the top results with their page text.",
   title: "Search the web (Ollama web search)",
   description:

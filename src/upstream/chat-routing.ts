@@ -148,7 +148,9 @@ async function chatHybrid(
 }
 
 /** The model a call without one uses. */
-export function defaultModel(config: ServerConfig): ModelRef {
+export function defaultModel(
+  config: Pick<ServerConfig, "mode" | "localModel" | "defaultModel">,
+): ModelRef {
   if (config.mode === "local") {
     if (!config.localModel) {
       throw new RoutingError(
