@@ -87,6 +87,18 @@ export class RedisServer {
     }
   }
 
+  /** When `key` expires, by this machine's clock (Redis keeps expiry times across a restart). */
+  async expiresAt(key: string): Promise<number | undefined> {
+    const client = createClient({ url: this.url });
+    await client.connect();
+    try {
+      const left = await client.pTTL(key);
+      return left > 0 ? Date.now() + left : undefined;
+    } finally {
+      await client.close();
+    }
+  }
+
   /** Freezes it (SIGSTOP): connections stay open and nothing is answered, as a hung Redis does. */
   freeze(): void {
     this.child?.kill("SIGSTOP");

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import type { CallToolResult, Client } from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jobKeys } from "../../src/jobs/records.js";
 import { type ChatRequestBody, FAKE_API_KEY } from "../fake-ollama-cloud.js";
 import { textOf, until } from "../harness.js";
 import { RedisServer } from "../redis-server.js";
@@ -233,8 +234,12 @@ describe.skipIf(!RedisServer.available())(
         const running = (
           await call(await client(a), "cloud_chat", { prompt: "outlasts its lease" })
         ).structuredContent as unknown as Running;
+        const leaseEnds = await persistent.expiresAt(jobKeys.lease(running.job_id));
+        expect(leaseEnds).toBeDefined();
         await persistent.stop();
-        await new Promise((resolve) => setTimeout(resolve, 2 * LEASE_MS));
+        // Redis expires keys by the wall clock, across a restart too: it stays down until the
+        // job's lease has run out, even if one more renewal landed before the stop.
+        await until(() => Date.now() > (leaseEnds as number) + LEASE_MS / 3);
         await persistent.restart();
         let result: CallToolResult | undefined;
         await until(async () => {
