@@ -1,12 +1,14 @@
 // The parts of the docs that are written from the code: the settings tables (from SETTINGS, the
 // same source as --help), the tools table and the README's tool list (from the tool
-// definitions, with what each weighs in tools/list). `npm run docs` rewrites them between their
+// definitions, with what each weighs in tools/list), and the skills table (from skills/). `npm run docs` rewrites them between their
 // markers; test/docs.test.ts fails when the committed docs differ from what this generates.
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { Client, InMemoryTransport } from "@modelcontextprotocol/client";
 import { compose } from "../src/compose.js";
 import { HTTP_SETTINGS, resolveConfig, SETTINGS, type Setting } from "../src/config.js";
+import { TOOLS_LIST_CACHE } from "../src/server.js";
+import { skillsFor, toolsOf } from "../src/skills.js";
 import { TOOLS } from "../src/tools/all.js";
 
 const ROOT = new URL("../", import.meta.url);
@@ -20,6 +22,7 @@ const BLOCKS: { file: string; name: string; render: () => Promise<string> }[] = 
     render: async () => settingsTable(HTTP_SETTINGS),
   },
   { file: "docs/tools.md", name: "tools", render: toolsTable },
+  { file: "docs/tools.md", name: "skills", render: skillsTable },
   { file: "README.md", name: "tool-list", render: async () => toolList() },
 ];
 
@@ -52,6 +55,22 @@ async function toolsTable(): Promise<string> {
     ...rows,
     `| all ${TOOLS.length} | | | | | | | | ${total} |`,
   ].join("\n");
+}
+
+/** Each skill the default settings serve: its name, the tools it teaches, what it is for, its size. */
+async function skillsTable(): Promise<string> {
+  const skills = await skillsFor(
+    TOOLS.map((tool) => tool.name),
+    { cacheHint: TOOLS_LIST_CACHE, onWarning: () => {} },
+  );
+  const rows = (skills?.entries ?? []).map((skill) => {
+    const bytes = (skill.resources as { size: number }[]).reduce((sum, r) => sum + r.size, 0);
+    const tools = toolsOf(skill)
+      .map((tool) => `\`${tool}\``)
+      .join(", ");
+    return `| \`${skill.frontmatter.name}\` | ${tools} | ${cell(skill.frontmatter.description)} | ${bytes} |`;
+  });
+  return ["| skill | teaches | for | bytes |", "|---|---|---|---|", ...rows].join("\n");
 }
 
 function toolList(): string {

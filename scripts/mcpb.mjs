@@ -1,6 +1,6 @@
 // Builds the MCP Bundle for one-click install in Claude Desktop (and other MCPB clients):
 // ollama-cloud-mcp-<version>.mcpb, validated and packed by the official @anthropic-ai/mcpb CLI.
-// It holds the dist/ files npm publishes, and a manifest whose user_config asks for the API key, the mode and the local
+// It holds the dist/ files npm publishes (as server/), the skills, and a manifest whose user_config asks for the API key, the mode and the local
 // Ollama. Usage: node scripts/mcpb.mjs [--out <dir>] (npm run mcpb builds dist/ first).
 import { execFileSync, spawn } from "node:child_process";
 import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -17,6 +17,8 @@ const stage = join(ROOT, "build", "mcpb");
 await rm(stage, { recursive: true, force: true });
 await mkdir(stage, { recursive: true });
 await cp(join(ROOT, "dist"), join(stage, "server"), { recursive: true });
+// The skills sit beside the server's folder, as beside dist/ in the npm package.
+await cp(join(ROOT, "skills"), join(stage, "skills"), { recursive: true });
 const tools = await listTools(join(stage, "server", "index.cjs"));
 await writeFile(join(stage, "manifest.json"), `${JSON.stringify(manifest(tools), null, 2)}\n`);
 

@@ -4,10 +4,12 @@ import type { ServerConfig } from "./config.js";
 import { Conversations, conversationsConfig } from "./conversations.js";
 import { Jobs, jobsConfig } from "./jobs/jobs.js";
 import type { OpsLogger } from "./observability.js";
-import { serverFactory } from "./server.js";
+import { serverFactory, TOOLS_LIST_CACHE } from "./server.js";
+import { skillsFor } from "./skills.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { RedisStore } from "./store/redis-store.js";
 import type { Store } from "./store/store.js";
+import { offeredTools } from "./tools/registry.js";
 import { createUpstream, type Upstream, type UpstreamDeps } from "./upstream/upstream.js";
 
 export interface ComposeOptions {
@@ -46,7 +48,7 @@ export interface Services {
   newServer(): McpServer;
 }
 
-/** Settings → store → jobs → conversations → upstream → the server factory. */
+/** Settings → store → jobs → conversations → upstream → skills → the server factory. */
 export async function compose(options: ComposeOptions): Promise<Services> {
   const { config, log } = options;
   const clock = options.clock ?? systemClock;
@@ -64,8 +66,17 @@ export async function compose(options: ComposeOptions): Promise<Services> {
       ...(options.retryPolicy && { retryPolicy: options.retryPolicy }),
       ...(options.fetch && { fetch: options.fetch }),
     });
+  const skills = await skillsFor(
+    offeredTools(config).map(({ tool }) => tool.name),
+    {
+      // Skills change only with the package and --tools, as the tool list does.
+      cacheHint: TOOLS_LIST_CACHE,
+      onWarning: (warning) => log.log("warning", `skill ${warning.path}: ${warning.message}`),
+    },
+  );
   const newServer = serverFactory({
     config,
+    skills,
     client: upstream,
     jobs,
     conversations,

@@ -1,4 +1,5 @@
 import { McpServer } from "@modelcontextprotocol/server";
+import type { SkillsExtension } from "@modelcontextprotocol/server/ext/skills";
 import { type Clock, systemClock } from "./clock.js";
 import type { ServerConfig } from "./config.js";
 import type { Conversations } from "./conversations.js";
@@ -26,6 +27,8 @@ export interface ServerDeps {
   conversations: Conversations;
   /** stdio (the default) lets cloud_chat read image files the client names; http never does. */
   transport?: "stdio" | "http";
+  /** The skills served beside the tools (SEP-2640), when any is. */
+  skills?: SkillsExtension | undefined;
 }
 
 const NO_LOG: OpsLogger = { log: () => {} };
@@ -84,6 +87,7 @@ export function serverFactory(deps: ServerDeps): () => McpServer {
       },
     );
     registerTools(server, tools, registry);
+    deps.skills?.attach(server);
     return server;
   };
 }

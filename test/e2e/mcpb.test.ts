@@ -6,8 +6,12 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { CallToolResult } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/client";
+import { SkillsClient } from "@modelcontextprotocol/client/ext/skills";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const SKILL_NAMES = ["cloud-costs", "second-opinion", "web-research"];
+
 import pkg from "../../package.json" with { type: "json" };
 import { TOOL_NAMES } from "../../src/tools/all.js";
 import { FAKE_API_KEY } from "../fake-ollama-cloud.js";
@@ -114,6 +118,9 @@ describe("the MCP Bundle", () => {
     });
     try {
       expect((await client.listTools()).tools.map((t) => t.name)).toEqual(TOOL_NAMES);
+      // The skills ship beside the bundle, and are served from there.
+      const { skills } = await new SkillsClient(client).list();
+      expect(skills.map((skill) => skill.frontmatter.name)).toEqual(SKILL_NAMES);
       const result = (await client.callTool({
         name: "web_search",
         arguments: { query: "bundle" },
