@@ -7,8 +7,7 @@ import { fileURLToPath } from "node:url";
 import { Client, InMemoryTransport } from "@modelcontextprotocol/client";
 import { compose } from "../src/compose.js";
 import { HTTP_SETTINGS, resolveConfig, SETTINGS, type Setting } from "../src/config.js";
-import { TOOLS_LIST_CACHE } from "../src/server.js";
-import { skillsFor, toolsOf } from "../src/skills.js";
+import { shippedSkills, skillEntries } from "../src/skills.js";
 import { TOOLS } from "../src/tools/all.js";
 
 const ROOT = new URL("../", import.meta.url);
@@ -57,18 +56,14 @@ async function toolsTable(): Promise<string> {
   ].join("\n");
 }
 
-/** Each skill the default settings serve: its name, the tools it teaches, what it is for, its size. */
+/** Each skill shipped: its name, the tools it teaches, what it is for, its size. */
 async function skillsTable(): Promise<string> {
-  const skills = await skillsFor(
-    TOOLS.map((tool) => tool.name),
-    { cacheHint: TOOLS_LIST_CACHE, onWarning: () => {} },
-  );
-  const rows = (skills?.entries ?? []).map((skill) => {
-    const bytes = (skill.resources as { size: number }[]).reduce((sum, r) => sum + r.size, 0);
-    const tools = toolsOf(skill)
-      .map((tool) => `\`${tool}\``)
-      .join(", ");
-    return `| \`${skill.frontmatter.name}\` | ${tools} | ${cell(skill.frontmatter.description)} | ${bytes} |`;
+  const skills = shippedSkills();
+  const entries = await skillEntries(skills);
+  const rows = entries.map((entry, i) => {
+    const bytes = (entry.resources as { size: number }[]).reduce((sum, r) => sum + r.size, 0);
+    const tools = (skills[i]?.tools ?? []).map((tool) => `\`${tool}\``).join(", ");
+    return `| \`${entry.frontmatter.name}\` | ${tools} | ${cell(entry.frontmatter.description)} | ${bytes} |`;
   });
   return ["| skill | teaches | for | bytes |", "|---|---|---|---|", ...rows].join("\n");
 }

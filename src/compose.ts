@@ -66,7 +66,7 @@ export async function compose(options: ComposeOptions): Promise<Services> {
       ...(options.retryPolicy && { retryPolicy: options.retryPolicy }),
       ...(options.fetch && { fetch: options.fetch }),
     });
-  const skills = await skillsFor(
+  const skills = skillsFor(
     offeredTools(config).map(({ tool }) => tool.name),
     {
       // Skills change only with the package and --tools, as the tool list does.

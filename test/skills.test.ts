@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SKILL_LIMITS, SkillsClient } from "@modelcontextprotocol/client/ext/skills";
 import { afterEach, describe, expect, it } from "vitest";
-import { SKILLS_DIR } from "../src/skills.js";
+import { SKILLS_DIR, shippedSkills } from "../src/skills.js";
 import { JOB_TOOLS, TOOL_NAMES } from "../src/tools/all.js";
 import { type Connected, connect, useFake } from "./harness.js";
 
@@ -28,6 +28,10 @@ describe("skills served over MCP (SEP-2640)", () => {
     const { client, skills, names } = await skillsOf();
     expect(names).toEqual(readdirSync(SKILLS_DIR).sort());
     expect(names).toEqual(["cloud-costs", "second-opinion", "web-research"]);
+    // The tools read from each SKILL.md at start are those its frontmatter, parsed, names.
+    expect(shippedSkills().map((skill) => skill.tools)).toEqual(
+      skills.map((skill) => toolsOf(skill.frontmatter)),
+    );
     for (const skill of skills) {
       const file = await client.read(skill);
       expect(file.verified, skill.uri).toBe(true);
