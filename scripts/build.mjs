@@ -3,15 +3,18 @@
 //   dist/main.mjs, dist/chunks/   the server, every library it uses bundled as published; what
 //                                 only HTTP (and its sign-in) needs is in chunks loaded on demand
 //   dist/redis.cjs                the Redis client, loaded only when OLLAMA_MCP_STORE is a Redis URL
+//   dist/views/ollama-cloud.html  the MCP Apps views (cloud_usage, consensus), read only when asked
 //   dist/THIRD-PARTY-NOTICES.txt  licences of the bundled packages
 // scripts/bundle.mjs says how; the bench bundles its bare servers the same way.
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { bundleRedis, bundleServer } from "./bundle.mjs";
+import { buildViews } from "./views.mjs";
 
 const main = await bundleServer("src/index.ts", "dist");
 const redis = await bundleRedis("dist");
-await writeFile("dist/THIRD-PARTY-NOTICES.txt", await notices([main, redis]));
+const views = await buildViews("dist");
+await writeFile("dist/THIRD-PARTY-NOTICES.txt", await notices([main, redis, views.metafile]));
 
 /** Name, version, licence and licence text of every package that ended up in a bundle. */
 async function notices(metafiles) {

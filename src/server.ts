@@ -1,5 +1,6 @@
 import { McpServer } from "@modelcontextprotocol/server";
 import type { SkillsExtension } from "@modelcontextprotocol/server/ext/skills";
+import { registerViews } from "./app-views.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { ServerConfig } from "./config.js";
 import type { Conversations } from "./conversations.js";
@@ -87,6 +88,10 @@ export function serverFactory(deps: ServerDeps): () => McpServer {
       },
     );
     registerTools(server, tools, registry);
+    registerViews(
+      server,
+      tools.filter(({ tool }) => tool.view).map(({ tool }) => tool.name),
+    );
     deps.skills?.attach(server);
     return server;
   };

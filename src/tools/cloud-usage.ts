@@ -31,6 +31,7 @@ const outputSchema = z.object({
 
 export const cloudUsage = defineTool({
   name: "cloud_usage",
+  view: true,
   settings: [],
   summary: "credits left on Ollama's cloud, when they renew, and what was spent, day by day.",
   title: "Ollama cloud credits and usage",

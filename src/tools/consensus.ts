@@ -39,6 +39,7 @@ type Context = ToolContext<(typeof READS)[number]>;
 
 export const consensus = defineTool({
   name: "consensus",
+  view: true,
   settings: READS,
   summary: "ask 2 to 5 cloud models the same question and get one answer that compares theirs.",
   title: "Ask several cloud models and compare",

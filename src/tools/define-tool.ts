@@ -62,6 +62,8 @@ export interface ToolDefinition<
   annotations: ToolAnnotations;
   /** May outlast a client's patience: deferred to a job after OLLAMA_MCP_DEFER_AFTER_MS. */
   long?: true;
+  /** Has an interactive view of its result (MCP Apps, app-views.ts), for clients that render one. */
+  view?: true;
   /** Works on long calls' jobs: offered whenever a long tool is, while deferral is on. */
   handlesJobs?: true;
   handle(

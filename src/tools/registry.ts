@@ -5,6 +5,7 @@ import {
   type McpServer,
   type ServerContext,
 } from "@modelcontextprotocol/server";
+import { viewMeta } from "../app-views.js";
 import { type Caller, callerFrom } from "../caller.js";
 import type { Clock } from "../clock.js";
 import type { ServerConfig } from "../config.js";
@@ -97,6 +98,7 @@ export function registerTools(
         inputSchema: tool.inputSchema,
         outputSchema: tool.outputSchema,
         annotations: tool.annotations,
+        ...(tool.view && { _meta: viewMeta(tool.name) }),
       },
       async (input: unknown, ctx): Promise<CallToolResult> => {
         const log = fanOut(
