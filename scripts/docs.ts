@@ -5,7 +5,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { Client, InMemoryTransport } from "@modelcontextprotocol/client";
-import { compose } from "../src/compose.js";
+import { compose, SKILLS_DIR } from "../src/compose.js";
 import { HTTP_SETTINGS, resolveConfig, SETTINGS, type Setting } from "../src/config.js";
 import { shippedSkills, skillEntries } from "../src/skills.js";
 import { TOOLS } from "../src/tools/all.js";
@@ -58,7 +58,7 @@ async function toolsTable(): Promise<string> {
 
 /** Each skill shipped: its name, the tools it teaches, what it is for, its size. */
 async function skillsTable(): Promise<string> {
-  const skills = shippedSkills();
+  const skills = shippedSkills(SKILLS_DIR);
   const entries = await skillEntries(skills);
   const rows = entries.map((entry, i) => {
     const bytes = (entry.resources as { size: number }[]).reduce((sum, r) => sum + r.size, 0);

@@ -1,11 +1,12 @@
-import type { McpServer } from "@modelcontextprotocol/server";
+import { fileURLToPath } from "node:url";
+import type { McpServer, ProtocolEra } from "@modelcontextprotocol/server";
+import type { SkillsExtension } from "@modelcontextprotocol/server/ext/skills";
 import { type Clock, systemClock } from "./clock.js";
 import type { ServerConfig } from "./config.js";
 import { Conversations, conversationsConfig } from "./conversations.js";
 import { Jobs, jobsConfig } from "./jobs/jobs.js";
 import type { OpsLogger } from "./observability.js";
 import { serverFactory, TOOLS_LIST_CACHE } from "./server.js";
-import { skillsFor } from "./skills.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { RedisStore } from "./store/redis-store.js";
 import type { Store } from "./store/store.js";
@@ -44,11 +45,21 @@ export interface Services {
   jobs: Jobs;
   conversations: Conversations;
   upstream: Upstream;
-  /** One MCP server over these services: per connection (stdio, 2025 sessions) or per request. */
-  newServer(): McpServer;
+  /**
+   * One MCP server over these services: per connection (stdio, 2025 sessions) or per request.
+   * A 2026-07-28 one (`modern`) serves the skills too, once they are loaded.
+   */
+  newServer(era?: "legacy"): McpServer;
+  newServer(era: ProtocolEra): McpServer | Promise<McpServer>;
 }
 
-/** Settings → store → jobs → conversations → upstream → skills → the server factory. */
+/**
+ * skills/ at the package's root, beside src/ and dist/: this module is in the bundle's main.mjs,
+ * and the package and the MCP Bundle ship the folder beside dist/.
+ */
+export const SKILLS_DIR = fileURLToPath(new URL("../skills/", import.meta.url));
+
+/** Settings → store → jobs → conversations → upstream → the server factory (skills when asked). */
 export async function compose(options: ComposeOptions): Promise<Services> {
   const { config, log } = options;
   const clock = options.clock ?? systemClock;
@@ -66,17 +77,8 @@ export async function compose(options: ComposeOptions): Promise<Services> {
       ...(options.retryPolicy && { retryPolicy: options.retryPolicy }),
       ...(options.fetch && { fetch: options.fetch }),
     });
-  const skills = skillsFor(
-    offeredTools(config).map(({ tool }) => tool.name),
-    {
-      // Skills change only with the package and --tools, as the tool list does.
-      cacheHint: TOOLS_LIST_CACHE,
-      onWarning: (warning) => log.log("warning", `skill ${warning.path}: ${warning.message}`),
-    },
-  );
-  const newServer = serverFactory({
+  const build = serverFactory({
     config,
-    skills,
     client: upstream,
     jobs,
     conversations,
@@ -88,6 +90,31 @@ export async function compose(options: ComposeOptions): Promise<Services> {
       progressThrottleMs: options.progressThrottleMs,
     }),
   });
+  // Only 2026-07-28 clients ask for skills (skills/list): a 2025 connection starts without the
+  // skills extension's code, a tenth of start-up, and the first 2026-07-28 one loads it.
+  let skills: Promise<SkillsExtension | undefined> | undefined;
+  const skillsOnce = () => {
+    skills ??= import("./skills.js").then(({ skillsFor }) =>
+      skillsFor(
+        offeredTools(config).map(({ tool }) => tool.name),
+        {
+          dir: SKILLS_DIR,
+          // Skills change only with the package and --tools, as the tool list does.
+          cacheHint: TOOLS_LIST_CACHE,
+          onWarning: (warning) => log.log("warning", `skill ${warning.path}: ${warning.message}`),
+        },
+      ),
+    );
+    return skills;
+  };
+  const newServer = ((era: ProtocolEra = "legacy") => {
+    if (era === "legacy") return build();
+    return skillsOnce().then((extension) => {
+      const server = build();
+      extension?.attach(server);
+      return server;
+    });
+  }) as Services["newServer"];
   return { config, clock, store, jobs, conversations, upstream, newServer };
 }
 

@@ -93,7 +93,7 @@ async function main(): Promise<void> {
 async function serveStdio(graceMs: number, log: OpsLogger, services: Services): Promise<void> {
   const { config, jobs, clock } = services;
   const transport = new StdioTransport({ maxMessageBytes: config.maxMessageBytes, log });
-  const connection = serveBothEras(() => services.newServer(), {
+  const connection = serveBothEras(({ era }) => services.newServer(era), {
     transport,
     onerror: (error) => log.log("warning", `stdio: ${error.message}`),
   });
@@ -126,7 +126,7 @@ async function serveHttp(http: HttpOptions, log: OpsLogger, services: Services):
   const { startHttpServer } = await import("./http/server.js");
   const running = await startHttpServer({
     options: http,
-    createMcpServer: () => services.newServer(),
+    createMcpServer: (era) => services.newServer(era),
     log,
     clock: services.clock,
     signIn: {

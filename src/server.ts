@@ -1,5 +1,4 @@
 import { McpServer } from "@modelcontextprotocol/server";
-import type { SkillsExtension } from "@modelcontextprotocol/server/ext/skills";
 import { registerViews } from "./app-views.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { ServerConfig } from "./config.js";
@@ -28,8 +27,6 @@ export interface ServerDeps {
   conversations: Conversations;
   /** stdio (the default) lets cloud_chat read image files the client names; http never does. */
   transport?: "stdio" | "http";
-  /** The skills served beside the tools (SEP-2640), when any is. */
-  skills?: SkillsExtension | undefined;
 }
 
 const NO_LOG: OpsLogger = { log: () => {} };
@@ -92,7 +89,6 @@ export function serverFactory(deps: ServerDeps): () => McpServer {
       server,
       tools.filter(({ tool }) => tool.view).map(({ tool }) => tool.name),
     );
-    deps.skills?.attach(server);
     return server;
   };
 }

@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   type Skill,
   type SkillSource,
@@ -8,12 +7,6 @@ import {
   type SkillWarning,
   skillEntry,
 } from "@modelcontextprotocol/server/ext/skills";
-
-/**
- * skills/ at the package's root, beside src/ and dist/ (the bundle's main.mjs holds this module;
- * the package and the MCP Bundle ship the folder beside it).
- */
-export const SKILLS_DIR = fileURLToPath(new URL("../skills/", import.meta.url));
 
 /** One skill as shipped: its folder, its SKILL.md, and the tools it teaches. */
 export interface ShippedSkill {
@@ -24,7 +17,7 @@ export interface ShippedSkill {
 }
 
 /** Each skill folder's SKILL.md, read as it is (a few kilobytes, at start). */
-export function shippedSkills(dir = SKILLS_DIR): ShippedSkill[] {
+export function shippedSkills(dir: string): ShippedSkill[] {
   return readdirSync(dir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
     .map(({ name }) => {
@@ -38,18 +31,17 @@ export function shippedSkills(dir = SKILLS_DIR): ShippedSkill[] {
 /**
  * The skills extension (SEP-2640) for a server offering `offered`: the skills whose tools it all
  * offers, so `--tools` filters them too; undefined when none is left. Their entries (digests,
- * checks) are made on the first request that needs them, not at start, which they would slow
- * by a tenth.
+ * checks) are made on the first request that needs them.
  */
 export function skillsFor(
   offered: readonly string[],
   options: {
     cacheHint: { ttlMs: number; cacheScope: "public" | "private" };
     onWarning(warning: SkillWarning): void;
-    skills?: ShippedSkill[];
+    dir: string;
   },
 ): SkillsExtension | undefined {
-  const served = (options.skills ?? shippedSkills()).filter((skill) =>
+  const served = shippedSkills(options.dir).filter((skill) =>
     skill.tools.every((tool) => offered.includes(tool)),
   );
   if (served.length === 0) return undefined;

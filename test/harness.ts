@@ -92,7 +92,8 @@ export async function connect(
     ...(options.upstream && { upstream: options.upstream }),
   });
   const { jobs, conversations, upstream } = services;
-  const server = services.newServer();
+  // The SDK's v2 client, as 2026-07-28 clients are served: skills included.
+  const server = await services.newServer("modern");
   const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
   const { authInfo } = options;
   if (authInfo) {

@@ -2,7 +2,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SKILL_LIMITS, SkillsClient } from "@modelcontextprotocol/client/ext/skills";
 import { afterEach, describe, expect, it } from "vitest";
-import { SKILLS_DIR, shippedSkills } from "../src/skills.js";
+import { compose, SKILLS_DIR } from "../src/compose.js";
+import { resolveConfig } from "../src/config.js";
+import { shippedSkills } from "../src/skills.js";
 import { JOB_TOOLS, TOOL_NAMES } from "../src/tools/all.js";
 import { type Connected, connect, useFake } from "./harness.js";
 
@@ -29,7 +31,7 @@ describe("skills served over MCP (SEP-2640)", () => {
     expect(names).toEqual(readdirSync(SKILLS_DIR).sort());
     expect(names).toEqual(["cloud-costs", "second-opinion", "web-research"]);
     // The tools read from each SKILL.md at start are those its frontmatter, parsed, names.
-    expect(shippedSkills().map((skill) => skill.tools)).toEqual(
+    expect(shippedSkills(SKILLS_DIR).map((skill) => skill.tools)).toEqual(
       skills.map((skill) => toolsOf(skill.frontmatter)),
     );
     for (const skill of skills) {
@@ -52,6 +54,21 @@ describe("skills served over MCP (SEP-2640)", () => {
     const none = await skillsOf({ OLLAMA_MCP_TOOLS: "web_search" });
     expect(none.names).toEqual([]);
     expect(none.client.supported).toBe(false);
+  });
+
+  it("are served to 2026-07-28 servers only: a 2025 one is made without them", async () => {
+    const services = await compose({
+      config: resolveConfig({}, { OLLAMA_API_KEY: "k" }),
+      transport: "stdio",
+      log: { log: () => {} },
+    });
+    const legacy = services.newServer();
+    expect(legacy.server.getCapabilities().extensions).toBeUndefined();
+    const modern = await services.newServer("modern");
+    expect(Object.keys(modern.server.getCapabilities().extensions ?? {})).toEqual([
+      "io.modelcontextprotocol/skills",
+    ]);
+    await services.store.close();
   });
 
   it("teach tools this server has, and name no other", () => {

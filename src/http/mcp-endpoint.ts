@@ -10,6 +10,7 @@ import {
   isLegacyRequest,
   type JSONRPCMessage,
   type McpServer,
+  type ProtocolEra,
 } from "@modelcontextprotocol/server";
 import type { Clock } from "../clock.js";
 import type { HttpOptions } from "../config.js";
@@ -23,7 +24,7 @@ import { OpenCalls, Sessions } from "./sessions.js";
 export interface McpEndpointDeps {
   options: HttpOptions;
   /** Builds one MCP server: per 2025 session, or per request (2026-07-28, or stateless 2025). */
-  createMcpServer: () => McpServer;
+  createMcpServer: (era: ProtocolEra) => McpServer | Promise<McpServer>;
   log: OpsLogger;
   clock: Clock;
 }
@@ -53,7 +54,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps): McpEndpoint {
     calls,
     sessions: new Sessions(options, clock, log, (s) => calls.count(s.transport) > 0),
   };
-  const modern = createMcpHandler(() => deps.createMcpServer(), {
+  const modern = createMcpHandler(({ era }) => deps.createMcpServer(era), {
     legacy: "reject",
     maxRequestBodySize: options.maxBodyBytes,
     onerror: (error) => log.log("debug", `http: ${error.message}`),
@@ -123,7 +124,7 @@ async function serveStateless(
       headers: { allow: "POST" },
     });
   }
-  const server = deps.createMcpServer();
+  const server = await deps.createMcpServer("legacy");
   const transport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
   // Closing the server aborts its in-flight handlers, and with them the upstream requests.
   res.on("close", () => void server.close().catch(() => {}));
@@ -176,7 +177,7 @@ async function openSession(
   if ("refusal" in place) {
     return refuse(res, 503, place.refusal, { headers: { "retry-after": "30" } });
   }
-  const server = deps.createMcpServer();
+  const server = await deps.createMcpServer("legacy");
   const transport = new NodeStreamableHTTPServerTransport({
     sessionIdGenerator: () => randomUUID(),
     onsessioninitialized: (id) => {

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { McpServer } from "@modelcontextprotocol/server";
+import type { McpServer, ProtocolEra } from "@modelcontextprotocol/server";
 import { type Clock, systemClock } from "../clock.js";
 import type { HttpOptions } from "../config.js";
 import type { OAuthServer } from "../oauth/app.js";
@@ -24,7 +24,7 @@ const OAUTH_ENDPOINTS = new Set(["/register", "/token", "/authorize", "/revoke"]
 export interface HttpServerDeps {
   options: HttpOptions;
   /** Builds one MCP server: per 2025 session, or per request (2026-07-28, or stateless 2025). */
-  createMcpServer: () => McpServer;
+  createMcpServer: (era: ProtocolEra) => McpServer | Promise<McpServer>;
   log: OpsLogger;
   clock?: Clock;
   /** With MCP_HTTP_AUTH=oauth: where sign-ins are kept, and how a user's key is checked. */

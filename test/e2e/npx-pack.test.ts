@@ -84,13 +84,20 @@ describe("the packed tarball", () => {
       env: binEnv(t.fake),
       stderr: "ignore",
     });
-    const client = new Client({ name: "pack-test", version: "1.0.0" });
+    const client = new Client(
+      { name: "pack-test", version: "1.0.0" },
+      // 2026-07-28, where clients ask for skills.
+      { versionNegotiation: { mode: "auto" } },
+    );
     await client.connect(transport);
     try {
       expect((await client.listTools()).tools).toHaveLength(TOOL_NAMES.length);
       // The skills ship beside the bundle, and are served from there.
       const { skills } = await new SkillsClient(client).list();
       expect(skills.map((skill) => skill.frontmatter.name)).toEqual(SKILL_NAMES);
+      // So does the views' page, read when asked.
+      const view = await client.readResource({ uri: "ui://ollama-cloud-mcp/cloud_usage" });
+      expect((view.contents[0] as { text: string }).text).toMatch(/^<!doctype html>/);
       const result = (await client.callTool({
         name: "web_search",
         arguments: { query: "packed" },
