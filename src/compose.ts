@@ -91,25 +91,30 @@ export async function compose(options: ComposeOptions): Promise<Services> {
     }),
   });
   // Only 2026-07-28 clients ask for skills (skills/list): a 2025 connection starts without the
-  // skills extension's code, a tenth of start-up, and the first 2026-07-28 one loads it.
+  // skills extension's code (about 5% of start-up), and the first 2026-07-28 one loads it.
   let skills: Promise<SkillsExtension | undefined> | undefined;
-  const skillsOnce = () => {
-    skills ??= import("./skills.js").then(({ skillsFor }) =>
-      skillsFor(
-        offeredTools(config).map(({ tool }) => tool.name),
-        {
-          dir: SKILLS_DIR,
-          // Skills change only with the package and --tools, as the tool list does.
-          cacheHint: TOOLS_LIST_CACHE,
-          onWarning: (warning) => log.log("warning", `skill ${warning.path}: ${warning.message}`),
-        },
-      ),
-    );
-    return skills;
-  };
+  const loadSkills = () =>
+    import("./skills.js")
+      .then(({ skillsFor }) =>
+        skillsFor(
+          offeredTools(config).map(({ tool }) => tool.name),
+          {
+            dir: SKILLS_DIR,
+            // Skills change only with the package and --tools, as the tool list does.
+            cacheHint: TOOLS_LIST_CACHE,
+            onWarning: (warning) => log.log("warning", `skill ${warning.path}: ${warning.message}`),
+          },
+        ),
+      )
+      // Skills that cannot be read leave the tools served: they are guidance, not the service.
+      .catch((error: unknown) => {
+        log.log("warning", `the skills are not served: ${(error as Error).message}`);
+        return undefined;
+      });
   const newServer = ((era: ProtocolEra = "legacy") => {
     if (era === "legacy") return build();
-    return skillsOnce().then((extension) => {
+    skills ??= loadSkills();
+    return skills.then((extension) => {
       const server = build();
       extension?.attach(server);
       return server;

@@ -19,7 +19,6 @@ import {
   oneOf,
   onOrOff,
   onSwitch,
-  pick,
   resolveSettings,
   type Setting,
   type SettingValues,
@@ -29,12 +28,6 @@ import {
 } from "./setting.js";
 import { parseStoreSetting } from "./store/store.js";
 import { selectTools, TOOL_NAMES } from "./tool-names.js";
-
-/**
- * Every setting, once: its variable, flag, default, help and parser. The settings' types are
- * derived from these tables, --help and docs/configuration.md are written from them, and
- * resolving is a loop over them (setting.ts). A later entry's parser may read an earlier value.
- */
 
 export const DEFAULT_CLOUD_MODEL = "gpt-oss:120b";
 
@@ -46,15 +39,9 @@ export type Mode = (typeof MODES)[number];
 export type CloudVia = "direct" | "local";
 
 /** The key without any `Bearer ` prefix; undefined when not configured. */
-export function normalizeApiKey(raw: string | undefined): string | undefined {
-  const key = pick(raw)
-    ?.replace(/^bearer\s+/i, "")
-    .trim();
-  return key ? key : undefined;
-}
-
 function apiKey(value: string | undefined): string | undefined {
-  return normalizeApiKey(value);
+  const key = value?.replace(/^bearer\s+/i, "").trim();
+  return key ? key : undefined;
 }
 
 /** auto: direct with a key (or in cloud mode), else through the local Ollama. */
@@ -96,6 +83,11 @@ function consensusModels(value: string | undefined, name: string): readonly stri
   return names;
 }
 
+/**
+ * Every setting, once: its variable, flag, default, help and parser. The settings' types are
+ * derived from these tables, --help and docs/configuration.md are written from them, and
+ * resolving is a loop over them (setting.ts). A later entry's parser may read an earlier value.
+ */
 export const SETTINGS = {
   apiKey: {
     env: "OLLAMA_API_KEY",

@@ -64,7 +64,7 @@ function layered(setting: Setting, flags: Flags, env: Env): string | undefined {
 const UNFILLED_PLACEHOLDER = /^\$\{user_config\.[\w.-]+\}$/;
 
 /** The first value that is set and not blank, trimmed. */
-export function pick(...values: (string | undefined)[]): string | undefined {
+function pick(...values: (string | undefined)[]): string | undefined {
   for (const value of values) {
     const trimmed = value?.trim();
     if (trimmed && !UNFILLED_PLACEHOLDER.test(trimmed)) return trimmed;
