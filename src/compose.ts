@@ -35,6 +35,8 @@ export interface ComposeOptions {
   retryPolicy?: UpstreamDeps["retryPolicy"];
   fetch?: UpstreamDeps["fetch"];
   progressThrottleMs?: number;
+  /** Where the skills are (tests); by default the package's skills/. */
+  skillsDir?: string;
 }
 
 /** What a running server is made of, built once: the bin, the docs, the bench and tests use it. */
@@ -99,7 +101,7 @@ export async function compose(options: ComposeOptions): Promise<Services> {
         skillsFor(
           offeredTools(config).map(({ tool }) => tool.name),
           {
-            dir: SKILLS_DIR,
+            dir: options.skillsDir ?? SKILLS_DIR,
             // Skills change only with the package and --tools, as the tool list does.
             cacheHint: TOOLS_LIST_CACHE,
             onWarning: (warning) => log.log("warning", `skill ${warning.path}: ${warning.message}`),

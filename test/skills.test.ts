@@ -72,6 +72,21 @@ describe("skills served over MCP (SEP-2640)", () => {
     await services.store.close();
   });
 
+  it("leave the tools served when they cannot be read, and say why", async () => {
+    const logged: string[] = [];
+    const services = await compose({
+      config: resolveConfig({}, { OLLAMA_API_KEY: "k" }),
+      transport: "stdio",
+      log: { log: (level, message) => logged.push(`${level}: ${message}`) },
+      skillsDir: join(SKILLS_DIR, "no-such-folder"),
+    });
+    const modern = await services.newServer("modern");
+    expect(modern.server.getCapabilities().extensions).toBeUndefined();
+    expect(modern.server.getCapabilities().tools).toBeDefined();
+    expect(logged).toEqual([expect.stringMatching(/^warning: the skills are not served: ENOENT/)]);
+    await services.store.close();
+  });
+
   it("teach tools this server has, and name no other", () => {
     for (const folder of readdirSync(SKILLS_DIR)) {
       const text = readFileSync(join(SKILLS_DIR, folder, "SKILL.md"), "utf8");
