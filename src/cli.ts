@@ -72,6 +72,7 @@ function parseFlags(argv: readonly string[]) {
   }
   return parseArgs({ args: [...argv], strict: true, allowPositionals: false, options });
 }
+
 /** The Ollama server's own variables, often set in the same shell, are not typos of ours. */
 const OLLAMA_OWN_VARIABLES = new Set(
   [
