@@ -34,7 +34,8 @@ function linesMatching(pattern: RegExp, except: string): string[] {
 /** The modules of src/ that `file` imports, directly or through others (type imports too). */
 function importedBy(file: string, seen = new Set<string>()): Set<string> {
   const source = readFileSync(join(SRC, file), "utf8");
-  for (const [, target] of source.matchAll(/^(?:import|export)[^;]*?from "(\.[^"]+)\.js";/gms)) {
+  // Every relative module it names: static, side-effect and dynamic imports, and re-exports.
+  for (const [, target] of source.matchAll(/["'](\.{1,2}\/[^"']+)\.js["']/g)) {
     const module = relative(SRC, join(SRC, dirname(file), `${target}.ts`));
     if (seen.has(module)) continue;
     seen.add(module);
