@@ -1,6 +1,8 @@
+import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { EXTENSION_ID, RESOURCE_MIME_TYPE } from "@modelcontextprotocol/ext-apps/server";
 import { build } from "esbuild";
@@ -8,6 +10,8 @@ import { type BrowserContext, chromium, type Frame, type Page } from "playwright
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChatRequestBody } from "../fake-ollama-cloud.js";
 import { listenOnLoopback } from "../loopback-server.js";
+import { BIN, binEnv } from "../spawn-bin.js";
+import { testTools } from "../test-tools.js";
 import { useHttpBins } from "./http-harness.js";
 
 /** Debian's chromium (.ci/run installs it), or the browser CHROMIUM names. */
@@ -15,6 +19,7 @@ const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = join(import.meta.dirname, "../../test-results");
 const MODELS = ["gpt-oss:120b", "qwen3-vl:235b", "glm-4.6:cloud"];
 
+const run = promisify(execFile);
 const t = useHttpBins();
 let browser: BrowserContext;
 let profile: string;
@@ -110,6 +115,43 @@ async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
+
+describe("interactive views (MCP Apps), as the MCP Inspector CLI 2.12 sees them", () => {
+  it("shows the ui:// view of cloud_usage and consensus, with their CSP, to a client that renders apps", async () => {
+    const tools = await testTools();
+    const env = Object.entries(binEnv(t.fake)).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
+    const { stdout } = await run(
+      tools.node22,
+      [
+        tools.bin("mcp-inspector"),
+        "--cli",
+        "--advertise-apps",
+        "--method",
+        "tools/list",
+        "--app-info",
+        ...env,
+        process.execPath,
+        BIN,
+      ],
+      { timeout: 120_000, env: { ...process.env, HOME: tmpdir() } },
+    );
+    const apps = stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { toolName: string; hasApp: boolean })
+      .filter((line) => line.hasApp);
+    expect(apps).toEqual(
+      ["consensus", "cloud_usage"].map((tool) => ({
+        hasApp: true,
+        toolName: tool,
+        resourceUri: `ui://ollama-cloud-mcp/${tool}`,
+        csp: { connectDomains: [], resourceDomains: [], frameDomains: [] },
+        prefersBorder: true,
+        resourceMimeType: "text/html;profile=mcp-app",
+      })),
+    );
+  }, 120_000);
+});
 
 describe("interactive views (MCP Apps), rendered by the extension's AppBridge in Chromium", () => {
   it("lists its ui:// views only to clients that render them, and serves the page to any", async () => {
