@@ -7,7 +7,12 @@ import { describeDuration } from "./duration.js";
 import type { Jobs } from "./jobs/jobs.js";
 import { type OpsLogger, stderrLogger } from "./observability.js";
 import { redactor } from "./redact.js";
-import { offeredTools, type RegistryDeps, registerTools } from "./tools/registry.js";
+import {
+  type OfferedTool,
+  offeredTools,
+  type RegistryDeps,
+  registerTools,
+} from "./tools/registry.js";
 import type { Upstream } from "./upstream/upstream.js";
 import { VERSION } from "./version.js";
 
@@ -39,8 +44,8 @@ const NO_LOG: OpsLogger = { log: () => {} };
 export const TOOLS_LIST_CACHE = { ttlMs: 10 * 60_000, cacheScope: "public" } as const;
 
 /** What the server tells a client about its tools: only those it offers, each in a line. */
-export function instructions(config: ServerConfig): string {
-  const offered = offeredTools(config).map(({ tool }) => tool);
+export function instructions(config: ServerConfig, tools: readonly OfferedTool[]): string {
+  const offered = tools.map(({ tool }) => tool);
   const deferring = config.deferAfterMs > 0 && offered.some((tool) => tool.long);
   return [
     "Tools for Ollama's cloud.",
@@ -60,11 +65,10 @@ export function instructions(config: ServerConfig): string {
  * each says) is worked out once, here.
  */
 export function serverFactory(deps: ServerDeps): () => McpServer {
-  const text = instructions(deps.config);
   const tools = offeredTools(deps.config);
+  const text = instructions(deps.config, tools);
   const registry: RegistryDeps = {
     client: deps.client,
-    config: deps.config,
     stderr: deps.writeLog ? stderrLogger(deps.config.logLevel, deps.writeLog) : NO_LOG,
     progressThrottleMs: deps.progressThrottleMs ?? 200,
     clock: deps.clock ?? systemClock,

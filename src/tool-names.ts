@@ -1,4 +1,4 @@
-import { ConfigError, nearest } from "./setting.js";
+import { ConfigError, list, nearest } from "./setting.js";
 
 /**
  * The tools' names, in the order tools/list gives them: what OLLAMA_MCP_TOOLS may name. A tool's
@@ -26,10 +26,7 @@ export type ToolName = (typeof TOOL_NAMES)[number];
  */
 export function selectTools(value: string | undefined, name: string): readonly ToolName[] {
   if (value === undefined) return TOOL_NAMES;
-  const names = value
-    .split(",")
-    .map((each) => each.trim().toLowerCase())
-    .filter(Boolean);
+  const names = list(value).map((each) => each.toLowerCase());
   if (names.length === 1 && names[0] === "all") return TOOL_NAMES;
   if (names.length === 0) {
     throw new ConfigError(

@@ -41,7 +41,6 @@ import { runningResult } from "./get-result.js";
 
 export interface RegistryDeps {
   client: Upstream;
-  config: ServerConfig;
   /** Where human-readable operational lines go (stderr in the bin). */
   stderr: OpsLogger;
   progressThrottleMs: number;
@@ -53,10 +52,14 @@ export interface RegistryDeps {
   transport: "stdio" | "http";
 }
 
-/** A tool as this server offers it: its definition, and its description under the settings. */
+/**
+ * A tool as this server offers it: its definition, its description under the settings, and the
+ * settings it declared, the only ones its calls are handed.
+ */
 export interface OfferedTool {
   tool: ToolDefinition;
   description: string;
+  settings: Pick<ServerConfig, SettingName>;
 }
 
 /**
@@ -67,7 +70,11 @@ export function offeredTools(config: ServerConfig): OfferedTool[] {
   const named = TOOLS.filter((tool) => config.tools.includes(tool.name));
   const deferring = config.deferAfterMs > 0 && named.some((tool) => tool.long);
   return TOOLS.filter((tool) => named.includes(tool) || (deferring && tool.handlesJobs)).map(
-    (tool) => ({ tool, description: describeTool(tool, config) }),
+    (tool) => ({
+      tool,
+      description: describeTool(tool, config),
+      settings: settingsOf(tool, config),
+    }),
   );
 }
 
@@ -89,7 +96,7 @@ export function registerTools(
     const asked = envelope[LOG_LEVEL_META_KEY];
     return isLoggingLevel(asked) ? asked : undefined;
   };
-  for (const { tool, description } of offered) {
+  for (const { tool, description, settings } of offered) {
     server.registerTool(
       tool.name,
       {
@@ -128,7 +135,7 @@ export function registerTools(
               );
         const caller = callerFrom(ctx.http?.authInfo);
         const execute = (signal: AbortSignal, reporter: ProgressReporter) =>
-          runTool(tool, input, { deps, log, signal, progress: reporter, caller });
+          runTool(tool, input, { deps, settings, log, signal, progress: reporter, caller });
         if (!tool.long) return execute(ctx.mcpReq.signal, progress);
         try {
           return await deps.jobs.run({
@@ -154,6 +161,7 @@ async function runTool(
   input: unknown,
   run: {
     deps: RegistryDeps;
+    settings: Pick<ServerConfig, SettingName>;
     log: OpsLogger;
     signal: AbortSignal;
     progress: ProgressReporter;
@@ -165,7 +173,7 @@ async function runTool(
   const logFields: LogFields = {};
   const context: ToolContext<SettingName> = {
     client: deps.client,
-    config: settingsOf(tool, deps.config),
+    config: run.settings,
     call: {
       signal,
       onEvent: (event) => logUpstreamEvent(log, tool.name, event),

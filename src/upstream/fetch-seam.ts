@@ -141,8 +141,7 @@ function outgoing(
   init: RequestInit,
 ): Outgoing {
   const { hooks } = scope;
-  // A caller's own key goes only where a key belongs: never to a local Ollama.
-  const callerKey = target.requiresKey ? hooks.apiKey : undefined;
+  const callerKey = callerKeyFor(target, hooks);
   const apiKey = callerKey ?? target.apiKey;
   if (target.requiresKey && !apiKey) throw new MissingApiKeyError();
   const url = retarget(String(input instanceof Request ? input.url : input), target);
@@ -167,8 +166,13 @@ function outgoing(
 
 /** What takes secrets out of a call's upstream text: the server's, and the caller's own key. */
 export function redactionFor(target: UpstreamTarget, deps: SeamDeps, hooks: CallHooks): Redact {
-  const callerKey = target.requiresKey ? hooks.apiKey : undefined;
+  const callerKey = callerKeyFor(target, hooks);
   return callerKey ? combine(deps.redact, redactor([callerKey])) : deps.redact;
+}
+
+/** A caller's own key goes only where a key belongs: never to a local Ollama. */
+function callerKeyFor(target: UpstreamTarget, hooks: CallHooks): string | undefined {
+  return target.requiresKey ? hooks.apiKey : undefined;
 }
 
 async function sendWithRetries(
